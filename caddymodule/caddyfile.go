@@ -1,0 +1,260 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("session", parseCaddyfile)
+	// After rewrites, before the other auth handlers: no `order` needed.
+	httpcaddyfile.RegisterDirectiveOrder("session", httpcaddyfile.Before, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(Handler)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	session [<matcher>] {
+//		store bolt [<path>] | memory | cookie | redis <url> { ... }
+//		secret <secret> [<older_secret>...]
+//		user <name> <hash>
+//		users_file <path>
+//		path_prefix <prefix>
+//		public { <matchers> }
+//		idle_timeout <duration>
+//		lifetime <duration>
+//		cookie {
+//			name <name>
+//			domain <domain>
+//			path <path>
+//			secure auto|always|never
+//			same_site lax|strict|none
+//			persist on|off
+//		}
+//		header_prefix <prefix>
+//		user_header <name>...
+//		forward_cookie on|off
+//		upstream_control on|off
+//		login_template <file>
+//		login_limit <failures> <window>
+//	}
+//
+// Every subdirective but user may be given once.
+func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "session"
+	if d.NextArg() {
+		return d.Errf("session takes no arguments, only a block; got %q", d.Val())
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		sub := d.Val()
+		if seen[sub] && sub != "user" {
+			return d.Errf("session: %s given twice", sub)
+		}
+		seen[sub] = true
+		var err error
+		switch sub {
+		case "store":
+			err = s.unmarshalStore(d)
+		case "secret":
+			s.Secrets = d.RemainingArgs()
+			if len(s.Secrets) == 0 {
+				return d.Err("secret needs at least one value")
+			}
+		case "user":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Err("user needs a name and a password hash (from `caddy hash-password`)")
+			}
+			if err := validUsername(args[0]); err != nil {
+				return d.Errf("user %q: %v", args[0], err)
+			}
+			if _, err := parseHash(args[1]); err != nil {
+				return d.Errf("user %q: %v", args[0], err)
+			}
+			for _, u := range s.Users {
+				if u.Name == args[0] {
+					return d.Errf("user %q given twice", args[0])
+				}
+			}
+			s.Users = append(s.Users, User{Name: args[0], Hash: args[1]})
+		case "users_file":
+			s.UsersFile, err = oneArg(d)
+		case "path_prefix":
+			s.PathPrefix, err = oneArg(d)
+			if err == nil && (len(s.PathPrefix) < 2 || s.PathPrefix[0] != '/') {
+				return d.Errf("path_prefix %q: must be a path such as /.session", s.PathPrefix)
+			}
+		case "public":
+			set, err := caddyhttp.ParseCaddyfileNestedMatcherSet(d)
+			if err != nil {
+				return err
+			}
+			if len(set) == 0 {
+				return d.Err("public needs at least one matcher")
+			}
+			s.PublicRaw = append(s.PublicRaw, set)
+		case "idle_timeout":
+			var dur caddy.Duration
+			dur, err = durationArg(d, true)
+			s.IdleTimeout = &dur
+		case "lifetime":
+			s.Lifetime, err = durationArg(d, false)
+		case "cookie":
+			err = s.Cookie.unmarshalCaddyfile(d)
+		case "header_prefix":
+			s.HeaderPrefix, err = oneArg(d)
+			if err == nil && !validHeaderName(s.HeaderPrefix) {
+				return d.Errf("header_prefix %q: not a valid header name", s.HeaderPrefix)
+			}
+		case "user_header":
+			s.UserHeaders = d.RemainingArgs()
+			if len(s.UserHeaders) == 0 {
+				return d.Err("user_header needs at least one header name")
+			}
+			for _, n := range s.UserHeaders {
+				if !validHeaderName(n) {
+					return d.Errf("user_header %q: not a valid header name", n)
+				}
+			}
+		case "forward_cookie":
+			s.ForwardCookie, err = onOff(d)
+		case "upstream_control":
+			s.UpstreamControl, err = onOff(d)
+		case "login_template":
+			s.LoginTemplate, err = oneArg(d)
+		case "login_limit":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Err("login_limit needs <failures> <window>, e.g. login_limit 5 15m")
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("login_limit failures %q: want a positive whole number", args[0])
+			}
+			w, err := caddy.ParseDuration(args[1])
+			if err != nil || w <= 0 {
+				return d.Errf("login_limit window %q: want a positive duration", args[1])
+			}
+			s.LoginLimit = &LoginLimit{Failures: n, Window: caddy.Duration(w)}
+		default:
+			return d.Errf("session: unknown subdirective %q", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Err("store needs a backend: bolt, memory, cookie or redis")
+	}
+	name := d.Val()
+	switch name {
+	case "bolt", "memory", "cookie", "redis":
+	default:
+		return d.Errf("store %q: unknown backend; want bolt, memory, cookie or redis", name)
+	}
+	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+name)
+	if err != nil {
+		return err
+	}
+	s.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", name, nil)
+	return nil
+}
+
+func (c *Cookie) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("cookie takes a block, not %q", d.Val())
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("cookie: %s given twice", sub)
+		}
+		seen[sub] = true
+		var err error
+		switch sub {
+		case "name":
+			c.Name, err = oneArg(d)
+			if err == nil && (Cookie{Name: c.Name, Path: "/"}).validate() != nil {
+				return d.Errf("cookie name %q: not a valid cookie name", c.Name)
+			}
+		case "domain":
+			c.Domain, err = oneArg(d)
+		case "path":
+			c.Path, err = oneArg(d)
+			if err == nil && (len(c.Path) == 0 || c.Path[0] != '/') {
+				return d.Errf("cookie path %q: must start with /", c.Path)
+			}
+		case "secure":
+			c.Secure, err = oneOf(d, "auto", "always", "never")
+		case "same_site":
+			c.SameSite, err = oneOf(d, "lax", "strict", "none")
+		case "persist":
+			c.Persist, err = onOff(d)
+		default:
+			return d.Errf("cookie: unknown option %q", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return "", d.Errf("%s needs exactly one value", d.Val())
+	}
+	return args[0], nil
+}
+
+func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
+	sub := d.Val()
+	v, err := oneArg(d)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", d.Errf("%s %q: want one of %v", sub, v, allowed)
+}
+
+func onOff(d *caddyfile.Dispenser) (bool, error) {
+	v, err := oneOf(d, "on", "off")
+	return v == "on", err
+}
+
+func durationArg(d *caddyfile.Dispenser, zeroOK bool) (caddy.Duration, error) {
+	sub := d.Val()
+	v, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur < 0 || (dur == 0 && !zeroOK) {
+		return 0, d.Errf("%s %q: want a positive duration such as 30m", sub, v)
+	}
+	return caddy.Duration(dur), nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

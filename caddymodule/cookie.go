@@ -1,0 +1,236 @@
+package caddymodule
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// Cookie is the session cookie's name and attributes.
+type Cookie struct {
+	// Name of the cookie. Default "caddy_session".
+	Name string `json:"name,omitempty"`
+	// Domain attribute. Default none: the cookie is host-only.
+	Domain string `json:"domain,omitempty"`
+	// Path attribute. Default "/".
+	Path string `json:"path,omitempty"`
+	// Secure is "auto" (the default: Secure when the request came over
+	// TLS), "always" or "never".
+	Secure string `json:"secure,omitempty"`
+	// SameSite is "lax" (the default), "strict" or "none". "none" needs
+	// Secure, so with it the cookie is always Secure.
+	SameSite string `json:"same_site,omitempty"`
+	// Persist makes the cookie outlive the browser session: its Max-Age
+	// is the session's remaining lifetime. Default false.
+	Persist bool `json:"persist,omitempty"`
+}
+
+func (c Cookie) validate() error {
+	if c.Name == "" || strings.ContainsFunc(c.Name, func(r rune) bool { return !isTokenChar(r) }) {
+		return fmt.Errorf("cookie name %q: not a valid cookie name", c.Name)
+	}
+	switch c.Secure {
+	case "", "auto", "always", "never":
+	default:
+		return fmt.Errorf("cookie secure %q: want auto, always or never", c.Secure)
+	}
+	switch c.SameSite {
+	case "", "lax", "strict":
+	case "none":
+		if c.Secure == "never" {
+			return fmt.Errorf("cookie same_site none needs a Secure cookie; secure never contradicts it")
+		}
+	default:
+		return fmt.Errorf("cookie same_site %q: want lax, strict or none", c.SameSite)
+	}
+	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, ";\r\n") {
+		return fmt.Errorf("cookie path %q: must start with /", c.Path)
+	}
+	if strings.ContainsAny(c.Domain, "; \r\n") {
+		return fmt.Errorf("cookie domain %q: not a domain", c.Domain)
+	}
+	if strings.HasPrefix(c.Name, "__Host-") && (c.Domain != "" || c.Path != "/" || c.Secure == "never") {
+		return fmt.Errorf("cookie name %q: a __Host- cookie needs path /, no domain, and Secure", c.Name)
+	}
+	return nil
+}
+
+// maxCookieBytes is what browsers keep of one cookie, name and value.
+const maxCookieBytes = 4096
+
+// cookieCodec signs and encrypts cookie values with gorilla/securecookie.
+// Each secret yields one codec; the first encodes, all decode.
+type cookieCodec struct {
+	name   string
+	codecs []securecookie.Codec
+}
+
+// newCookieCodec derives an HMAC-SHA256 key and an AES-256 key from each
+// secret with HKDF-SHA256. maxAge bounds the age of any cookie it accepts.
+func newCookieCodec(name string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
+	c := &cookieCodec{name: name}
+	for _, secret := range secrets {
+		hashKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie hmac-sha256", 32)
+		if err != nil {
+			return nil, err
+		}
+		blockKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie aes-256", 32)
+		if err != nil {
+			return nil, err
+		}
+		sc := securecookie.New(hashKey, blockKey)
+		sc.SetSerializer(securecookie.NopEncoder{})
+		sc.MaxAge(int((maxAge + time.Second - 1) / time.Second))
+		sc.MaxLength(maxCookieBytes - len(name) - 1)
+		c.codecs = append(c.codecs, sc)
+	}
+	if len(c.codecs) == 0 {
+		return nil, fmt.Errorf("no secret for the session cookie")
+	}
+	return c, nil
+}
+
+func (c *cookieCodec) encode(b []byte) (string, error) {
+	v, err := securecookie.EncodeMulti(c.name, b, c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", sessionstore.ErrTooLarge, err)
+	}
+	return v, nil
+}
+
+func (c *cookieCodec) decode(v string) ([]byte, error) {
+	var b []byte
+	if err := securecookie.DecodeMulti(c.name, v, &b, c.codecs...); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// setCookie sets the session cookie: the signed, encrypted ID, or in
+// cookie mode the whole record.
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id sessionstore.ID, rec sessionstore.Record) error {
+	var plain []byte
+	if h.store == nil {
+		var err error
+		if plain, err = rec.MarshalBinary(); err != nil {
+			return err
+		}
+	} else {
+		plain = id[:]
+	}
+	value, err := h.codec.encode(plain)
+	if err != nil {
+		return err
+	}
+	c := h.cookie(r, value)
+	if h.Cookie.Persist {
+		c.MaxAge = int(time.Until(rec.Created.Add(h.lifetime)).Seconds())
+		if c.MaxAge <= 0 {
+			c.MaxAge = -1
+		}
+	}
+	replaceSetCookie(w.Header(), h.Cookie.Name, c.String())
+	return nil
+}
+
+// expireCookie tells the browser to drop the session cookie.
+func (h *Handler) expireCookie(w http.ResponseWriter, r *http.Request) {
+	c := h.cookie(r, "")
+	c.MaxAge = -1
+	replaceSetCookie(w.Header(), h.Cookie.Name, c.String())
+}
+
+func (h *Handler) cookie(r *http.Request, value string) *http.Cookie {
+	c := &http.Cookie{
+		Name:     h.Cookie.Name,
+		Value:    value,
+		Path:     h.Cookie.Path,
+		Domain:   h.Cookie.Domain,
+		HttpOnly: true,
+		Secure:   h.Cookie.Secure == "always" || (h.Cookie.Secure != "never" && r.TLS != nil),
+		SameSite: http.SameSiteLaxMode,
+	}
+	switch h.Cookie.SameSite {
+	case "strict":
+		c.SameSite = http.SameSiteStrictMode
+	case "none":
+		c.SameSite = http.SameSiteNoneMode
+		c.Secure = true
+	}
+	return c
+}
+
+// replaceSetCookie adds a Set-Cookie line for name, dropping any earlier
+// one for the same name, so a response sets the cookie once.
+func replaceSetCookie(h http.Header, name, line string) {
+	lines := h["Set-Cookie"]
+	kept := lines[:0]
+	for _, l := range lines {
+		if !strings.HasPrefix(l, name+"=") {
+			kept = append(kept, l)
+		}
+	}
+	h["Set-Cookie"] = append(kept, line)
+}
+
+// cookieValues returns the values of every cookie called name in the
+// request, in order. (A browser may send two: one host-only, one for a
+// parent domain.)
+func cookieValues(r *http.Request, name string) []string {
+	var values []string
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			if v, ok := strings.CutPrefix(part, name); ok && strings.HasPrefix(v, "=") {
+				v = strings.Trim(v[1:], `"`)
+				if v != "" {
+					values = append(values, v)
+				}
+			}
+		}
+	}
+	return values
+}
+
+// removeCookie removes the cookie called name from the Cookie header and
+// keeps every other cookie exactly as it was sent.
+func removeCookie(h http.Header, name string) {
+	lines, ok := h["Cookie"]
+	if !ok {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		if !strings.Contains(line, name) {
+			kept = append(kept, line)
+			continue
+		}
+		var parts []string
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			if v, ok := strings.CutPrefix(part, name); part == "" || ok && strings.HasPrefix(v, "=") {
+				continue
+			}
+			parts = append(parts, part)
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = kept
+}
+
+func isTokenChar(r rune) bool {
+	return r > ' ' && r < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?={}`, r)
+}

@@ -1,0 +1,337 @@
+// Package caddymodule is edgesession's Caddy glue: the http.handlers.session
+// handler, its Caddyfile directive, its store guest modules, and the login,
+// logout and whoami endpoints it serves itself.
+//
+// A request flows one way through it: request → cookie → store → session →
+// trusted headers → upstream → upstream control → store → cookie.
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults, as documented in the README and SPEC §1.
+const (
+	DefaultPathPrefix   = "/.session"
+	DefaultHeaderPrefix = "X-Session-"
+	DefaultCookieName   = "caddy_session"
+	DefaultIdleTimeout  = 30 * time.Minute
+	DefaultLifetime     = 12 * time.Hour
+	DefaultLoginLimit   = 5
+	DefaultLoginWindow  = 15 * time.Minute
+)
+
+// Handler gives the requests it handles a session: it keeps the session
+// cookie, keeps session data in a store, serves login, logout and whoami
+// under PathPrefix, requires a logged-in user for everything that is not
+// Public, and forwards the user and the session data to the next handler
+// as trusted request headers that no client can forge.
+type Handler struct {
+	// Where sessions are kept: a module in http.handlers.session.stores,
+	// named by its "backend" key ("bolt", "memory", "redis" or "cookie").
+	// Default: bolt, in Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
+
+	// Secrets sign and encrypt the session cookie. The first one signs new
+	// cookies; all of them are accepted, so a secret can be rotated by
+	// putting the new one first. Each must be at least 32 bytes; {env.*}
+	// and {file.*} placeholders are replaced. Default: a secret generated
+	// on first start and kept in Caddy's storage.
+	Secrets []string `json:"secrets,omitempty"`
+
+	// Users who may log in, with password hashes as printed by
+	// `caddy hash-password` (bcrypt or argon2id).
+	Users []User `json:"users,omitempty"`
+
+	// UsersFile is an htpasswd-style file of "name:hash" lines (same
+	// hashes). It is read again when it changes. A user named both here
+	// and in Users takes the hash from Users.
+	UsersFile string `json:"users_file,omitempty"`
+
+	// PathPrefix is where the handler serves its own endpoints:
+	// <prefix>/login, <prefix>/logout and <prefix>/whoami. Default
+	// "/.session".
+	PathPrefix string `json:"path_prefix,omitempty"`
+
+	// PublicRaw are request matcher sets for requests that do not need a
+	// logged-in user. They still get trusted headers stripped, and the
+	// session forwarded if there is one.
+	PublicRaw caddyhttp.RawMatcherSets `json:"public,omitempty" caddy:"namespace=http.matchers"`
+
+	// IdleTimeout ends a session that has not been used for this long.
+	// Default 30m; 0 disables it.
+	IdleTimeout *caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// Lifetime ends every session this long after login, however active.
+	// Default 12h.
+	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+
+	// Cookie sets the session cookie's name and attributes.
+	Cookie Cookie `json:"cookie,omitzero"`
+
+	// HeaderPrefix starts the names of the trusted headers: the user goes
+	// as <prefix>User, session data key k as <prefix>Data-<K>. Every
+	// request header with this prefix is removed before the upstream.
+	// Default "X-Session-".
+	HeaderPrefix string `json:"header_prefix,omitempty"`
+
+	// UserHeaders are extra request headers that carry the user's name
+	// (e.g. Remote-User). Like the prefix, they are always removed from
+	// the client's request first.
+	UserHeaders []string `json:"user_headers,omitempty"`
+
+	// ForwardCookie keeps the session cookie in the request to the
+	// upstream. Default false: it is removed, other cookies are kept.
+	ForwardCookie bool `json:"forward_cookie,omitempty"`
+
+	// UpstreamControl lets the upstream change the session with response
+	// headers (<prefix>Set-<Key>, <prefix>Delete, <prefix>Login,
+	// <prefix>Logout). Default false; the headers are removed either way.
+	UpstreamControl bool `json:"upstream_control,omitempty"`
+
+	// LoginTemplate is a Go html/template file that replaces the built-in
+	// login page.
+	LoginTemplate string `json:"login_template,omitempty"`
+
+	// LoginLimit throttles password guessing. Default 5 failures in 15m.
+	LoginLimit *LoginLimit `json:"login_limit,omitempty"`
+
+	store      sessionstore.Store // nil when sessions live in the cookie
+	codec      *cookieCodec
+	public     caddyhttp.MatcherSets
+	users      *userDB
+	throttle   *throttle
+	templates  *template.Template
+	cop        *http.CrossOriginProtection
+	strip      headerMatcher
+	idle       time.Duration
+	lifetime   time.Duration
+	touchEvery time.Duration
+	logger     *zap.Logger
+	metrics    *metrics
+}
+
+// User is one user who may log in.
+type User struct {
+	// Name is the login name.
+	Name string `json:"name"`
+	// Hash is the password hash from `caddy hash-password`.
+	Hash string `json:"hash"`
+}
+
+// LoginLimit is how many failed logins are allowed in a window.
+type LoginLimit struct {
+	// Failures for one username from one client IP before further
+	// attempts are refused with 429; one client IP may fail four times
+	// as many times over all usernames.
+	Failures int `json:"failures"`
+	// Window is how long failures are counted and a lockout lasts.
+	Window caddy.Duration `json:"window"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the handler: its store, secrets, users and pages.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.metrics = registerMetrics(ctx.GetMetricsRegistry(), h.logger)
+	h.setDefaults()
+	if err := h.validate(); err != nil {
+		return err
+	}
+
+	if h.StoreRaw == nil {
+		h.StoreRaw = json.RawMessage(`{"backend":"bolt"}`)
+	}
+	mod, err := ctx.LoadModule(h, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("loading session store: %w", err)
+	}
+	switch m := mod.(type) {
+	case *CookieStore:
+		h.store = nil
+	case StoreProvider:
+		h.store = instrument(m.SessionStore(), h.metrics)
+	default:
+		return fmt.Errorf("session store module %T provides no store", mod)
+	}
+
+	secrets, err := h.loadSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	h.codec, err = newCookieCodec(h.Cookie.Name, secrets, h.lifetime)
+	if err != nil {
+		return err
+	}
+
+	if h.PublicRaw != nil {
+		sets, err := ctx.LoadModule(h, "PublicRaw")
+		if err != nil {
+			return fmt.Errorf("loading public matchers: %w", err)
+		}
+		if err := h.public.FromInterface(sets); err != nil {
+			return err
+		}
+	}
+
+	h.users, err = newUserDB(h.Users, h.UsersFile, h.logger)
+	if err != nil {
+		return err
+	}
+	h.throttle = loadThrottle(h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
+	h.templates, err = loadTemplates(h.LoginTemplate)
+	if err != nil {
+		return err
+	}
+	h.cop = http.NewCrossOriginProtection()
+	h.strip = newHeaderMatcher(h.HeaderPrefix, h.UserHeaders)
+	return nil
+}
+
+func (h *Handler) setDefaults() {
+	if h.PathPrefix == "" {
+		h.PathPrefix = DefaultPathPrefix
+	}
+	h.PathPrefix = strings.TrimSuffix(h.PathPrefix, "/")
+	if h.HeaderPrefix == "" {
+		h.HeaderPrefix = DefaultHeaderPrefix
+	}
+	if h.Cookie.Name == "" {
+		h.Cookie.Name = DefaultCookieName
+	}
+	if h.Cookie.Path == "" {
+		h.Cookie.Path = "/"
+	}
+	h.idle = DefaultIdleTimeout
+	if h.IdleTimeout != nil {
+		h.idle = time.Duration(*h.IdleTimeout)
+	}
+	h.lifetime = DefaultLifetime
+	if h.Lifetime != 0 {
+		h.lifetime = time.Duration(h.Lifetime)
+	}
+	// Write the last-seen time back at most about 20 times per idle
+	// timeout: idle expiry may come up to 5% early, and a busy session
+	// costs one store write per interval instead of one per request.
+	h.touchEvery = h.idle / 20
+	if h.LoginLimit == nil {
+		h.LoginLimit = &LoginLimit{Failures: DefaultLoginLimit, Window: caddy.Duration(DefaultLoginWindow)}
+	}
+}
+
+func (h *Handler) validate() error {
+	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#") || h.PathPrefix == "" {
+		return fmt.Errorf("path_prefix %q: must be a path such as /.session", h.PathPrefix)
+	}
+	if h.idle < 0 {
+		return fmt.Errorf("idle_timeout %v: must not be negative", h.idle)
+	}
+	if h.lifetime <= 0 {
+		return fmt.Errorf("lifetime %v: must be positive", h.lifetime)
+	}
+	if !validHeaderName(h.HeaderPrefix) {
+		return fmt.Errorf("header_prefix %q: not a valid header name prefix", h.HeaderPrefix)
+	}
+	for _, name := range h.UserHeaders {
+		if !validHeaderName(name) {
+			return fmt.Errorf("user_header %q: not a valid header name", name)
+		}
+	}
+	if h.LoginLimit.Failures < 1 || h.LoginLimit.Window <= 0 {
+		return fmt.Errorf("login_limit %d %v: need at least 1 failure and a positive window", h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
+	}
+	for _, u := range h.Users {
+		if err := validUsername(u.Name); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
+	}
+	return h.Cookie.validate()
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.strip.removeFrom(r.Header)
+	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
+		return h.serveEndpoint(w, r, endpoint)
+	}
+
+	s, err := h.load(w, r)
+	if err != nil {
+		// The store failed: fail closed. Public requests go on without a
+		// session; the rest are refused until the store is back.
+		s = nil
+	}
+	if s == nil || s.rec.User == "" {
+		public, merr := h.isPublic(r)
+		if merr != nil {
+			return caddyhttp.Error(http.StatusBadRequest, merr)
+		}
+		if !public {
+			if err != nil {
+				return h.serviceUnavailable(w)
+			}
+			return h.loginRequired(w, r)
+		}
+	}
+	if s != nil {
+		h.forward(r, s)
+	}
+	if !h.ForwardCookie {
+		removeCookie(r.Header, h.Cookie.Name)
+	}
+	return next.ServeHTTP(h.wrapResponse(w, r, s), r)
+}
+
+func (h *Handler) isPublic(r *http.Request) (bool, error) {
+	if len(h.public) == 0 {
+		return false, nil
+	}
+	return h.public.AnyMatchWithError(r)
+}
+
+// loginRequired answers a request that needs a user and has none: a browser
+// navigating is sent to the login page, anything else gets 401 JSON.
+func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
+		target := h.PathPrefix + "/login?redirect=" + urlQueryEscape(originalRequestURI(r))
+		http.Redirect(w, r, target, http.StatusFound)
+		return nil
+	}
+	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+}
+
+func (h *Handler) serviceUnavailable(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Retry-After", "5")
+	return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+}
+
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

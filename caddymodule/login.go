@@ -1,0 +1,133 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxLoginBody bounds a login request body.
+const maxLoginBody = 64 << 10
+
+// maxPassword bounds a password: bcrypt reads 72 bytes, and a huge one
+// would only make argon2id work harder.
+const maxPassword = 1024
+
+// loginPage is what the login template is given.
+type loginPage struct {
+	Action   string // the form's action: <prefix>/login
+	Redirect string // where to go after login, already validated
+	Username string // as typed, after a failure
+	Error    string // the one generic failure message, or ""
+	Nonce    string // for the page's inline <style>, allowed by the CSP
+}
+
+func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return h.renderLogin(w, http.StatusOK, loginPage{Redirect: safeRedirect(r.URL.Query().Get("redirect"))})
+	case http.MethodPost:
+		return h.postLogin(w, r)
+	}
+	return methodNotAllowed(w, "GET, HEAD, POST")
+}
+
+type credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Redirect string `json:"redirect"`
+}
+
+func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
+	if !h.sameOrigin(w, r) {
+		return nil
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON := mediaType == "application/json"
+	if !isJSON && mediaType != "application/x-www-form-urlencoded" {
+		return writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
+	}
+
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	var cred credentials
+	var err error
+	if isJSON {
+		err = json.NewDecoder(r.Body).Decode(&cred)
+	} else if err = r.ParseForm(); err == nil {
+		cred = credentials{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Redirect: r.PostForm.Get("redirect")}
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.logger.Warn("login body too large", zapRemoteIP(r))
+			return writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+		}
+		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.Error(err))
+		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
+	}
+	redirect := safeRedirect(cred.Redirect)
+	if err := validUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
+		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.NamedError("reason", err))
+		if isJSON {
+			return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
+		}
+		return h.renderLogin(w, http.StatusBadRequest, loginPage{Redirect: redirect, Error: "Invalid username or password."})
+	}
+
+	ip := clientIP(r)
+	now := time.Now()
+	if wait, ok := h.throttle.begin(ip, cred.Username, now); !ok {
+		h.metrics.logins.WithLabelValues("throttled").Inc()
+		h.logger.Warn("login throttled", zap.String("user", cred.Username), zap.String("remote_ip", ip))
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
+	}
+
+	// The current session, whose data the new one carries over. A store
+	// that fails is a 503: logging in would only fail to save.
+	old, err := h.load(w, r)
+	if err != nil {
+		h.throttle.succeeded(ip, cred.Username) // not the user's fault
+		h.metrics.logins.WithLabelValues("error").Inc()
+		return h.serviceUnavailable(w)
+	}
+
+	ok, err := h.users.check(cred.Username, cred.Password)
+	if err != nil {
+		h.logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
+	}
+	if !ok {
+		h.metrics.logins.WithLabelValues("failure").Inc()
+		h.logger.Warn("login failed", zap.String("user", cred.Username), zap.String("remote_ip", ip))
+		if isJSON {
+			return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
+		}
+		return h.renderLogin(w, http.StatusUnauthorized, loginPage{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
+	}
+	h.throttle.succeeded(ip, cred.Username)
+
+	var data map[string]string
+	if old != nil {
+		data = old.rec.Data
+	}
+	if _, err := h.login(r.Context(), w, r, old, cred.Username, data); err != nil {
+		h.metrics.logins.WithLabelValues("error").Inc()
+		h.logSaveError(r, "login", err)
+		return h.serviceUnavailable(w)
+	}
+	h.metrics.logins.WithLabelValues("success").Inc()
+	h.logger.Info("login", zap.String("user", cred.Username), zap.String("remote_ip", ip))
+	if isJSON {
+		return writeJSON(w, http.StatusOK, map[string]string{"user": cred.Username})
+	}
+	http.Redirect(w, r, redirect, http.StatusSeeOther)
+	return nil
+}
+
+func zapRemoteIP(r *http.Request) zap.Field { return zap.String("remote_ip", clientIP(r)) }
+func zapPath(r *http.Request) zap.Field     { return zap.String("path", r.URL.Path) }

@@ -1,0 +1,103 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// metrics are the handler's Prometheus collectors. They are created once
+// per process and registered on each config's registry, so counts go on
+// across reloads.
+type metrics struct {
+	logins      *prometheus.CounterVec
+	logouts     prometheus.Counter
+	requests    *prometheus.CounterVec
+	storeErrors prometheus.Counter
+	storeOps    *prometheus.HistogramVec
+}
+
+var processMetrics = &metrics{
+	logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "logins_total",
+		Help: "Login attempts by result: success, failure, throttled, error.",
+	}, []string{"result"}),
+	logouts: prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "logouts_total",
+		Help: "Sessions ended by a logout.",
+	}),
+	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "requests_total",
+		Help: "Requests by the state of their session cookie: valid, none, invalid, expired, error.",
+	}, []string{"state"}),
+	storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "store_errors_total",
+		Help: "Session store operations that failed.",
+	}),
+	storeOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "store_operation_seconds",
+		Help:    "Latency of session store operations.",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"op"}),
+}
+
+// registerMetrics registers the collectors on reg (each config load has a
+// new registry) and returns them.
+func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) *metrics {
+	m := processMetrics
+	if reg == nil {
+		return m
+	}
+	for _, c := range []prometheus.Collector{m.logins, m.logouts, m.requests, m.storeErrors, m.storeOps} {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				logger.Warn("cannot register session metrics", zap.Error(err))
+			}
+		}
+	}
+	return m
+}
+
+// instrumentedStore times every operation of a store.
+type instrumentedStore struct {
+	sessionstore.Store
+	find, create, update, del prometheus.Observer
+}
+
+func instrument(s sessionstore.Store, m *metrics) sessionstore.Store {
+	return &instrumentedStore{
+		Store:  s,
+		find:   m.storeOps.WithLabelValues("find"),
+		create: m.storeOps.WithLabelValues("create"),
+		update: m.storeOps.WithLabelValues("update"),
+		del:    m.storeOps.WithLabelValues("delete"),
+	}
+}
+
+func since(o prometheus.Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
+
+func (s *instrumentedStore) Find(ctx context.Context, key sessionstore.Key) (sessionstore.Record, bool, error) {
+	defer since(s.find, time.Now())
+	return s.Store.Find(ctx, key)
+}
+
+func (s *instrumentedStore) Create(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) error {
+	defer since(s.create, time.Now())
+	return s.Store.Create(ctx, key, rec)
+}
+
+func (s *instrumentedStore) Update(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) (bool, error) {
+	defer since(s.update, time.Now())
+	return s.Store.Update(ctx, key, rec)
+}
+
+func (s *instrumentedStore) Delete(ctx context.Context, key sessionstore.Key) error {
+	defer since(s.del, time.Now())
+	return s.Store.Delete(ctx, key)
+}

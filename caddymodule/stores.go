@@ -1,0 +1,402 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+func init() {
+	caddy.RegisterModule(MemoryStore{})
+	caddy.RegisterModule(BoltStore{})
+	caddy.RegisterModule(RedisStore{})
+	caddy.RegisterModule(CookieStore{})
+}
+
+// StoreProvider is what a module in http.handlers.session.stores provides.
+// A new backend is a sessionstore.Store and a guest module that implements
+// this (the cookie store is the one exception: it keeps nothing).
+type StoreProvider interface {
+	SessionStore() sessionstore.Store
+}
+
+// stores holds the server-side stores, so that a config reload reuses the
+// store of the config before it: every session is kept, and bolt's file
+// lock is never waited on.
+var stores = caddy.NewUsagePool()
+
+type pooledStore struct {
+	sessionstore.Store
+	close func() error
+}
+
+func (p pooledStore) Destruct() error { return p.close() }
+
+func loadStore(key string, open func() (sessionstore.Store, func() error, error)) (sessionstore.Store, error) {
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		s, closeFn, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return pooledStore{Store: s, close: closeFn}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(pooledStore).Store, nil
+}
+
+// MemoryStore keeps sessions in this process's memory. They survive config
+// reloads, not restarts. Every memory store of the process is the same
+// one.
+type MemoryStore struct {
+	store sessionstore.Store
+}
+
+// CaddyModule returns the Caddy module information.
+func (MemoryStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session.stores.memory",
+		New: func() caddy.Module { return new(MemoryStore) },
+	}
+}
+
+const memoryPoolKey = "memory"
+
+// Provision implements caddy.Provisioner.
+func (m *MemoryStore) Provision(caddy.Context) error {
+	var err error
+	m.store, err = loadStore(memoryPoolKey, func() (sessionstore.Store, func() error, error) {
+		s := sessionstore.NewMemory(0)
+		return s, s.Close, nil
+	})
+	return err
+}
+
+// Cleanup implements caddy.CleanerUpper.
+func (m *MemoryStore) Cleanup() error {
+	_, err := stores.Delete(memoryPoolKey)
+	return err
+}
+
+// SessionStore implements StoreProvider.
+func (m *MemoryStore) SessionStore() sessionstore.Store { return m.store }
+
+// UnmarshalCaddyfile reads `store memory`.
+func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "memory"
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Err("store memory takes no options")
+	}
+	return nil
+}
+
+// BoltStore keeps sessions in a bbolt file: they survive restarts, and
+// expired ones are swept every minute.
+type BoltStore struct {
+	// Path of the file. Default: edgesession/sessions.db in Caddy's data
+	// directory.
+	Path string `json:"path,omitempty"`
+
+	key   string
+	store sessionstore.Store
+}
+
+// CaddyModule returns the Caddy module information.
+func (BoltStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session.stores.bolt",
+		New: func() caddy.Module { return new(BoltStore) },
+	}
+}
+
+// Provision implements caddy.Provisioner.
+func (b *BoltStore) Provision(caddy.Context) error {
+	path := b.Path
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "edgesession", "sessions.db")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	key := "bolt:" + abs
+	b.store, err = loadStore(key, func() (sessionstore.Store, func() error, error) {
+		s, err := sessionstore.OpenBolt(abs, sessionstore.BoltOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	})
+	if err == nil {
+		b.key = key // Cleanup releases only what Provision took
+	}
+	return err
+}
+
+// Cleanup implements caddy.CleanerUpper.
+func (b *BoltStore) Cleanup() error {
+	if b.key == "" {
+		return nil
+	}
+	_, err := stores.Delete(b.key)
+	return err
+}
+
+// SessionStore implements StoreProvider.
+func (b *BoltStore) SessionStore() sessionstore.Store { return b.store }
+
+// UnmarshalCaddyfile reads `store bolt [<path>]`.
+func (b *BoltStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "bolt"
+	if d.NextArg() {
+		b.Path = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Err("store bolt takes no options")
+	}
+	return nil
+}
+
+// RedisStore keeps sessions in Redis, so that many Caddy instances share
+// them. Expiry is Redis's TTL.
+type RedisStore struct {
+	// URL is a redis:// or rediss:// (TLS) URL: user, password and
+	// database come from it.
+	URL string `json:"url"`
+	// Prefix of every key. Default "edgesession:".
+	Prefix string `json:"prefix,omitempty"`
+	// Sentinel connects through Redis Sentinel to this master name.
+	SentinelMaster string `json:"sentinel_master,omitempty"`
+	// SentinelAddrs are the Sentinels' host:port addresses.
+	SentinelAddrs []string `json:"sentinel_addrs,omitempty"`
+	// Cluster connects to a Redis Cluster through these host:port
+	// addresses (the URL's host is used too).
+	Cluster []string `json:"cluster,omitempty"`
+	// DialTimeout bounds connecting. Default 2s. Reads and writes are
+	// bounded to the same, so a Redis that hangs fails requests quickly.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	key   string
+	store sessionstore.Store
+}
+
+// DefaultRedisPrefix is the default key prefix.
+const DefaultRedisPrefix = "edgesession:"
+
+// CaddyModule returns the Caddy module information.
+func (RedisStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session.stores.redis",
+		New: func() caddy.Module { return new(RedisStore) },
+	}
+}
+
+// Provision implements caddy.Provisioner.
+func (rs *RedisStore) Provision(caddy.Context) error {
+	if rs.Prefix == "" {
+		rs.Prefix = DefaultRedisPrefix
+	}
+	opts, err := rs.options()
+	if err != nil {
+		return err
+	}
+	cfg, _ := json.Marshal(rs)
+	key := "redis:" + string(cfg)
+	rs.store, err = loadStore(key, func() (sessionstore.Store, func() error, error) {
+		client := redis.NewUniversalClient(opts)
+		return sessionstore.NewRedis(client, rs.Prefix), client.Close, nil
+	})
+	if err == nil {
+		rs.key = key
+	}
+	return err
+}
+
+// options turns the config into go-redis options; connecting waits for the
+// first command, so Caddy starts even while Redis is down.
+func (rs *RedisStore) options() (*redis.UniversalOptions, error) {
+	u, err := redis.ParseURL(caddy.NewReplacer().ReplaceKnown(rs.URL, ""))
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	timeout := 2 * time.Second
+	if rs.DialTimeout > 0 {
+		timeout = time.Duration(rs.DialTimeout)
+	}
+	opts := &redis.UniversalOptions{
+		Addrs:        []string{u.Addr},
+		Username:     u.Username,
+		Password:     u.Password,
+		DB:           u.DB,
+		TLSConfig:    u.TLSConfig,
+		DialTimeout:  timeout,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+		MaxRetries:   1,
+	}
+	switch {
+	case rs.SentinelMaster != "" && len(rs.Cluster) > 0:
+		return nil, fmt.Errorf("redis: sentinel and cluster cannot both be set")
+	case rs.SentinelMaster != "":
+		if len(rs.SentinelAddrs) == 0 {
+			return nil, fmt.Errorf("redis sentinel %q: no sentinel addresses", rs.SentinelMaster)
+		}
+		opts.MasterName = rs.SentinelMaster
+		opts.Addrs = rs.SentinelAddrs
+	case len(rs.Cluster) > 0:
+		if u.DB != 0 {
+			return nil, fmt.Errorf("redis cluster: a cluster has only database 0")
+		}
+		opts.Addrs = append([]string{u.Addr}, rs.Cluster...)
+		opts.IsClusterMode = true
+	}
+	return opts, nil
+}
+
+// Cleanup implements caddy.CleanerUpper.
+func (rs *RedisStore) Cleanup() error {
+	if rs.key == "" {
+		return nil
+	}
+	_, err := stores.Delete(rs.key)
+	return err
+}
+
+// SessionStore implements StoreProvider.
+func (rs *RedisStore) SessionStore() sessionstore.Store { return rs.store }
+
+// UnmarshalCaddyfile reads
+//
+//	store redis <url> {
+//		prefix <string>
+//		sentinel <master> <addr...>
+//		cluster <addr...>
+//		dial_timeout <duration>
+//	}
+func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "redis"
+	if !d.NextArg() {
+		return d.Err("store redis needs a redis:// or rediss:// URL")
+	}
+	rs.URL = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(d.Nesting()) {
+		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("store redis: %s given twice", sub)
+		}
+		seen[sub] = true
+		switch sub {
+		case "prefix":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			rs.Prefix = d.Val()
+		case "sentinel":
+			if !d.NextArg() {
+				return d.Err("sentinel needs a master name and at least one address")
+			}
+			rs.SentinelMaster = d.Val()
+			rs.SentinelAddrs = d.RemainingArgs()
+			if len(rs.SentinelAddrs) == 0 {
+				return d.Err("sentinel needs at least one address")
+			}
+			continue
+		case "cluster":
+			rs.Cluster = d.RemainingArgs()
+			if len(rs.Cluster) == 0 {
+				return d.Err("cluster needs at least one address")
+			}
+			continue
+		case "dial_timeout":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("dial_timeout %q: want a positive duration", d.Val())
+			}
+			rs.DialTimeout = caddy.Duration(dur)
+		default:
+			return d.Errf("store redis: unknown option %q", sub)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	if rs.SentinelMaster != "" && len(rs.Cluster) > 0 {
+		return d.Err("store redis: sentinel and cluster cannot both be set")
+	}
+	if _, err := redis.ParseURL(rs.URL); err != nil && !containsPlaceholder(rs.URL) {
+		return d.Errf("store redis: %v", err)
+	}
+	return nil
+}
+
+// CookieStore keeps the whole session inside the encrypted cookie and
+// nothing on the server. A logout cannot revoke a copy of the cookie
+// before it expires, and a session must fit in one cookie (about 4 KB).
+type CookieStore struct{}
+
+// CaddyModule returns the Caddy module information.
+func (CookieStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session.stores.cookie",
+		New: func() caddy.Module { return new(CookieStore) },
+	}
+}
+
+// UnmarshalCaddyfile reads `store cookie`.
+func (*CookieStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "cookie"
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Err("store cookie takes no options")
+	}
+	return nil
+}
+
+func containsPlaceholder(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '{' {
+			return true
+		}
+	}
+	return false
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*MemoryStore)(nil)
+	_ caddy.CleanerUpper    = (*MemoryStore)(nil)
+	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
+	_ StoreProvider         = (*MemoryStore)(nil)
+	_ caddy.Provisioner     = (*BoltStore)(nil)
+	_ caddy.CleanerUpper    = (*BoltStore)(nil)
+	_ caddyfile.Unmarshaler = (*BoltStore)(nil)
+	_ StoreProvider         = (*BoltStore)(nil)
+	_ caddy.Provisioner     = (*RedisStore)(nil)
+	_ caddy.CleanerUpper    = (*RedisStore)(nil)
+	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
+	_ StoreProvider         = (*RedisStore)(nil)
+	_ caddyfile.Unmarshaler = (*CookieStore)(nil)
+)

@@ -1,0 +1,144 @@
+package sessionstore
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Memory keeps sessions in this process's memory. Records are held encoded
+// (MarshalBinary), which keeps a small session to about 200 bytes and
+// means no caller can change a stored record through a shared map.
+//
+// Expired records are never returned and are swept every sweep interval.
+// Call Close to stop the sweeper.
+type Memory struct {
+	mu      sync.RWMutex
+	entries map[Key]memoryEntry
+	stop    chan struct{}
+	once    sync.Once
+}
+
+type memoryEntry struct {
+	rec     string // the encoded Record
+	expires int64  // Unix nanoseconds, copied out of rec for the sweeper
+}
+
+// NewMemory returns an empty memory store that sweeps expired records every
+// sweep (one minute if sweep <= 0).
+func NewMemory(sweep time.Duration) *Memory {
+	if sweep <= 0 {
+		sweep = time.Minute
+	}
+	m := &Memory{entries: make(map[Key]memoryEntry), stop: make(chan struct{})}
+	go m.sweepEvery(sweep)
+	return m
+}
+
+// Find implements Store.
+func (m *Memory) Find(ctx context.Context, key Key) (Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
+	}
+	m.mu.RLock()
+	e, ok := m.entries[key]
+	m.mu.RUnlock()
+	if !ok || e.expires <= time.Now().UnixNano() {
+		return Record{}, false, nil
+	}
+	var rec Record
+	if err := rec.UnmarshalBinary([]byte(e.rec)); err != nil {
+		return Record{}, false, nil
+	}
+	return rec, true, nil
+}
+
+// Create implements Store.
+func (m *Memory) Create(ctx context.Context, key Key, rec Record) error {
+	e, err := m.entry(ctx, rec)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.entries[key] = e
+	m.mu.Unlock()
+	return nil
+}
+
+// Update implements Store.
+func (m *Memory) Update(ctx context.Context, key Key, rec Record) (bool, error) {
+	e, err := m.entry(ctx, rec)
+	if err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.entries[key]
+	if !ok || old.expires <= time.Now().UnixNano() {
+		return false, nil
+	}
+	m.entries[key] = e
+	return true, nil
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, key Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.entries, key)
+	m.mu.Unlock()
+	return nil
+}
+
+// Len returns how many records are held, expired ones not yet swept
+// included.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries)
+}
+
+// Close stops the sweeper. The store stays usable.
+func (m *Memory) Close() error {
+	m.once.Do(func() { close(m.stop) })
+	return nil
+}
+
+func (m *Memory) entry(ctx context.Context, rec Record) (memoryEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return memoryEntry{}, err
+	}
+	b, err := rec.MarshalBinary()
+	if err != nil {
+		return memoryEntry{}, err
+	}
+	return memoryEntry{rec: string(b), expires: rec.Expires.UnixNano()}, nil
+}
+
+func (m *Memory) sweepEvery(d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case now := <-t.C:
+			m.sweep(now)
+		}
+	}
+}
+
+func (m *Memory) sweep(now time.Time) {
+	n := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, e := range m.entries {
+		if e.expires <= n {
+			delete(m.entries, k)
+		}
+	}
+}
+
+var _ Store = (*Memory)(nil)
