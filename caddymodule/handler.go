@@ -329,7 +329,6 @@ func (h *Handler) serviceUnavailable(w http.ResponseWriter) error {
 	return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 }
 
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
