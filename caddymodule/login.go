@@ -3,10 +3,12 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -57,7 +59,14 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	var cred credentials
 	var err error
 	if isJSON {
-		err = json.NewDecoder(r.Body).Decode(&cred)
+		var body []byte
+		if body, err = io.ReadAll(r.Body); err == nil {
+			if !utf8.Valid(body) {
+				err = errors.New("body is not UTF-8")
+			} else {
+				err = json.Unmarshal(body, &cred)
+			}
+		}
 	} else if err = r.ParseForm(); err == nil {
 		cred = credentials{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Redirect: r.PostForm.Get("redirect")}
 	}

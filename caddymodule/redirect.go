@@ -25,5 +25,10 @@ func safeRedirect(target string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
 		return "/"
 	}
+	// Nor once decoded: "/%09/x" is harmless to browsers today, but
+	// nothing a user needs either.
+	if strings.ContainsFunc(u.Path, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' }) || strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
 	return target
 }
