@@ -1,0 +1,130 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSafeRedirect(t *testing.T) {
+	tests := map[string]string{
+		"/":                             "/",
+		"/a/b?c=d#e":                    "/a/b?c=d#e",
+		"/%E2%9C%93":                    "/%E2%9C%93",
+		"":                              "/",
+		"//evil.example":                "/",
+		"/\\evil.example":               "/",
+		"\\\\evil.example":              "/",
+		"https://evil":                  "/",
+		"javascript:alert(1)":           "/",
+		"evil.example":                  "/",
+		"/\t/evil":                      "/",
+		"/%09/evil":                     "/",
+		"/%2F/evil":                     "/",
+		"/a\\b":                         "/",
+		"/a\x7fb":                       "/",
+		"/" + strings.Repeat("a", 3000): "/",
+	}
+	for in, want := range tests {
+		if got := safeRedirect(in); got != want {
+			t.Errorf("safeRedirect(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHeaderMatcher(t *testing.T) {
+	m := newHeaderMatcher("X-Session-", []string{"Remote-User", "X_Webauth_User"})
+	for name, want := range map[string]bool{
+		"X-Session-User": true, "x-session-user": true, "X_SESSION_USER": true, "X-Session-": true,
+		"X-Session-Data-Cart": true, "Remote-User": true, "remote_user": true, "X-Webauth-User": true,
+		"X-Sessionx": false, "X-Session": false, "Remote-User2": false, "Remote-Use": false, "Accept": false, "": false,
+	} {
+		if got := m.matches(name); got != want {
+			t.Errorf("matches(%q) = %v, want %v", name, got, want)
+		}
+	}
+	h := http.Header{"X_session_user": {"x"}, "Accept": {"a"}, "Remote-User": {"r"}}
+	m.removeFrom(h)
+	if len(h) != 1 || h.Get("Accept") != "a" {
+		t.Errorf("removeFrom left %v", h)
+	}
+}
+
+func TestRemoveCookie(t *testing.T) {
+	tests := []struct{ in, want []string }{
+		{[]string{"a=1; caddy_session=x; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"caddy_session=x"}, nil},
+		{[]string{"caddy_session=x", "a=1"}, []string{"a=1"}},
+		{[]string{"caddy_session2=x; a=\"q r\""}, []string{"caddy_session2=x; a=\"q r\""}},
+		{[]string{"a=1;caddy_session=x;;b=2; caddy_session=y"}, []string{"a=1; b=2"}},
+	}
+	for _, tt := range tests {
+		h := http.Header{"Cookie": tt.in}
+		removeCookie(h, "caddy_session")
+		if strings.Join(h["Cookie"], "|") != strings.Join(tt.want, "|") {
+			t.Errorf("removeCookie(%q) = %q, want %q", tt.in, h["Cookie"], tt.want)
+		}
+	}
+	r := &http.Request{Header: http.Header{"Cookie": {"a=1; caddy_session=one", "caddy_session=\"two\"; caddy_sessionx=no"}}}
+	if got := cookieValues(r, "caddy_session"); strings.Join(got, ",") != "one,two" {
+		t.Errorf("cookieValues = %q", got)
+	}
+}
+
+func TestDataValidation(t *testing.T) {
+	for k, want := range map[string]bool{"cart": true, "a-1": true, "": false, "Cart": false, "a_b": false, "a.b": false, strings.Repeat("k", 64): true, strings.Repeat("k", 65): false} {
+		if validDataKey(k) != want {
+			t.Errorf("validDataKey(%q) != %v", k, want)
+		}
+	}
+	for v, want := range map[string]bool{"": true, "héllo ✓\tx": true, "a\r\nb": false, "a\x00": false, "\xff": false, "a\x7f": false, strings.Repeat("v", maxDataValue+1): false} {
+		if validDataValue(v) != want {
+			t.Errorf("validDataValue(%q) != %v", v, want)
+		}
+	}
+}
+
+func TestParseUsersFile(t *testing.T) {
+	good := "# comment\n\nalice:" + testHash + "\n  bob:" + testHash + "  \n"
+	users, err := parseUsersFile(strings.NewReader(good))
+	if err != nil || len(users) != 2 {
+		t.Fatalf("parseUsersFile: %v %v", users, err)
+	}
+	for in, want := range map[string]string{
+		"alice":       "line 1: want name:hash",
+		"alice:plain": "line 1: user \"alice\": not a bcrypt",
+		"\nalice:" + testHash + "\nalice:" + testHash: "line 3: user \"alice\" is given twice",
+		":" + testHash: "line 1: empty user name",
+	} {
+		if _, err := parseUsersFile(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseUsersFile(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestThrottleWindow(t *testing.T) {
+	th := &throttle{limit: 2, window: time.Minute, counts: map[string]*attempts{}}
+	now := time.Now()
+	for i := range 2 {
+		if _, ok := th.begin("1.2.3.4", "alice", now); !ok {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	if wait, ok := th.begin("1.2.3.4", "alice", now.Add(10*time.Second)); ok || wait != 50*time.Second {
+		t.Fatalf("third attempt: ok=%v wait=%v, want refused for 50s", ok, wait)
+	}
+	if _, ok := th.begin("5.6.7.8", "alice", now); !ok {
+		t.Fatal("another IP was refused")
+	}
+	if _, ok := th.begin("1.2.3.4", "alice", now.Add(time.Minute)); !ok {
+		t.Fatal("still refused after the window")
+	}
+	// A success takes its attempt back.
+	th2 := &throttle{limit: 1, window: time.Minute, counts: map[string]*attempts{}}
+	th2.begin("ip", "bob", now)
+	th2.succeeded("ip", "bob")
+	if _, ok := th2.begin("ip", "bob", now); !ok {
+		t.Fatal("a success did not clear the count")
+	}
+}
