@@ -7,7 +7,7 @@ import (
 )
 
 func TestReloadsKeepSessions(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
+	forStores(t, allStores, func(t *testing.T, store string) {
 		up := StartUpstream(t)
 		c := startSite(t, up, store, "")
 		cl := NewClient(t, c.Site)

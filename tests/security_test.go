@@ -20,7 +20,7 @@ var spoofedHeaders = []string{
 }
 
 func TestSpoofedTrustedHeadersNeverReachUpstream(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
+	forStores(t, allStores, func(t *testing.T, store string) {
 		up := StartUpstream(t)
 		c := startSite(t, up, store, "")
 		var headers []string
@@ -76,7 +76,7 @@ func TestSpoofedTrustedHeadersNeverReachUpstream(t *testing.T) {
 }
 
 func TestTamperedCookieIsNoSession(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
+	forStores(t, allStores, func(t *testing.T, store string) {
 		up := StartUpstream(t)
 		c := startSite(t, up, store, "")
 		cl := NewClient(t, c.Site)
@@ -213,7 +213,7 @@ func TestOpenRedirectPayloadsGoHome(t *testing.T) {
 }
 
 func TestCrossOriginLoginAndLogoutRefused(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
+	forStores(t, allStores, func(t *testing.T, store string) {
 		up := StartUpstream(t)
 		c := startSite(t, up, store, "")
 		cross := [][]string{
@@ -331,7 +331,7 @@ func TestThrottleIgnoresForgedForwardedFor(t *testing.T) {
 }
 
 func TestIdleTimeoutAndLifetime(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
+	forStores(t, allStores, func(t *testing.T, store string) {
 		up := StartUpstream(t)
 		t.Run("idle", func(t *testing.T) {
 			t.Parallel()

@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoginForwardsTrustedUser(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
+	forStores(t, allStores, func(t *testing.T, store string) {
 		up := StartUpstream(t)
 		c := startSite(t, up, store, "")
 		cl := NewClient(t, c.Site)

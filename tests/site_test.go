@@ -1,7 +1,13 @@
 package tests
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // siteTemplate is the Caddyfile most tests run: session in front of the
@@ -23,11 +29,47 @@ const siteTemplate = `
 }
 `
 
-// stores are the server-side stores that every store-parameterized test
-// runs against. (redis and cookie have their own tests besides.)
-var stores = map[string]string{
-	"memory": "memory",
-	"bolt":   "bolt",
+// serverStores are the stores that keep sessions on the server; every
+// store-parameterized test runs against them. allStores adds the cookie
+// store, for the tests whose behaviour it shares (it cannot revoke a
+// copied cookie, so logout tests leave it out).
+var (
+	serverStores = []string{"memory", "bolt", "redis"}
+	allStores    = append([]string{"cookie"}, serverStores...)
+)
+
+// storeConfig is the `store` line for a store name. Each Redis config gets
+// a prefix of its own.
+func storeConfig(t testing.TB, name string) string {
+	switch name {
+	case "redis":
+		url := redisURL(t)
+		return fmt.Sprintf("redis %s {\n\t\t\tprefix e2e-%d:\n\t\t}", url, time.Now().UnixNano())
+	}
+	return name
+}
+
+// redisURL is the Redis the tests share (EDGESESSION_REDIS_URL, default
+// the local one). Without one the test skips, except under CI=true.
+func redisURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("EDGESESSION_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	defer client.Close()
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis at %s: %v (CI=true: tests may not skip)", url, err)
+		}
+		t.Skipf("SKIP: no Redis at %s: %v", url, err)
+	}
+	return url
 }
 
 // startSite starts Caddy with siteTemplate and the given store and extra
@@ -41,12 +83,18 @@ func startSite(t testing.TB, up *Upstream, store, more string, opts ...Option) *
 	return StartCaddy(t, up.Addr, siteTemplate, opts...)
 }
 
-// forEachStore runs f once per server-side store, in parallel.
+// forEachStore runs f once per server-side store, in parallel, with the
+// store's config line.
 func forEachStore(t *testing.T, f func(t *testing.T, store string)) {
-	for name, store := range stores {
+	forStores(t, serverStores, f)
+}
+
+// forStores runs f once for each named store, in parallel.
+func forStores(t *testing.T, names []string, f func(t *testing.T, store string)) {
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f(t, store)
+			f(t, storeConfig(t, name))
 		})
 	}
 }

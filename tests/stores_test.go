@@ -1,0 +1,214 @@
+package tests
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RedisServer is a redis-server process that the test owns, so that it
+// can stop, pause and start it.
+type RedisServer struct {
+	t    testing.TB
+	Port int
+	cmd  *exec.Cmd
+}
+
+func StartRedisServer(t testing.TB) *RedisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server not found (CI=true: tests may not skip)")
+		}
+		t.Skip("SKIP: redis-server not found")
+	}
+	r := &RedisServer{t: t, Port: freePort(t)}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+func (r *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port) }
+
+// Start starts redis-server (again) on its port, with nothing kept on disk.
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	waitFor(r.t, 10*time.Second, "redis-server to listen", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// Stop kills redis-server.
+func (r *RedisServer) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(syscall.SIGCONT)
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// Pause freezes redis-server (SIGSTOP): connections hang, as on a network
+// partition. Resume thaws it.
+func (r *RedisServer) Pause()  { r.cmd.Process.Signal(syscall.SIGSTOP) }
+func (r *RedisServer) Resume() { r.cmd.Process.Signal(syscall.SIGCONT) }
+
+func redisSite(url string) string {
+	return fmt.Sprintf("redis %s {\n\t\t\tdial_timeout 300ms\n\t\t}", url)
+}
+
+func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
+	rs := StartRedisServer(t)
+	up := StartUpstream(t)
+	c := startSite(t, up, redisSite(rs.URL()), "")
+	cl := NewClient(t, c.Site)
+	cl.MustLogin("alice", alicePassword)
+	cl.Allow5xx = true
+
+	checkDown := func(t *testing.T) {
+		t.Helper()
+		before := up.Requests.Load()
+		if r := cl.Get("/private"); r.StatusCode != 503 {
+			t.Fatalf("protected route with the store down: %d, want 503", r.StatusCode)
+		}
+		// Without a cookie the store is not asked: the answer is the
+		// usual "log in" (and the login then gets 503).
+		if r := NewClient(t, c.Site).Get("/private"); r.StatusCode != 401 {
+			t.Fatalf("protected route, no cookie, store down: %d, want 401", r.StatusCode)
+		}
+		if up.Requests.Load() != before {
+			t.Fatal("a protected request reached the upstream while the store was down")
+		}
+		r := cl.Get("/public/page")
+		if r.StatusCode != 200 {
+			t.Fatalf("public route with the store down: %d, want 200", r.StatusCode)
+		}
+		if _, ok := r.Echo(t).Headers["X-Session-User"]; ok {
+			t.Fatal("a public route carried a user while the store was down")
+		}
+		other := NewClient(t, c.Site)
+		other.Allow5xx = true
+		if r := other.LoginJSON("bob", bobPassword); r.StatusCode != 503 || r.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("login with the store down: %d %q, want 503 and no cookie", r.StatusCode, r.Header.Get("Set-Cookie"))
+		}
+		if r := cl.Post("/.session/logout", "application/json", "", "Accept: application/json"); r.StatusCode != 503 {
+			t.Fatalf("logout with the store down: %d, want 503 (the session could not be deleted)", r.StatusCode)
+		}
+		if !strings.Contains(c.Logs(), `"msg":"session store error"`) {
+			t.Fatal("the store failure was not logged")
+		}
+	}
+
+	t.Run("paused (timeouts)", func(t *testing.T) {
+		rs.Pause()
+		checkDown(t)
+		rs.Resume()
+		// A timeout never deleted the session: it is there again.
+		waitFor(t, 10*time.Second, "the session to come back", func() bool {
+			code, _ := cl.Whoami()
+			return code == 200
+		})
+	})
+	t.Run("stopped and started", func(t *testing.T) {
+		rs.Stop()
+		checkDown(t)
+		rs.Start() // an empty Redis: sessions are gone, logins work again
+		waitFor(t, 10*time.Second, "logins to work again", func() bool {
+			retry := NewClient(t, c.Site)
+			retry.Allow5xx = true
+			return retry.LoginJSON("bob", bobPassword).StatusCode == 200
+		})
+		cl2 := NewClient(t, c.Site)
+		cl2.MustLogin("alice", alicePassword)
+		if e := cl2.Get("/private").Echo(t); e.Headers["X-Session-User"][0] != "alice" {
+			t.Fatal("after recovery the upstream does not see the user")
+		}
+	})
+}
+
+func TestTwoCaddyInstancesShareRedis(t *testing.T) {
+	url := redisURL(t)
+	up := StartUpstream(t)
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix scaleout-%d:\n\t\t}", url, time.Now().UnixNano())
+	const secret = "secret shared-by-both-instances-0123456789"
+	a := startSite(t, up, store, secret)
+	b := startSite(t, up, store, secret)
+
+	onA := NewClient(t, a.Site)
+	onA.MustLogin("alice", alicePassword)
+	cookie := onA.SessionCookie()
+
+	onB := NewClient(t, b.Site)
+	onB.SetSessionCookie(cookie)
+	if e := onB.Get("/private").Echo(t); e.Headers["X-Session-User"][0] != "alice" {
+		t.Fatal("a login on A is not valid on B")
+	}
+	// Logout on B is effective on A at once.
+	if r := onB.Post("/.session/logout", "application/json", "", "Accept: application/json"); r.StatusCode != 204 {
+		t.Fatalf("logout on B: %d", r.StatusCode)
+	}
+	if r := onA.Get("/private"); r.StatusCode != 401 {
+		t.Fatalf("A still accepts a session logged out on B: %d", r.StatusCode)
+	}
+}
+
+func TestCookieStore(t *testing.T) {
+	up := StartUpstream(t)
+	c := startSite(t, up, "cookie", "upstream_control on")
+	cl := NewClient(t, c.Site)
+	cl.MustLogin("alice", alicePassword)
+	cl.Get("/x?h=X-Session-Set-Cart:apple")
+	if e := cl.Get("/x").Echo(t); e.Headers["X-Session-Data-Cart"][0] != "apple" {
+		t.Fatal("the cookie store lost data")
+	}
+	if len(cl.SessionCookie()) < 100 {
+		t.Fatal("the cookie does not carry the session")
+	}
+
+	t.Run("too large is an error, and the previous cookie stays", func(t *testing.T) {
+		before := cl.SessionCookie()
+		big := strings.Repeat("x", 3000)
+		r := cl.Get("/x?h=X-Session-Set-A:" + big + "&h=X-Session-Set-B:" + big)
+		if r.StatusCode != 200 {
+			t.Fatalf("the response itself failed: %d", r.StatusCode)
+		}
+		if r.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("a session too large for its cookie was set: %.80q", r.Header.Get("Set-Cookie"))
+		}
+		if cl.SessionCookie() != before {
+			t.Fatal("the previous cookie was replaced")
+		}
+		if !strings.Contains(c.Logs(), "session does not fit in its cookie") {
+			t.Fatal("the dropped write was not logged")
+		}
+		if e := cl.Get("/x").Echo(t); e.Headers["X-Session-Data-Cart"][0] != "apple" || e.Headers["X-Session-Data-A"] != nil {
+			t.Fatal("the session changed")
+		}
+	})
+
+	t.Run("logout cannot revoke a copied cookie (documented)", func(t *testing.T) {
+		copied := cl.SessionCookie()
+		cl.Post("/.session/logout", "application/json", "", "Accept: application/json")
+		if code, _ := cl.Whoami(); code != 401 {
+			t.Fatal("logout did not clear the browser's cookie")
+		}
+		thief := NewClient(t, c.Site)
+		thief.SetSessionCookie(copied)
+		if code, _ := thief.Whoami(); code != 200 {
+			t.Fatalf("with the cookie store a copied cookie stays valid until it expires; got %d (update the README if this changed)", code)
+		}
+	})
+}
