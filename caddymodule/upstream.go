@@ -103,11 +103,13 @@ func (h *Handler) parseControl(hdr http.Header, r *http.Request) control {
 		if !h.strip.matchesPrefix(name) || len(values) == 0 {
 			continue
 		}
-		verb := normalizeHeaderName(name[len(prefix):])
+		rest := name[len(prefix):]
+		verb := normalizeHeaderName(rest)
 		value := values[len(values)-1]
 		switch {
 		case strings.HasPrefix(verb, "set-"):
-			key := verb[len("set-"):]
+			// The key is only lower-cased: "Bad_Key" is not "bad-key".
+			key := strings.ToLower(rest[len("set-"):])
 			if !validDataKey(key) {
 				warn("upstream control: invalid session data key ignored", zap.String("key", truncate(key)))
 				continue
