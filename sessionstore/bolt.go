@@ -129,6 +129,32 @@ func (b *Bolt) Update(ctx context.Context, key Key, rec Record) (bool, error) {
 	return found, nil
 }
 
+// CreateMany stores rec under every key, in transactions of up to 10,000
+// keys: for importing and for tests at scale.
+func (b *Bolt) CreateMany(ctx context.Context, keys []Key, rec Record) error {
+	v, err := boltValue(ctx, rec)
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), 10_000)]
+		keys = keys[len(chunk):]
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(boltBucket)
+			for _, k := range chunk {
+				if err := bk.Put(k[:], v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("bolt store: %w", err)
+		}
+	}
+	return nil
+}
+
 // Delete implements Store.
 func (b *Bolt) Delete(ctx context.Context, key Key) error {
 	if err := ctx.Err(); err != nil {

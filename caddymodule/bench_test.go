@@ -1,0 +1,224 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// newTestHandler is a provisioned-enough Handler over store (nil: the
+// cookie store), for unit tests and benchmarks of the request path.
+func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
+	t.Helper()
+	h := &Handler{}
+	h.setDefaults()
+	h.logger = zap.NewNop()
+	h.metrics = registerMetrics(nil, h.logger)
+	if store != nil {
+		h.store = instrument(store, h.metrics)
+	}
+	codec, err := newCookieCodec(h.Cookie.Name, [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.codec = codec
+	h.strip = newHeaderMatcher(h.HeaderPrefix, []string{"Remote-User"})
+	h.UserHeaders = []string{"Remote-User"}
+	return h
+}
+
+// loggedIn creates a session for user through the handler and returns the
+// Cookie header that carries it.
+func loggedIn(t testing.TB, h *Handler, user string) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/", nil)
+	if _, err := h.login(context.Background(), w, r, nil, user, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0]
+}
+
+var okHandler = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	w.WriteHeader(http.StatusOK)
+	return nil
+})
+
+func benchStores(b *testing.B) map[string]func() sessionstore.Store {
+	return map[string]func() sessionstore.Store{
+		"memory": func() sessionstore.Store {
+			m := sessionstore.NewMemory(0)
+			b.Cleanup(func() { m.Close() })
+			return m
+		},
+		"bolt": func() sessionstore.Store {
+			s, err := sessionstore.OpenBolt(filepath.Join(b.TempDir(), "s.db"), sessionstore.BoltOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		},
+		"cookie": func() sessionstore.Store { return nil },
+	}
+}
+
+// BenchmarkServeHTTP is the whole handler on a request with a valid
+// session: strip, decode, find, forward, wrap; the next handler does
+// nothing.
+func BenchmarkServeHTTP(b *testing.B) {
+	for name, open := range benchStores(b) {
+		b.Run(name, func(b *testing.B) {
+			h := newTestHandler(b, open())
+			cookie := loggedIn(b, h, "alice")
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				w := httptest.NewRecorder()
+				for pb.Next() {
+					r := httptest.NewRequest("GET", "/app/page?x=1", nil)
+					r.Header.Set("Cookie", cookie+"; theme=dark")
+					r.Header.Set("Accept", "text/html")
+					r.Header.Set("X-Session-User", "mallory")
+					if err := h.ServeHTTP(w, r, okHandler); err != nil {
+						b.Fatal(err)
+					}
+					if r.Header.Get("X-Session-User") != "alice" {
+						b.Fatal("no session")
+					}
+				}
+			})
+		})
+	}
+	b.Run("no cookie (401)", func(b *testing.B) {
+		h := newTestHandler(b, sessionstore.NewMemory(0))
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/app", nil)
+			h.ServeHTTP(w, r, okHandler)
+			if w.Code != 401 {
+				b.Fatal(w.Code)
+			}
+		}
+	})
+}
+
+func BenchmarkCookieDecode(b *testing.B) {
+	h := newTestHandler(b, sessionstore.NewMemory(0))
+	value := strings.TrimPrefix(loggedIn(b, h, "alice"), "caddy_session=")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.codec.decode(value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStripAndForward(b *testing.B) {
+	h := newTestHandler(b, nil)
+	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
+	base := http.Header{
+		"Accept": {"text/html"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"bench"},
+		"Cookie": {"caddy_session=xyz; theme=dark"}, "X-Session-User": {"mallory"}, "X_session_data_role": {"root"},
+		"Remote-User": {"mallory"}, "Referer": {"https://example.com/"}, "Accept-Language": {"en"},
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header = base.Clone()
+		h.strip.removeFrom(r.Header)
+		h.forward(r, s)
+		removeCookie(r.Header, h.Cookie.Name)
+	}
+}
+
+// BenchmarkStore is each store's find and write-back (Update).
+func BenchmarkStore(b *testing.B) {
+	ctx := context.Background()
+	now := time.Now()
+	rec := sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple"}, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+	for name, open := range benchStores(b) {
+		if name == "cookie" {
+			continue
+		}
+		store := open()
+		key := sessionstore.KeyOf(sessionstore.NewID())
+		store.Create(ctx, key, rec)
+		b.Run(name+"/find", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, found, err := store.Find(ctx, key); !found || err != nil {
+					b.Fatal(found, err)
+				}
+			}
+		})
+		b.Run(name+"/update", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if found, err := store.Update(ctx, key, rec); !found || err != nil {
+					b.Fatal(found, err)
+				}
+			}
+		})
+	}
+}
+
+// countingStore counts the writes that reach a real store.
+type countingStore struct {
+	sessionstore.Store
+	writes atomic.Int64
+}
+
+func (c *countingStore) Update(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) (bool, error) {
+	c.writes.Add(1)
+	return c.Store.Update(ctx, key, rec)
+}
+
+func (c *countingStore) Create(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) error {
+	c.writes.Add(1)
+	return c.Store.Create(ctx, key, rec)
+}
+
+// TestNoWritesInsideWriteBackInterval: repeated requests of one session
+// inside 1/20 of the idle timeout write nothing to the store; the first
+// request after it writes once.
+func TestNoWritesInsideWriteBackInterval(t *testing.T) {
+	store := &countingStore{Store: sessionstore.NewMemory(0)}
+	h := newTestHandler(t, store)
+	h.idle = 2 * time.Second
+	h.touchEvery = h.idle / 20 // 100ms
+	cookie := loggedIn(t, h, "alice")
+	store.writes.Store(0)
+	serve := func() {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", cookie)
+		h.ServeHTTP(w, r, okHandler)
+		if w.Code != 200 {
+			t.Fatalf("request: %d", w.Code)
+		}
+	}
+	for range 1000 {
+		serve()
+	}
+	if n := store.writes.Load(); n != 0 {
+		t.Fatalf("1000 requests inside the write-back interval wrote %d times", n)
+	}
+	time.Sleep(h.touchEvery + 10*time.Millisecond)
+	for range 1000 {
+		serve()
+	}
+	if n := store.writes.Load(); n != 1 {
+		t.Fatalf("1000 requests just after the interval wrote %d times, want 1", n)
+	}
+}
