@@ -32,8 +32,8 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 		t.Fatal(err)
 	}
 	h.codec = codec
-	h.strip = newHeaderMatcher(h.HeaderPrefix, []string{"Remote-User"})
 	h.UserHeaders = []string{"Remote-User"}
+	h.prepareHeaders()
 	return h
 }
 

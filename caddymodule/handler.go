@@ -119,6 +119,7 @@ type Handler struct {
 	templates  *template.Template
 	cop        *http.CrossOriginProtection
 	strip      headerMatcher
+	fwd        forwardHeaders
 	idle       time.Duration
 	lifetime   time.Duration
 	touchEvery time.Duration
@@ -206,7 +207,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.cop = http.NewCrossOriginProtection()
-	h.strip = newHeaderMatcher(h.HeaderPrefix, h.UserHeaders)
+	h.prepareHeaders()
 	return nil
 }
 
@@ -239,6 +240,12 @@ func (h *Handler) setDefaults() {
 	if h.LoginLimit == nil {
 		h.LoginLimit = &LoginLimit{Failures: DefaultLoginLimit, Window: caddy.Duration(DefaultLoginWindow)}
 	}
+}
+
+// prepareHeaders works out the header names of the request path once.
+func (h *Handler) prepareHeaders() {
+	h.strip = newHeaderMatcher(h.HeaderPrefix, h.UserHeaders)
+	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders)
 }
 
 func (h *Handler) validate() error {

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,14 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	storeErrors prometheus.Counter
 	storeOps    *prometheus.HistogramVec
+
+	// byState holds the requests counter of each state, resolved once:
+	// WithLabelValues hashes its labels on every call.
+	byState map[string]prometheus.Counter
 }
+
+// request counts one request whose session was in state.
+func (m *metrics) request(state string) { m.byState[state].Inc() }
 
 var processMetrics = &metrics{
 	logins: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -46,10 +54,18 @@ var processMetrics = &metrics{
 	}, []string{"op"}),
 }
 
+var metricsOnce sync.Once
+
 // registerMetrics registers the collectors on reg (each config load has a
 // new registry) and returns them.
 func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) *metrics {
 	m := processMetrics
+	metricsOnce.Do(func() {
+		m.byState = map[string]prometheus.Counter{}
+		for _, state := range []string{stateValid, stateNone, stateInvalid, stateExpired, stateError} {
+			m.byState[state] = m.requests.WithLabelValues(state)
+		}
+	})
 	if reg == nil {
 		return m
 	}

@@ -75,14 +75,30 @@ func (m headerMatcher) removeFrom(h http.Header) {
 	}
 }
 
+// forwardHeaders are the canonical names forward writes, worked out once.
+type forwardHeaders struct {
+	user       []string // <prefix>User and the user headers
+	dataPrefix string   // <prefix>Data-
+}
+
+func newForwardHeaders(prefix string, userHeaders []string) forwardHeaders {
+	f := forwardHeaders{user: []string{http.CanonicalHeaderKey(prefix + "User")}, dataPrefix: http.CanonicalHeaderKey(prefix + "Data-")}
+	for _, name := range userHeaders {
+		f.user = append(f.user, http.CanonicalHeaderKey(name))
+	}
+	return f
+}
+
 // forward puts the session into the request for the upstream: trusted
 // headers and placeholders.
 func (h *Handler) forward(r *http.Request, s *session) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if user := s.rec.User; user != "" {
-		r.Header[http.CanonicalHeaderKey(h.HeaderPrefix+"User")] = []string{user}
-		for _, name := range h.UserHeaders {
-			r.Header[http.CanonicalHeaderKey(name)] = []string{user}
+		// One allocation, but no two headers share a slice.
+		values := make([]string, len(h.fwd.user))
+		for i, name := range h.fwd.user {
+			values[i] = user
+			r.Header[name] = values[i : i+1 : i+1]
 		}
 		if repl != nil {
 			repl.Set("http.session.user", user)
@@ -96,11 +112,25 @@ func (h *Handler) forward(r *http.Request, s *session) {
 		if !validDataKey(k) || !validDataValue(v) {
 			continue
 		}
-		r.Header[http.CanonicalHeaderKey(h.HeaderPrefix+"Data-"+k)] = []string{v}
+		r.Header[h.fwd.dataPrefix+canonicalKeyTail(k)] = []string{v}
 		if repl != nil {
 			repl.Set("http.session.data."+k, v)
 		}
 	}
+}
+
+// canonicalKeyTail is http.CanonicalHeaderKey for a valid data key
+// ([a-z0-9-]): upper case after each '-' and at the start.
+func canonicalKeyTail(k string) string {
+	b := []byte(k)
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+	return string(b)
 }
 
 // acceptsHTML reports whether the client is a browser navigating, judged by

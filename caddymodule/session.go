@@ -34,7 +34,7 @@ const (
 // session (and is expired in w); err is only for a store that failed.
 func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error) {
 	s, state, err := h.find(r)
-	h.metrics.requests.WithLabelValues(state).Inc()
+	h.metrics.request(state)
 	switch {
 	case err != nil:
 		h.logStoreError(r, "loading session", err)

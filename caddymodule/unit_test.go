@@ -128,3 +128,11 @@ func TestThrottleWindow(t *testing.T) {
 		t.Fatal("a success did not clear the count")
 	}
 }
+
+func TestCanonicalKeyTail(t *testing.T) {
+	for _, k := range []string{"cart", "a-b", "9-lives", "x--y", "-lead", "trail-", "abc-def-ghi"} {
+		if got, want := canonicalKeyTail(k), http.CanonicalHeaderKey(k); got != want {
+			t.Errorf("canonicalKeyTail(%q) = %q, want %q", k, got, want)
+		}
+	}
+}
