@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -98,7 +100,8 @@ func newCookieCodec(name string, secrets [][]byte, maxAge time.Duration) (*cooki
 }
 
 func (c *cookieCodec) encode(b []byte) (string, error) {
-	v, err := securecookie.EncodeMulti(c.name, b, c.codecs...)
+	// securecookie encrypts in place: give it a copy, so b is left as it was.
+	v, err := securecookie.EncodeMulti(c.name, bytes.Clone(b), c.codecs...)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", sessionstore.ErrTooLarge, err)
 	}
@@ -187,10 +190,8 @@ func cookieValues(r *http.Request, name string) []string {
 	var values []string
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
-			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, name); ok && strings.HasPrefix(v, "=") {
-				v = strings.Trim(v[1:], `"`)
-				if v != "" {
+			if n, v := cutCookie(part); n == name {
+				if v = strings.Trim(v, `"`); v != "" {
 					values = append(values, v)
 				}
 			}
@@ -214,11 +215,10 @@ func removeCookie(h http.Header, name string) {
 		}
 		var parts []string
 		for part := range strings.SplitSeq(line, ";") {
-			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, name); part == "" || ok && strings.HasPrefix(v, "=") {
+			if n, _ := cutCookie(part); n == name || n == "" {
 				continue
 			}
-			parts = append(parts, part)
+			parts = append(parts, textproto.TrimString(part))
 		}
 		if len(parts) > 0 {
 			kept = append(kept, strings.Join(parts, "; "))
@@ -229,6 +229,14 @@ func removeCookie(h http.Header, name string) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// cutCookie splits one "name=value" part of a Cookie header the way
+// net/http reads it: HTTP whitespace trimmed around both, so that
+// "caddy_session =x" is the session cookie here as it is to a Go upstream.
+func cutCookie(part string) (name, value string) {
+	name, value, _ = strings.Cut(textproto.TrimString(part), "=")
+	return textproto.TrimString(name), textproto.TrimString(value)
 }
 
 func isTokenChar(r rune) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,12 +81,32 @@ func parseHash(hash string) (account, error) {
 		}
 		return account{hash: b, comparer: caddyauth.BcryptHash{}}, nil
 	case strings.HasPrefix(hash, "$argon2id$"):
-		if _, _, err := caddyauth.DecodeHash(b); err != nil {
+		_, key, err := caddyauth.DecodeHash(b)
+		if err == nil {
+			err = checkArgon2idParams(hash, key)
+		}
+		if err != nil {
 			return account{}, fmt.Errorf("bad argon2id hash: %w", err)
 		}
 		return account{hash: b, comparer: caddyauth.Argon2idHash{}}, nil
 	}
 	return account{}, fmt.Errorf("not a bcrypt or argon2id hash (make one with `caddy hash-password`)")
+}
+
+// checkArgon2idParams rejects what caddyauth.DecodeHash accepts but cannot
+// be used: no iterations, no threads or an empty key (argon2 panics at the
+// first login), and a short key (a 1-byte one matches 1 password in 256).
+func checkArgon2idParams(hash string, key []byte) error {
+	if len(key) < 16 {
+		return fmt.Errorf("key of %d bytes; want at least 16", len(key))
+	}
+	params := strings.Split(strings.Split(hash, "$")[3], ",") // DecodeHash checked the shape
+	t, _ := strconv.ParseUint(strings.TrimPrefix(params[1], "t="), 10, 32)
+	p, _ := strconv.ParseUint(strings.TrimPrefix(params[2], "p="), 10, 8)
+	if t < 1 || p < 1 {
+		return fmt.Errorf("t=%d, p=%d; both must be at least 1", t, p)
+	}
+	return nil
 }
 
 // parseUsersFile reads "name:hash" lines. Blank lines and lines starting
