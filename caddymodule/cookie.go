@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -72,6 +73,7 @@ const maxCookieBytes = 4096
 type cookieCodec struct {
 	name   string
 	codecs []securecookie.Codec
+	cache  decodeCache
 }
 
 // newCookieCodec derives an HMAC-SHA256 key and an AES-256 key from each
@@ -108,12 +110,76 @@ func (c *cookieCodec) encode(b []byte) (string, error) {
 	return v, nil
 }
 
+// decode verifies and decrypts a cookie value. The result must not be
+// modified: it may be shared with other requests through the cache.
 func (c *cookieCodec) decode(v string) ([]byte, error) {
+	if b, ok := c.cache.get(v, time.Now()); ok {
+		return b, nil
+	}
+	b, err := c.verify(v)
+	if err != nil {
+		return nil, err
+	}
+	c.cache.put(v, b, time.Now())
+	return b, nil
+}
+
+// verify is decode without the cache.
+func (c *cookieCodec) verify(v string) ([]byte, error) {
 	var b []byte
 	if err := securecookie.DecodeMulti(c.name, v, &b, c.codecs...); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// decodeCache remembers cookie values that verified, so that the requests
+// of one session pay for HMAC and AES once a minute instead of every time.
+// It is keyed by the whole value: only a value that was verified can hit.
+// What a value names is still looked up and checked every time (store,
+// expiry), so a hit grants nothing a fresh decode would not.
+type decodeCache struct {
+	mu      sync.RWMutex
+	entries map[string]decoded
+}
+
+type decoded struct {
+	plain []byte
+	until time.Time
+}
+
+const (
+	decodeCacheSize = 16384
+	decodeCacheTTL  = time.Minute
+)
+
+func (dc *decodeCache) get(v string, now time.Time) ([]byte, bool) {
+	dc.mu.RLock()
+	e, ok := dc.entries[v]
+	dc.mu.RUnlock()
+	if !ok || now.After(e.until) {
+		return nil, false
+	}
+	return e.plain, true
+}
+
+func (dc *decodeCache) put(v string, plain []byte, now time.Time) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if dc.entries == nil {
+		dc.entries = make(map[string]decoded)
+	}
+	if len(dc.entries) >= decodeCacheSize {
+		// Drop expired entries, or else some: map order is random.
+		dropped := 0
+		for k, e := range dc.entries {
+			if now.After(e.until) || dropped < decodeCacheSize/16 {
+				delete(dc.entries, k)
+				dropped++
+			}
+		}
+	}
+	dc.entries[v] = decoded{plain: plain, until: now.Add(decodeCacheTTL)}
 }
 
 // setCookie sets the session cookie: the signed, encrypted ID, or in

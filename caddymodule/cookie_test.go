@@ -80,3 +80,29 @@ func TestCookieCodecRotation(t *testing.T) {
 		t.Fatal("a cookie value was accepted under another cookie name")
 	}
 }
+
+func TestDecodeCacheOnlyHoldsVerifiedValues(t *testing.T) {
+	c := testCodec(t, strings.Repeat("s", 32))
+	v, _ := c.encode([]byte("id"))
+	for range 3 {
+		if _, err := c.decode(v[:len(v)-1] + "x"); err == nil {
+			t.Fatal("a tampered value decoded")
+		}
+	}
+	if len(c.cache.entries) != 0 {
+		t.Fatal("a value that failed to verify was cached")
+	}
+	if b, err := c.decode(v); err != nil || string(b) != "id" {
+		t.Fatal(err)
+	}
+	if b, err := c.decode(v); err != nil || string(b) != "id" || len(c.cache.entries) != 1 {
+		t.Fatalf("cached decode: %q %v (%d entries)", b, err, len(c.cache.entries))
+	}
+	// A full cache makes room instead of growing.
+	for i := range decodeCacheSize + 10 {
+		c.cache.put(strings.Repeat("k", 8)+itoa(i), nil, time.Now())
+	}
+	if n := len(c.cache.entries); n > decodeCacheSize {
+		t.Fatalf("cache grew to %d entries", n)
+	}
+}
