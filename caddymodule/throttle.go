@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // throttle counts login attempts in fixed windows that start with a
@@ -30,17 +28,14 @@ type attempts struct {
 // have ended are dropped.
 const maxThrottleKeys = 100_000
 
-// throttles keeps throttle state across config reloads, keyed by limits.
-var throttles = caddy.NewUsagePool()
-
-type pooledThrottle struct{ *throttle }
-
-func (pooledThrottle) Destruct() error { return nil }
+// throttles keeps throttle state across config reloads, keyed by limits,
+// so that a reload does not wipe out a lockout.
+var throttles sync.Map
 
 func loadThrottle(limit int, window time.Duration) *throttle {
 	key := fmt.Sprintf("%d/%v", limit, window)
-	v, _ := throttles.LoadOrStore(key, pooledThrottle{&throttle{limit: limit, window: window, counts: map[string]*attempts{}}})
-	return v.(pooledThrottle).throttle
+	v, _ := throttles.LoadOrStore(key, &throttle{limit: limit, window: window, counts: map[string]*attempts{}})
+	return v.(*throttle)
 }
 
 func userKey(ip, user string) string { return "u\x00" + ip + "\x00" + user }
