@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 func TestSafeRedirect(t *testing.T) {
@@ -134,5 +136,25 @@ func TestCanonicalKeyTail(t *testing.T) {
 		if got, want := canonicalKeyTail(k), http.CanonicalHeaderKey(k); got != want {
 			t.Errorf("canonicalKeyTail(%q) = %q, want %q", k, got, want)
 		}
+	}
+}
+
+func TestUnknownUsersAreCheckedAgainstARealHash(t *testing.T) {
+	// The dummy hash is a configured user's, so an unknown user costs the
+	// same algorithm and work factor as a known one.
+	// caddy hash-password --algorithm argon2id --plaintext wonderland
+	const argon = "$argon2id$v=19$m=47104,t=1,p=1$A/zo8ePO4g0TOFfdJvP1LQ$C41tsR4THwbIdNu/ReWnlVbqXJ+4XGTyi87AfaSGbCg"
+	db, err := newUserDB([]User{{Name: "zed", Hash: testHash}, {Name: "amy", Hash: argon}}, "", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(db.dummy.hash) != argon {
+		t.Fatalf("dummy hash %q is not the first user's", db.dummy.hash)
+	}
+	if ok, _ := db.check("nobody", "wonderland"); ok {
+		t.Fatal("an unknown user with the dummy's password was accepted")
+	}
+	if ok, _ := db.check("amy", "wonderland"); !ok {
+		t.Fatal("amy was refused")
 	}
 }
