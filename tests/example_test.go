@@ -28,8 +28,8 @@ func TestCaddyfileExample(t *testing.T) {
 	}
 	c.file = c.Dir + "/Caddyfile"
 	writeFile(t, c.file, cfg)
-	c.start()
 	t.Cleanup(c.Stop)
+	c.start()
 
 	cl := NewClient(t, c.Site)
 	r := cl.Get("/", "Accept: text/html")

@@ -124,8 +124,8 @@ func StartCaddy(t testing.TB, upstream, tmpl string, opts ...Option) *Caddy {
 	}
 	c.file = filepath.Join(c.Dir, "Caddyfile")
 	c.writeConfig(tmpl)
+	t.Cleanup(c.Stop) // first, so that a failed start leaves no process
 	c.start()
-	t.Cleanup(c.Stop)
 	return c
 }
 
@@ -199,6 +199,7 @@ func (c *Caddy) start() {
 			return
 		}
 		if time.Now().After(deadline) {
+			c.Kill()
 			c.t.Fatalf("caddy did not start in 60s:\n%s", c.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
