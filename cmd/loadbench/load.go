@@ -27,7 +27,7 @@ type scenario struct {
 
 func (s *scenario) url() string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.port, s.path) }
 
-func (s *scenario) newRequest(ctx context.Context) (*http.Request, error) {
+func (s *scenario) newRequest(ctx context.Context, cookie string) (*http.Request, error) {
 	var body io.Reader
 	if s.body != nil {
 		body = bytes.NewReader(s.body)
@@ -40,8 +40,8 @@ func (s *scenario) newRequest(ctx context.Context) (*http.Request, error) {
 	if s.body != nil {
 		req.Header["Content-Type"] = []string{"application/json"}
 	}
-	if s.cookie != "" {
-		req.Header["Cookie"] = []string{"caddy_session=" + s.cookie}
+	if cookie != "" {
+		req.Header["Cookie"] = []string{"caddy_session=" + cookie}
 	}
 	return req, nil
 }
@@ -123,12 +123,15 @@ func runSlot(ctx context.Context, m *cpuMeter, sc *scenario, dur time.Duration) 
 		w := &workers[i]
 		w.lat = make([]time.Duration, 0, 8192)
 		wg.Go(func() {
+			// Each connection is a browser: it keeps the cookie Caddy last
+			// set (the cookie store re-issues it as the session is used).
+			cookie := sc.cookie
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				if !t0.Before(deadline) {
 					return
 				}
-				req, err := sc.newRequest(ctx)
+				req, err := sc.newRequest(ctx, cookie)
 				if err != nil {
 					noteErr(err.Error())
 					w.errs++
@@ -155,6 +158,11 @@ func runSlot(ctx context.Context, m *cpuMeter, sc *scenario, dur time.Duration) 
 					w.lat = append(w.lat, d)
 					if len(resp.Header["Set-Cookie"]) > 0 {
 						w.setCookie++
+						for _, c := range resp.Cookies() {
+							if c.Name == cookieName && c.Value != "" && sc.cookie != "" {
+								cookie = c.Value
+							}
+						}
 					}
 				}
 			}

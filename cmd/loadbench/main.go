@@ -291,7 +291,7 @@ var preflightClient = &http.Client{
 }
 
 func do(ctx context.Context, sc *scenario) (*http.Response, []byte, error) {
-	req, err := sc.newRequest(ctx)
+	req, err := sc.newRequest(ctx, sc.cookie)
 	if err != nil {
 		return nil, nil, err
 	}
