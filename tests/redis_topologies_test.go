@@ -1,0 +1,151 @@
+package tests
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startRedisProcess starts redis-server with args and stops it with the
+// test.
+func startRedisProcess(t *testing.T, port int, args ...string) {
+	t.Helper()
+	cmd := exec.Command("redis-server", args...)
+	cmd.Dir = t.TempDir()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 10*time.Second, fmt.Sprintf("redis on port %d", port), func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func redisCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func needRedisTools(t *testing.T) {
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not found (CI=true: tests may not skip)", bin)
+			}
+			t.Skipf("SKIP: %s not found", bin)
+		}
+	}
+}
+
+// loginAndCheck logs in through c and checks the session from a second
+// client, and that the store holds exactly one key under prefix.
+func loginAndCheck(t *testing.T, c *Caddy, countKeys func() int) {
+	t.Helper()
+	cl := NewClient(t, c.Site)
+	cl.MustLogin("alice", alicePassword)
+	other := NewClient(t, c.Site)
+	other.SetSessionCookie(cl.SessionCookie())
+	if e := other.Get("/private").Echo(t); e.Headers["X-Session-User"][0] != "alice" {
+		t.Fatal("the session is not found")
+	}
+	if n := countKeys(); n != 1 {
+		t.Fatalf("the store holds %d session keys, want 1", n)
+	}
+	cl.Post("/.session/logout", "application/json", "", "Accept: application/json")
+	if code, _ := other.Whoami(); code != 401 {
+		t.Fatal("logout did not end the session")
+	}
+	if n := countKeys(); n != 0 {
+		t.Fatalf("after logout the store holds %d session keys", n)
+	}
+}
+
+func TestRedisSentinel(t *testing.T) {
+	needRedisTools(t)
+	master, sentinel := freePort(t), freePort(t)
+	startRedisProcess(t, master, "--port", fmt.Sprint(master), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	conf := filepath.Join(t.TempDir(), "sentinel.conf")
+	writeFile(t, conf, fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\n", sentinel, master))
+	startRedisProcess(t, sentinel, conf, "--sentinel")
+	waitFor(t, 10*time.Second, "sentinel to know the master", func() bool {
+		out, _ := exec.Command("redis-cli", "-p", fmt.Sprint(sentinel), "sentinel", "get-master-addr-by-name", "mymaster").Output()
+		return strings.Contains(string(out), fmt.Sprint(master))
+	})
+
+	up := StartUpstream(t)
+	// The URL's host is not used with sentinel: the master comes from the
+	// sentinels.
+	store := fmt.Sprintf("redis redis://127.0.0.1:1/0 {\n\t\t\tsentinel mymaster 127.0.0.1:%d\n\t\t\tprefix sentinel-test:\n\t\t}", sentinel)
+	c := startSite(t, up, store, "")
+	loginAndCheck(t, c, func() int {
+		return len(strings.Fields(redisCLI(t, "-p", fmt.Sprint(master), "--scan", "--pattern", "sentinel-test:*")))
+	})
+}
+
+func TestRedisCluster(t *testing.T) {
+	needRedisTools(t)
+	var ports []int
+	var addrs []string
+	for range 3 {
+		p := clusterPort(t)
+		ports = append(ports, p)
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
+		startRedisProcess(t, p, "--port", fmt.Sprint(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", p))
+	}
+	redisCLI(t, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...)
+	waitFor(t, 20*time.Second, "the cluster to be ok", func() bool {
+		for _, p := range ports {
+			out, _ := exec.Command("redis-cli", "-p", fmt.Sprint(p), "cluster", "info").Output()
+			if !strings.Contains(string(out), "cluster_state:ok") {
+				return false
+			}
+		}
+		return true
+	})
+
+	up := StartUpstream(t)
+	store := fmt.Sprintf("redis redis://%s {\n\t\t\tcluster %s %s\n\t\t\tprefix cluster-test:\n\t\t}", addrs[0], addrs[1], addrs[2])
+	c := startSite(t, up, store, "")
+	count := func() int {
+		n := 0
+		for _, p := range ports {
+			n += len(strings.Fields(redisCLI(t, "-p", fmt.Sprint(p), "--scan", "--pattern", "cluster-test:*")))
+		}
+		return n
+	}
+	// Several sessions, so that they land on more than one node.
+	for range 3 {
+		loginAndCheck(t, c, count)
+	}
+}
+
+// clusterPort returns a free port whose cluster bus port (+10000) is free
+// too.
+func clusterPort(t *testing.T) int {
+	for range 100 {
+		p := freePort(t)
+		if p+10000 > 65535 {
+			continue
+		}
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port pair for a cluster node")
+	return 0
+}
