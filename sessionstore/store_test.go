@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
@@ -44,7 +42,7 @@ func TestBolt(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	client := RedisClient(t)
+	client, _ := storetest.RedisClient(t)
 	storetest.Run(t, storetest.Backend{
 		New: func(t *testing.T) sessionstore.Store {
 			return sessionstore.NewRedis(client, "edgesession-test:"+t.Name()+":")
@@ -138,28 +136,4 @@ func TestBoltLockTimeout(t *testing.T) {
 	if err == nil {
 		t.Fatal("a second open of a locked bolt file succeeded")
 	}
-}
-
-// RedisClient connects to the Redis in EDGESESSION_REDIS_URL (default
-// redis://127.0.0.1:6379/0). Without one it skips, except under CI=true.
-func RedisClient(t *testing.T) *redis.Client {
-	t.Helper()
-	url := os.Getenv("EDGESESSION_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewClient(opts)
-	if err := client.Ping(context.Background()).Err(); err != nil {
-		client.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s: %v (CI=true: tests may not skip)", url, err)
-		}
-		t.Skipf("SKIP: no Redis at %s: %v", url, err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return client
 }

@@ -1,13 +1,11 @@
 package tests
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
 
 // siteTemplate is the Caddyfile most tests run: session in front of the
@@ -49,26 +47,10 @@ func storeConfig(t testing.TB, name string) string {
 	return name
 }
 
-// redisURL is the Redis the tests share (EDGESESSION_REDIS_URL, default
-// the local one). Without one the test skips, except under CI=true.
+// redisURL is the Redis the tests share (see storetest.RedisClient).
 func redisURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("EDGESESSION_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewClient(opts)
-	defer client.Close()
-	if err := client.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s: %v (CI=true: tests may not skip)", url, err)
-		}
-		t.Skipf("SKIP: no Redis at %s: %v", url, err)
-	}
+	_, url := storetest.RedisClient(t)
 	return url
 }
 
