@@ -431,3 +431,35 @@ func TestJSONConfig(t *testing.T) {
 		t.Fatalf("JSON-configured login: %d %q", r.StatusCode, r.Header.Get("Set-Cookie"))
 	}
 }
+
+func TestCustomLoginTemplate(t *testing.T) {
+	up := StartUpstream(t)
+	dir := t.TempDir()
+	writeFile(t, dir+"/login.html", `<!DOCTYPE html><html lang="en"><head>{{template "head" .}}<title>ACME sign-in</title></head>
+<body><h1>ACME</h1>{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="{{.Action}}"><input type="hidden" name="redirect" value="{{.Redirect}}">
+<label for="u">User</label><input id="u" name="username" value="{{.Username}}">
+<label for="p">Password</label><input id="p" name="password" type="password"><button>Go</button></form></body></html>`)
+	c := startSite(t, up, "memory", "login_template "+dir+"/login.html")
+	cl := NewClient(t, c.Site)
+	r := cl.Get("/.session/login?redirect=%2Fx%3Cscript%3E")
+	body := string(r.Body)
+	if r.StatusCode != 200 || !strings.Contains(body, "<h1>ACME</h1>") || !strings.Contains(body, `action="/.session/login"`) {
+		t.Fatalf("custom login page: %d %s", r.StatusCode, body)
+	}
+	nonce := regexp.MustCompile(`<style nonce="([^"]+)">`).FindStringSubmatch(body)
+	if nonce == nil || !strings.Contains(r.Header.Get("Content-Security-Policy"), "'nonce-"+nonce[1]+"'") {
+		t.Fatal("the shared head's style does not carry the CSP nonce")
+	}
+	if strings.Contains(body, "<script>") {
+		t.Fatal("the custom template did not escape the redirect")
+	}
+	if r := cl.LoginForm("alice", "wrong", "/"); r.StatusCode != 401 || !strings.Contains(string(r.Body), "<h1>ACME</h1>") {
+		t.Fatalf("failed login on the custom page: %d", r.StatusCode)
+	}
+	// A template that does not parse is a config error, not a broken page.
+	writeFile(t, dir+"/bad.html", "{{if}}")
+	if _, err := c.TryReload(strings.Replace(siteTemplate, "[[.Extra.more]]", "login_template "+dir+"/bad.html", 1)); err == nil || !strings.Contains(err.Error(), "login_template") {
+		t.Fatalf("a broken login_template was accepted: %v", err)
+	}
+}
