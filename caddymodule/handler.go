@@ -308,7 +308,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
 	}
-	return next.ServeHTTP(h.wrapResponse(w, r, s), r)
+	rw := h.wrapResponse(w, r, s)
+	err = next.ServeHTTP(rw, r)
+	rw.finish()
+	return err
 }
 
 func (h *Handler) isPublic(r *http.Request) (bool, error) {

@@ -49,6 +49,11 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 		h.logStoreError(r, "writing back last-seen time", err)
 		return nil, err
 	}
+	if !s.saved {
+		// Deleted between Find and the write-back: a logout won the race.
+		h.expireCookie(w, r)
+		return nil, nil
+	}
 	return s, nil
 }
 

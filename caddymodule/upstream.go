@@ -25,7 +25,7 @@ type responseWriter struct {
 	wroteHeader bool
 }
 
-func (h *Handler) wrapResponse(w http.ResponseWriter, r *http.Request, s *session) http.ResponseWriter {
+func (h *Handler) wrapResponse(w http.ResponseWriter, r *http.Request, s *session) *responseWriter {
 	return &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s}
 }
 
@@ -41,12 +41,23 @@ func (rw *responseWriter) WriteHeader(status int) {
 		rw.ResponseWriterWrapper.WriteHeader(status)
 		return
 	}
+	rw.finish()
+	rw.ResponseWriterWrapper.WriteHeader(status)
+}
+
+// finish applies upstream control and removes the control headers, once,
+// before the response headers go out. ServeHTTP calls it too after the
+// next handler returns, for a handler that wrote nothing (Caddy then
+// writes the headers itself, from the same header map).
+func (rw *responseWriter) finish() {
+	if rw.wroteHeader {
+		return
+	}
 	rw.wroteHeader = true
 	if rw.h.UpstreamControl {
 		rw.h.applyUpstreamControl(rw.ResponseWriterWrapper, rw.r, rw.s)
 	}
 	rw.h.removeControlHeaders(rw.Header())
-	rw.ResponseWriterWrapper.WriteHeader(status)
 }
 
 // Write implements http.ResponseWriter.

@@ -262,3 +262,35 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 		t.Error("after a reload the session metrics are gone")
 	}
 }
+
+func TestControlHeadersFromAHandlerThatWritesNothing(t *testing.T) {
+	// No responder: Caddy answers an empty 200 itself, from the same header
+	// map. Control headers set on the way must still be applied and removed.
+	up := StartUpstream(t)
+	c := StartCaddy(t, up.Addr, `
+[[.Site]] {
+	session {
+		store memory
+		user alice [[.Extra.alice]]
+		upstream_control on
+	}
+	header /silent X-Session-Set-Flag yes
+	header /silent X-Session-Internal secret
+	reverse_proxy /proxied [[.Upstream]]
+}
+`, WithExtra("alice", aliceHash))
+	cl := NewClient(t, c.Site)
+	cl.MustLogin("alice", alicePassword)
+	r := cl.Get("/silent")
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	for name := range r.Header {
+		if strings.HasPrefix(strings.ToLower(name), "x-session") {
+			t.Errorf("the client saw %s", name)
+		}
+	}
+	if e := cl.Get("/proxied").Echo(t); e.Headers["X-Session-Data-Flag"][0] != "yes" {
+		t.Fatal("the control header of a response with no body was not applied")
+	}
+}
