@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -169,6 +170,31 @@ func (b *Bolt) Delete(ctx context.Context, key Key) error {
 	return nil
 }
 
+// Each implements Lister. It runs in one read transaction.
+func (b *Bolt) Each(ctx context.Context, fn func(Key, Record) bool) error {
+	now := time.Now()
+	errStop := errors.New("stop")
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(boltBucket).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var rec Record
+			if len(k) != len(Key{}) || len(v) < 8 || boltExpired(v, now) || rec.UnmarshalBinary(v[8:]) != nil {
+				return nil
+			}
+			if !fn(Key(k), rec) {
+				return errStop
+			}
+			return nil
+		})
+	})
+	if err != nil && err != errStop {
+		return fmt.Errorf("bolt store: %w", err)
+	}
+	return nil
+}
+
 // Len returns how many records the file holds, expired ones not yet swept
 // included.
 func (b *Bolt) Len() int {
@@ -249,4 +275,7 @@ func boltExpired(v []byte, now time.Time) bool {
 	return int64(binary.BigEndian.Uint64(v[:8])) <= now.UnixNano()
 }
 
-var _ Store = (*Bolt)(nil)
+var (
+	_ Store  = (*Bolt)(nil)
+	_ Lister = (*Bolt)(nil)
+)

@@ -92,6 +92,26 @@ func (m *Memory) Delete(ctx context.Context, key Key) error {
 	return nil
 }
 
+// Each implements Lister.
+func (m *Memory) Each(ctx context.Context, fn func(Key, Record) bool) error {
+	now := time.Now().UnixNano()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for k, e := range m.entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var rec Record
+		if e.expires <= now || rec.UnmarshalBinary([]byte(e.rec)) != nil {
+			continue
+		}
+		if !fn(k, rec) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // Len returns how many records are held, expired ones not yet swept
 // included.
 func (m *Memory) Len() int {
@@ -141,4 +161,7 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store  = (*Memory)(nil)
+	_ Lister = (*Memory)(nil)
+)

@@ -48,6 +48,17 @@ type Store interface {
 	Delete(ctx context.Context, key Key) error
 }
 
+// Lister is implemented by stores that can walk every live session: the
+// ground for listing and revoking all sessions of one user (an admin
+// endpoint, OWASP ASVS 5.0 §7.4.5 and §7.5.2) without a change to Store.
+// Memory and Bolt implement it.
+type Lister interface {
+	// Each calls fn for every session that has not expired, in no
+	// particular order, until fn returns false. fn must not call the
+	// store.
+	Each(ctx context.Context, fn func(key Key, rec Record) bool) error
+}
+
 // ErrTooLarge is returned when a record does not fit where it must be kept
 // (for example a cookie of at most 4096 bytes).
 var ErrTooLarge = errors.New("session too large")

@@ -18,6 +18,16 @@ func TestMemory(t *testing.T) {
 			t.Cleanup(func() { m.Close() })
 			return m
 		},
+		// What the memory store holds: every key and encoded record.
+		AtRest: func(t *testing.T, s sessionstore.Store) []byte {
+			var all []byte
+			s.(*sessionstore.Memory).Each(context.Background(), func(k sessionstore.Key, r sessionstore.Record) bool {
+				b, _ := r.MarshalBinary()
+				all = append(append(all, k[:]...), b...)
+				return true
+			})
+			return all
+		},
 	})
 }
 

@@ -211,9 +211,29 @@ func Run(t *testing.T, b Backend) {
 				t.Errorf("shared key holds %+v, want one writer's whole record", got)
 			}
 		},
+		"lists live sessions (Lister)": func(t *testing.T, s sessionstore.Store) {
+			l, ok := s.(sessionstore.Lister)
+			if !ok {
+				return // an optional power; nothing to check
+			}
+			live, gone, expired := sessionstore.KeyOf(sessionstore.NewID()), sessionstore.KeyOf(sessionstore.NewID()), sessionstore.KeyOf(sessionstore.NewID())
+			mustCreate(t, s, live, record(now, "alice", nil))
+			mustCreate(t, s, gone, record(now, "bob", nil))
+			old := record(now, "carol", nil)
+			old.Expires = time.Now().Add(-time.Second)
+			mustCreate(t, s, expired, old)
+			s.Delete(ctx, gone)
+			seen := map[sessionstore.Key]string{}
+			if err := l.Each(ctx, func(k sessionstore.Key, r sessionstore.Record) bool { seen[k] = r.User; return true }); err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != 1 || seen[live] != "alice" {
+				t.Fatalf("Each saw %v, want only the live session", seen)
+			}
+		},
 		"only hashed keys at rest": func(t *testing.T, s sessionstore.Store) {
 			if b.AtRest == nil {
-				t.Skip("backend gives no view of its data at rest")
+				t.Fatal("the backend gives no view of its data at rest (Backend.AtRest)")
 			}
 			id := sessionstore.NewID()
 			mustCreate(t, s, sessionstore.KeyOf(id), record(now, "alice", map[string]string{"k": "v"}))
