@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
 
 // newTestHandler is a provisioned-enough Handler over store (nil: the
@@ -178,10 +179,13 @@ func BenchmarkStore(b *testing.B) {
 	ctx := context.Background()
 	now := time.Now()
 	rec := sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple"}, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
-	for name, open := range benchStores(b) {
-		if name == "cookie" {
-			continue
-		}
+	stores := benchStores(b)
+	delete(stores, "cookie")
+	stores["redis"] = func() sessionstore.Store {
+		client, _ := storetest.RedisClient(b)
+		return sessionstore.NewRedis(client, "edgesession-bench:")
+	}
+	for name, open := range stores {
 		store := open()
 		key := sessionstore.KeyOf(sessionstore.NewID())
 		store.Create(ctx, key, rec)
