@@ -49,15 +49,11 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"redis unknown option", "store redis redis://127.0.0.1:6379 {\nflavour x\n}", 4, "unknown option"},
 		{"redis sentinel and cluster", "store redis redis://127.0.0.1:6379 {\nsentinel m 127.0.0.1:26379\ncluster 127.0.0.1:7000\n}", 6, "cannot both"},
 		{"memory with an argument", "store memory big", 3, "wrong argument count"},
-		{"session argument", "", 0, ""},
 		{"public without matchers", "public {\n}", 4, "at least one matcher"},
 		{"user arity", "user alice", 3, "user needs a name and a password hash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.line == 0 {
-				return
-			}
 			_, err := adapt(t, tt.body)
 			if err == nil {
 				t.Fatalf("no error for %q", tt.body)
@@ -172,3 +168,11 @@ func TestSessionNeedsNoOrder(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestSessionTakesNoArguments(t *testing.T) {
+	src := "example.com {\n\tsession extra {\n\t\tstore memory\n\t}\n}\n"
+	_, _, err := caddyfile.Adapter{ServerType: httpcaddyfileServerType()}.Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+	if err == nil || !strings.Contains(err.Error(), "session takes no arguments") || !strings.Contains(err.Error(), "Caddyfile:2") {
+		t.Fatalf("session with an argument: %v", err)
+	}
+}
