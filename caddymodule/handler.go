@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -284,12 +285,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
+	// On a store error s is nil: fail closed. Public requests go on
+	// without a session; the rest are refused until the store is back.
 	s, err := h.load(w, r)
-	if err != nil {
-		// The store failed: fail closed. Public requests go on without a
-		// session; the rest are refused until the store is back.
-		s = nil
-	}
 	if s == nil || s.rec.User == "" {
 		public, merr := h.isPublic(r)
 		if merr != nil {
@@ -326,7 +324,7 @@ func (h *Handler) isPublic(r *http.Request) (bool, error) {
 func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
-		target := h.PathPrefix + "/login?redirect=" + urlQueryEscape(originalRequestURI(r))
+		target := h.PathPrefix + "/login?redirect=" + url.QueryEscape(originalRequestURI(r))
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
 	}

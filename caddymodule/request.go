@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -165,8 +164,6 @@ func clientIP(r *http.Request) string {
 	}
 	return r.RemoteAddr
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")

@@ -216,9 +216,6 @@ func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Re
 // errGone is returned by save for a session that was deleted meanwhile.
 var errGone = errors.New("session was deleted meanwhile")
 
-// errTooLarge is returned when a session does not fit in its cookie.
-var errTooLarge = sessionstore.ErrTooLarge
-
 func (h *Handler) logStoreError(r *http.Request, what string, err error) {
 	h.metrics.storeErrors.Inc()
 	h.logger.Error("session store error",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -344,7 +345,7 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if rs.SentinelMaster != "" && len(rs.Cluster) > 0 {
 		return d.Err("store redis: sentinel and cluster cannot both be set")
 	}
-	if _, err := redis.ParseURL(rs.URL); err != nil && !containsPlaceholder(rs.URL) {
+	if _, err := redis.ParseURL(rs.URL); err != nil && !strings.Contains(rs.URL, "{") {
 		return d.Errf("store redis: %v", err)
 	}
 	return nil
@@ -373,15 +374,6 @@ func (*CookieStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("store cookie takes no options")
 	}
 	return nil
-}
-
-func containsPlaceholder(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '{' {
-			return true
-		}
-	}
-	return false
 }
 
 // Interface guards

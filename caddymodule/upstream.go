@@ -11,6 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 // responseWriter sits between the next handler and the client. When the
@@ -18,7 +20,7 @@ import (
 // on) and removes every header with the prefix. It never touches the body:
 // writes, flushes and hijacks go straight through.
 type responseWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	h           *Handler
 	r           *http.Request
 	s           *session
@@ -26,7 +28,7 @@ type responseWriter struct {
 }
 
 func (h *Handler) wrapResponse(w http.ResponseWriter, r *http.Request, s *session) *responseWriter {
-	return &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s}
+	return &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s}
 }
 
 // WriteHeader implements http.ResponseWriter.
@@ -55,7 +57,7 @@ func (rw *responseWriter) finish() {
 	}
 	rw.wroteHeader = true
 	if rw.h.UpstreamControl {
-		rw.h.applyUpstreamControl(rw.ResponseWriterWrapper, rw.r, rw.s)
+		rw.h.applyUpstreamControl(&rw.ResponseWriterWrapper, rw.r, rw.s)
 	}
 	rw.h.removeControlHeaders(rw.Header())
 }
@@ -226,7 +228,7 @@ func (h *Handler) logSaveError(r *http.Request, what string, err error) {
 	switch {
 	case errors.Is(err, errGone):
 		h.logger.Warn("session was logged out meanwhile; not written back", zap.String("op", what), zap.String("remote_ip", clientIP(r)))
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, sessionstore.ErrTooLarge):
 		h.metrics.storeErrors.Inc()
 		h.logger.Error("session does not fit in its cookie; previous cookie kept", zap.String("op", what), zap.String("remote_ip", clientIP(r)), zap.Error(err))
 	default:

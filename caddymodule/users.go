@@ -59,12 +59,12 @@ func newUserDB(users []User, path string, logger *zap.Logger) (*userDB, error) {
 		}
 		db.inline[u.Name] = acct
 	}
+	db.pickDummy()
 	if path != "" {
 		if err := db.reload(); err != nil {
 			return nil, err
 		}
 	}
-	db.pickDummy()
 	if len(db.inline) == 0 && len(db.fromFile) == 0 {
 		logger.Warn("no users configured: the login page will refuse everyone (upstream control can still log users in)")
 	}
@@ -143,8 +143,8 @@ func parseUsersFile(r io.Reader) (map[string]account, error) {
 	return users, nil
 }
 
-// reload reads the users file if it changed. On error the users read
-// before are kept.
+// reload reads the users file if it changed (and picks the dummy hash
+// again). On error the users read before are kept.
 func (db *userDB) reload() error {
 	fi, err := os.Stat(db.path)
 	if err != nil {
@@ -163,6 +163,7 @@ func (db *userDB) reload() error {
 		return fmt.Errorf("users_file %s: %w", db.path, err)
 	}
 	db.fromFile, db.stamp = users, stamp
+	db.pickDummy()
 	return nil
 }
 
@@ -196,8 +197,6 @@ func (db *userDB) check(name, password string) (bool, error) {
 	if db.path != "" {
 		if err := db.reload(); err != nil {
 			db.logger.Error("cannot read users file; keeping the users read before", zap.Error(err))
-		} else {
-			db.pickDummy()
 		}
 	}
 	acct, known := db.lookup(name)

@@ -460,6 +460,12 @@ func (c *Client) LoginForm(user, password, redirect string, headers ...string) *
 	return c.Post("/.session/login", "application/x-www-form-urlencoded", form.Encode(), headers...)
 }
 
+// LogoutJSON logs out as a JSON client does (answered 204).
+func (c *Client) LogoutJSON() *Response {
+	c.t.Helper()
+	return c.Post("/.session/logout", "application/json", "", "Accept: application/json")
+}
+
 // SessionCookie returns the session cookie's value in the jar, or "".
 func (c *Client) SessionCookie() string {
 	u, _ := url.Parse(c.Base)

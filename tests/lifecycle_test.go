@@ -149,7 +149,7 @@ func TestLogoutWinsOverRequestInFlight(t *testing.T) {
 		slow.SetSessionCookie(stolen)
 		go func() { done <- slow.Get("/hold?h=X-Session-Set-Cart:resurrected") }()
 		waitFor(t, 5*time.Second, "the slow request to reach the upstream", func() bool { return up.Requests.Load() >= 1 })
-		if r := cl.Post("/.session/logout", "application/json", "", "Accept: application/json"); r.StatusCode != 204 {
+		if r := cl.LogoutJSON(); r.StatusCode != 204 {
 			t.Fatalf("logout: %d", r.StatusCode)
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -64,7 +64,7 @@ func loginAndCheck(t *testing.T, c *Caddy, countKeys func() int) {
 	if n := countKeys(); n != 1 {
 		t.Fatalf("the store holds %d session keys, want 1", n)
 	}
-	cl.Post("/.session/logout", "application/json", "", "Accept: application/json")
+	cl.LogoutJSON()
 	if code, _ := other.Whoami(); code != 401 {
 		t.Fatal("logout did not end the session")
 	}

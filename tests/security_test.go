@@ -156,7 +156,7 @@ func TestLogoutThenReplayIsNoSession(t *testing.T) {
 
 		// JSON clients get 204.
 		cl.MustLogin("alice", alicePassword)
-		if r := cl.Post("/.session/logout", "application/json", "", "Accept: application/json"); r.StatusCode != 204 {
+		if r := cl.LogoutJSON(); r.StatusCode != 204 {
 			t.Fatalf("JSON logout: %d", r.StatusCode)
 		}
 		if code, _ := cl.Whoami(); code != 401 {

@@ -104,7 +104,7 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 		if r := other.LoginJSON("bob", bobPassword); r.StatusCode != 503 || r.Header.Get("Set-Cookie") != "" {
 			t.Fatalf("login with the store down: %d %q, want 503 and no cookie", r.StatusCode, r.Header.Get("Set-Cookie"))
 		}
-		if r := cl.Post("/.session/logout", "application/json", "", "Accept: application/json"); r.StatusCode != 503 {
+		if r := cl.LogoutJSON(); r.StatusCode != 503 {
 			t.Fatalf("logout with the store down: %d, want 503 (the session could not be deleted)", r.StatusCode)
 		}
 		if !strings.Contains(c.Logs(), `"msg":"session store error"`) {
@@ -157,7 +157,7 @@ func TestTwoCaddyInstancesShareRedis(t *testing.T) {
 		t.Fatal("a login on A is not valid on B")
 	}
 	// Logout on B is effective on A at once.
-	if r := onB.Post("/.session/logout", "application/json", "", "Accept: application/json"); r.StatusCode != 204 {
+	if r := onB.LogoutJSON(); r.StatusCode != 204 {
 		t.Fatalf("logout on B: %d", r.StatusCode)
 	}
 	if r := onA.Get("/private"); r.StatusCode != 401 {
@@ -201,7 +201,7 @@ func TestCookieStore(t *testing.T) {
 
 	t.Run("logout cannot revoke a copied cookie (documented)", func(t *testing.T) {
 		copied := cl.SessionCookie()
-		cl.Post("/.session/logout", "application/json", "", "Accept: application/json")
+		cl.LogoutJSON()
 		if code, _ := cl.Whoami(); code != 401 {
 			t.Fatal("logout did not clear the browser's cookie")
 		}

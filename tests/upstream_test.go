@@ -224,7 +224,7 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 	cl.LoginJSON("alice", "wrong")
 	cl.MustLogin("alice", alicePassword)
 	cl.Get("/x")
-	cl.Post("/.session/logout", "application/json", "", "Accept: application/json")
+	cl.LogoutJSON()
 	NewClient(t, c.Site).Get("/x")
 	bad := NewClient(t, c.Site)
 	bad.SetSessionCookie("garbage")
