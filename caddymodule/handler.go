@@ -278,8 +278,9 @@ func (h *Handler) validate() error {
 	return h.Cookie.validate()
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+// serve is the request path; ServeHTTP wraps it so that no header with
+// the prefix leaves on any path.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.strip.removeFrom(r.Header)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
 		return h.serveEndpoint(w, r, endpoint)
