@@ -174,7 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case *CookieStore:
 		h.store = nil
 	case StoreProvider:
-		h.store = instrument(m.SessionStore(), h.metrics)
+		h.store = closingStore{instrument(m.SessionStore(), h.metrics)}
 	default:
 		return fmt.Errorf("session store module %T provides no store", mod)
 	}
