@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/gorilla/securecookie"
 
 	"github.com/edgesession/edgesession/sessionstore"
@@ -62,7 +63,18 @@ func (c Cookie) validate() error {
 	if strings.HasPrefix(c.Name, "__Host-") && (c.Domain != "" || c.Path != "/" || c.Secure == "never") {
 		return fmt.Errorf("cookie name %q: a __Host- cookie needs path /, no domain, and Secure", c.Name)
 	}
+	if strings.HasPrefix(c.Name, "__Secure-") && c.Secure == "never" {
+		return fmt.Errorf("cookie name %q: a __Secure- cookie is always Secure; secure never contradicts it", c.Name)
+	}
 	return nil
+}
+
+// alwaysSecure reports whether the cookie must carry Secure whatever the
+// request: browsers refuse a __Host- or __Secure- cookie without it, and
+// one with SameSite=None.
+func (c Cookie) alwaysSecure() bool {
+	return c.Secure == "always" || c.SameSite == "none" ||
+		strings.HasPrefix(c.Name, "__Host-") || strings.HasPrefix(c.Name, "__Secure-")
 }
 
 // maxCookieBytes is what browsers keep of one cookie, name and value.
@@ -223,7 +235,7 @@ func (h *Handler) cookie(r *http.Request, value string) *http.Cookie {
 		Path:     h.Cookie.Path,
 		Domain:   h.Cookie.Domain,
 		HttpOnly: true,
-		Secure:   h.Cookie.Secure == "always" || (h.Cookie.Secure != "never" && r.TLS != nil),
+		Secure:   h.Cookie.alwaysSecure() || (h.Cookie.Secure != "never" && cameOverHTTPS(r)),
 		SameSite: http.SameSiteLaxMode,
 	}
 	switch h.Cookie.SameSite {
@@ -231,9 +243,19 @@ func (h *Handler) cookie(r *http.Request, value string) *http.Cookie {
 		c.SameSite = http.SameSiteStrictMode
 	case "none":
 		c.SameSite = http.SameSiteNoneMode
-		c.Secure = true
 	}
 	return c
+}
+
+// cameOverHTTPS reports whether the client used TLS: to Caddy, or to a
+// proxy in Caddy's trusted_proxies that says so in X-Forwarded-Proto (a
+// TLS-terminating load balancer).
+func cameOverHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // replaceSetCookie adds a Set-Cookie line for name, dropping any earlier

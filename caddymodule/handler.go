@@ -280,7 +280,10 @@ func (h *Handler) validate() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h.strip.removeFrom(r.Header)
+	h.stripRequest(r)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(emptySessionPlaceholders)
+	}
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
 		return h.serveEndpoint(w, r, endpoint)
 	}
@@ -309,14 +312,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	rw := h.wrapResponse(w, r, s)
 	err = next.ServeHTTP(rw, r)
 	rw.finish()
+	rw.stripTrailers()
 	return err
 }
 
+// isPublic reports whether r may go on without a user. A path that does not
+// mean the same to Caddy's matchers and to the upstream is never public.
 func (h *Handler) isPublic(r *http.Request) (bool, error) {
-	if len(h.public) == 0 {
+	if len(h.public) == 0 || !plainPath(r.URL) {
 		return false, nil
 	}
 	return h.public.AnyMatchWithError(r)
+}
+
+// emptySessionPlaceholders answers the session's placeholders with "" when
+// the request has no value for them (no user, no such data key), so that
+// `request_header X-User {http.session.user}` never sends its own literal
+// text. Values set for this request (forward) come first.
+func emptySessionPlaceholders(key string) (any, bool) {
+	switch {
+	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."):
+		return "", true
+	}
+	return nil, false
 }
 
 // loginRequired answers a request that needs a user and has none: a browser

@@ -87,9 +87,27 @@ func (rw *responseWriter) FlushError() error {
 	return http.NewResponseController(rw.ResponseWriterWrapper.ResponseWriter).Flush()
 }
 
+// removeControlHeaders removes every header with the prefix, and the
+// prefix's names from the list of announced trailers.
 func (h *Handler) removeControlHeaders(hdr http.Header) {
 	for name := range hdr {
 		if h.strip.matchesPrefix(name) {
+			delete(hdr, name)
+		}
+	}
+	if announced, ok := hdr["Trailer"]; ok {
+		h.strip.prefixOnly().removeFromList(hdr, "Trailer", announced)
+	}
+}
+
+// stripTrailers removes response trailers with the prefix, once the next
+// handler has returned and before net/http writes the trailers: those set
+// after the header under an announced name, and those set with
+// http.TrailerPrefix (as reverse_proxy does for unannounced ones).
+func (rw *responseWriter) stripTrailers() {
+	hdr := rw.Header()
+	for name := range hdr {
+		if rw.h.strip.matchesPrefix(strings.TrimPrefix(name, http.TrailerPrefix)) {
 			delete(hdr, name)
 		}
 	}
