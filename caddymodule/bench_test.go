@@ -200,7 +200,7 @@ func BenchmarkStore(b *testing.B) {
 		b.Run(name+"/update", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if found, err := store.Update(ctx, key, rec); !found || err != nil {
+				if _, found, err := store.Update(ctx, key, sessionstore.Change{Seen: time.Now(), Expires: time.Now().Add(time.Hour)}); !found || err != nil {
 					b.Fatal(found, err)
 				}
 			}
@@ -214,9 +214,9 @@ type countingStore struct {
 	writes atomic.Int64
 }
 
-func (c *countingStore) Update(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) (bool, error) {
+func (c *countingStore) Update(ctx context.Context, key sessionstore.Key, ch sessionstore.Change) (sessionstore.Record, bool, error) {
 	c.writes.Add(1)
-	return c.Store.Update(ctx, key, rec)
+	return c.Store.Update(ctx, key, ch)
 }
 
 func (c *countingStore) Create(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) error {

@@ -108,9 +108,9 @@ func (s *instrumentedStore) Create(ctx context.Context, key sessionstore.Key, re
 	return s.Store.Create(ctx, key, rec)
 }
 
-func (s *instrumentedStore) Update(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) (bool, error) {
+func (s *instrumentedStore) Update(ctx context.Context, key sessionstore.Key, ch sessionstore.Change) (sessionstore.Record, bool, error) {
 	defer since(s.update, time.Now())
-	return s.Store.Update(ctx, key, rec)
+	return s.Store.Update(ctx, key, ch)
 }
 
 func (s *instrumentedStore) Delete(ctx context.Context, key sessionstore.Key) error {

@@ -133,7 +133,7 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *session) erro
 		s.rec = rec
 		return nil
 	}
-	found, err := h.store.Update(r.Context(), sessionstore.KeyOf(s.id), rec)
+	stored, found, err := h.store.Update(r.Context(), sessionstore.KeyOf(s.id), sessionstore.Change{Seen: rec.LastSeen, Expires: rec.Expires})
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *session) erro
 		*s = session{}
 		return nil
 	}
-	s.rec = rec
+	s.rec = stored
 	return nil
 }
 
@@ -161,7 +161,7 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	fresh.rec.User = user
 	fresh.rec.Data = data
 	fresh.id = sessionstore.NewID()
-	if err := h.save(ctx, w, r, fresh); err != nil {
+	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
 	}
 	if s != nil && s.saved && h.store != nil {
@@ -173,19 +173,25 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	return fresh, nil
 }
 
-// save writes s to the store (creating it if it is new) and sets the
-// cookie. A session deleted meanwhile is not written back: errGone.
-func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) error {
+// save writes s to the store and sets the cookie. A new session is created
+// from s.rec; a session already in the store gets only ch (which must be
+// what was done to s.rec), applied to the record as it is in the store, so
+// that concurrent requests do not undo each other's changes; s.rec becomes
+// the stored record. A session deleted meanwhile is not written back:
+// errGone. In cookie mode the cookie carries the whole of s.rec.
+func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, ch sessionstore.Change) error {
 	s.rec.Expires = h.expiry(s.rec)
 	if h.store != nil {
 		if s.saved {
-			found, err := h.store.Update(ctx, sessionstore.KeyOf(s.id), s.rec)
+			ch.Expires = s.rec.Expires
+			rec, found, err := h.store.Update(ctx, sessionstore.KeyOf(s.id), ch)
 			if err != nil {
 				return err
 			}
 			if !found {
 				return errGone
 			}
+			s.rec = rec
 			return nil // the cookie already names it
 		}
 		if s.id == (sessionstore.ID{}) {

@@ -237,7 +237,7 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		s = h.newSession()
 	}
 	s.rec.Data = data
-	if err := h.save(ctx, w, r, s); err != nil {
+	if err := h.save(ctx, w, r, s, sessionstore.Change{Delete: c.delete, Set: c.set}); err != nil {
 		h.logSaveError(r, "upstream session write", err)
 	}
 }
