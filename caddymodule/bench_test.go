@@ -29,13 +29,15 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 	if store != nil {
 		h.store = instrument(store, h.metrics)
 	}
-	codec, err := newCookieCodec(h.Cookie.Name, [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
+	codec, err := newCookieCodec(h.Cookie.Name, "", [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.codec = codec
 	h.UserHeaders = []string{"Remote-User"}
 	h.prepareHeaders()
+	// Sessions are logged in as an upstream would log them in.
+	h.sources = map[string]identitySource{sourceUpstream: upstreamSource{}}
 	return h
 }
 
@@ -45,7 +47,7 @@ func loggedIn(t testing.TB, h *Handler, user string) string {
 	t.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/", nil)
-	if _, err := h.login(context.Background(), w, r, nil, user, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
+	if _, err := h.login(context.Background(), w, r, nil, identity{user: user, source: sourceUpstream}, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
 		t.Fatal(err)
 	}
 	return strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0]

@@ -29,6 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		secret <secret> [<older_secret>...]
 //		user <name> <hash>
 //		users_file <path>
+//		realm <name>
 //		path_prefix <prefix>
 //		public { <matchers> }
 //		idle_timeout <duration>
@@ -88,6 +89,13 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			s.Users = append(s.Users, User{Name: args[0], Hash: args[1]})
+		case "realm":
+			s.Realm, err = oneArg(d)
+			if err == nil {
+				if verr := validRealm(s.Realm); verr != nil || s.Realm == "" {
+					return d.Errf("realm %q: want 1 to 64 letters, digits, '.', '_' or '-'", s.Realm)
+				}
+			}
 		case "users_file":
 			s.UsersFile, err = oneArg(d)
 		case "path_prefix":

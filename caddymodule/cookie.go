@@ -89,15 +89,20 @@ type cookieCodec struct {
 }
 
 // newCookieCodec derives an HMAC-SHA256 key and an AES-256 key from each
-// secret with HKDF-SHA256. maxAge bounds the age of any cookie it accepts.
-func newCookieCodec(name string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
+// secret with HKDF-SHA256, for the realm (no realm: the keys of before
+// realms existed). maxAge bounds the age of any cookie it accepts.
+func newCookieCodec(name, realm string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
 	c := &cookieCodec{name: name}
+	info := ""
+	if realm != "" {
+		info = " realm " + realm
+	}
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie hmac-sha256", 32)
+		hashKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie hmac-sha256"+info, 32)
 		if err != nil {
 			return nil, err
 		}
-		blockKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie aes-256", 32)
+		blockKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie aes-256"+info, 32)
 		if err != nil {
 			return nil, err
 		}

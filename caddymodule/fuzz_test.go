@@ -69,17 +69,17 @@ func fuzzEncodedLen(n int) int {
 }
 
 func FuzzCookieDecode(f *testing.F) {
-	codec, err := newCookieCodec(fuzzCookieName, [][]byte{fuzzSecret}, time.Hour)
+	codec, err := newCookieCodec(fuzzCookieName, "", [][]byte{fuzzSecret}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Same secret, other cookie name: the name is under the MAC.
-	otherName, err := newCookieCodec("other_session", [][]byte{fuzzSecret}, time.Hour)
+	otherName, err := newCookieCodec("other_session", "", [][]byte{fuzzSecret}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Other secret first, ours second: rotation still decodes ours.
-	rotated, err := newCookieCodec(fuzzCookieName, [][]byte{bytes.Repeat([]byte("n"), 32), fuzzSecret}, time.Hour)
+	rotated, err := newCookieCodec(fuzzCookieName, "", [][]byte{bytes.Repeat([]byte("n"), 32), fuzzSecret}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func FuzzCookieDecode(f *testing.F) {
 // securecookie does not decode base64 strictly. A session ID's token has
 // no such bits.
 func TestCookieSingleByteChanges(t *testing.T) {
-	codec, err := newCookieCodec(fuzzCookieName, [][]byte{fuzzSecret}, time.Hour)
+	codec, err := newCookieCodec(fuzzCookieName, "", [][]byte{fuzzSecret}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,16 @@ type Handler struct {
 	// and in Users takes the hash from Users.
 	UsersFile string `json:"users_file,omitempty"`
 
+	// Realm puts this handler's sessions in a namespace of their own:
+	// cookies are signed and encrypted with keys of the realm, and stored
+	// under keys of the realm, so no other realm can read or accept them
+	// even with the same secret, store and users. Letters, digits, '.',
+	// '_' and '-'; at most 64. Without a realm, a session is still only
+	// accepted by a handler that would have issued it (same site, same
+	// user and password; see SPEC §6). With a realm and no cookie name,
+	// the cookie is called caddy_session_<realm>.
+	Realm string `json:"realm,omitempty"`
+
 	// PathPrefix is where the handler serves its own endpoints:
 	// <prefix>/login, <prefix>/logout and <prefix>/whoami. Default
 	// "/.session".
@@ -113,6 +123,7 @@ type Handler struct {
 	LoginLimit *LoginLimit `json:"login_limit,omitempty"`
 
 	store      sessionstore.Store // nil when sessions live in the cookie
+	sources    map[string]identitySource
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
 	users      *userDB
@@ -183,7 +194,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.codec, err = newCookieCodec(h.Cookie.Name, secrets, h.lifetime)
+	h.codec, err = newCookieCodec(h.Cookie.Name, h.Realm, secrets, h.lifetime)
 	if err != nil {
 		return err
 	}
@@ -202,6 +213,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	h.setupSources()
 	h.throttle = loadThrottle(h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
 	h.templates, err = loadTemplates(h.LoginTemplate)
 	if err != nil {
@@ -222,6 +234,9 @@ func (h *Handler) setDefaults() {
 	}
 	if h.Cookie.Name == "" {
 		h.Cookie.Name = DefaultCookieName
+		if h.Realm != "" {
+			h.Cookie.Name += "_" + h.Realm
+		}
 	}
 	if h.Cookie.Path == "" {
 		h.Cookie.Path = "/"
@@ -253,6 +268,9 @@ func (h *Handler) validate() error {
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#") || h.PathPrefix == "" {
 		return fmt.Errorf("path_prefix %q: must be a path such as /.session", h.PathPrefix)
 	}
+	if err := validRealm(h.Realm); err != nil {
+		return err
+	}
 	if h.idle < 0 {
 		return fmt.Errorf("idle_timeout %v: must not be negative", h.idle)
 	}
@@ -276,6 +294,17 @@ func (h *Handler) validate() error {
 		}
 	}
 	return h.Cookie.validate()
+}
+
+// validRealm accepts "" (no realm) or 1 to 64 letters, digits, '.', '_'
+// and '-': a name that fits in a cookie name and a log line as it is.
+func validRealm(realm string) error {
+	if len(realm) > 64 || strings.ContainsFunc(realm, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-')
+	}) {
+		return fmt.Errorf("realm %q: want 1 to 64 letters, digits, '.', '_' or '-'", realm)
+	}
+	return nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

@@ -106,7 +106,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.serviceUnavailable(w)
 	}
 
-	ok, err := h.users.check(cred.Username, cred.Password)
+	fp, ok, err := h.users.check(cred.Username, cred.Password)
 	if err != nil {
 		h.logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
 	}
@@ -120,11 +120,8 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.throttle.succeeded(ip, cred.Username)
 
-	var data map[string]string
-	if old != nil {
-		data = old.rec.Data
-	}
-	if _, err := h.login(r.Context(), w, r, old, cred.Username, data); err != nil {
+	id := identity{user: cred.Username, source: sourcePassword, fingerprint: fp}
+	if _, err := h.login(r.Context(), w, r, old, id, carriedData(old, id)); err != nil {
 		h.metrics.logins.WithLabelValues("error").Inc()
 		h.logSaveError(r, "login", err)
 		return h.serviceUnavailable(w)

@@ -152,10 +152,10 @@ func TestUnknownUsersAreCheckedAgainstARealHash(t *testing.T) {
 	if string(db.dummy.hash) != argon {
 		t.Fatalf("dummy hash %q is not the first user's", db.dummy.hash)
 	}
-	if ok, _ := db.check("nobody", "wonderland"); ok {
+	if _, ok, _ := db.check("nobody", "wonderland"); ok {
 		t.Fatal("an unknown user with the dummy's password was accepted")
 	}
-	if ok, _ := db.check("amy", "wonderland"); !ok {
+	if _, ok, _ := db.check("amy", "wonderland"); !ok {
 		t.Fatal("amy was refused")
 	}
 }

@@ -206,26 +206,15 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		}
 		s = nil
 	}
-	if c.login == "" && len(c.set) == 0 && len(c.delete) == 0 {
-		return
+	if c.login == "" && len(c.set) == 0 && (s == nil || len(c.delete) == 0) {
+		return // nothing to write; deleting from no session creates none
 	}
 
-	var data map[string]string
-	if s != nil {
-		data = s.rec.Clone().Data
-	}
-	for _, k := range c.delete {
-		delete(data, k)
-	}
-	for k, v := range c.set {
-		if data == nil {
-			data = map[string]string{}
-		}
-		data[k] = v
-	}
-
+	ch := sessionstore.Change{Delete: c.delete, Set: c.set}
 	if c.login != "" {
-		if _, err := h.login(ctx, w, r, s, c.login, data); err != nil {
+		id := identity{user: c.login, source: sourceUpstream}
+		data := sessionstore.Record{Data: carriedData(s, id)}.Apply(ch).Data
+		if _, err := h.login(ctx, w, r, s, id, data); err != nil {
 			h.logSaveError(r, "upstream login", err)
 			return
 		}
@@ -234,10 +223,12 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		return
 	}
 	if s == nil {
-		s = h.newSession()
+		s = h.newSessionFor(r)
 	}
-	s.rec.Data = data
-	if err := h.save(ctx, w, r, s, sessionstore.Change{Delete: c.delete, Set: c.set}); err != nil {
+	// What the store will do, done to this request's copy too: a new
+	// session is created from it, and the cookie store keeps all of it.
+	s.rec = s.rec.Apply(ch)
+	if err := h.save(ctx, w, r, s, ch); err != nil {
 		h.logSaveError(r, "upstream session write", err)
 	}
 }

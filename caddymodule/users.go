@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -190,9 +192,30 @@ func (db *userDB) lookup(name string) (account, bool) {
 	return a, ok
 }
 
+// fingerprint is a stand-in until the users branch lands.
+func (db *userDB) fingerprint(name string) (string, bool) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	a, ok := db.lookup(name)
+	if !ok {
+		return "", false
+	}
+	sum := sha256.Sum256(append([]byte("edgesession password fingerprint\x00"), a.hash...))
+	return hex.EncodeToString(sum[:16]), true
+}
+
 // check reports whether password is name's. Unknown users are compared
 // against a real hash too and take as long.
-func (db *userDB) check(name, password string) (bool, error) {
+func (db *userDB) check(name, password string) (string, bool, error) {
+	ok, err := db.checkOld(name, password)
+	if !ok {
+		return "", false, err
+	}
+	fp, _ := db.fingerprint(name)
+	return fp, true, err
+}
+
+func (db *userDB) checkOld(name, password string) (bool, error) {
 	db.mu.Lock()
 	if db.path != "" {
 		if err := db.reload(); err != nil {
