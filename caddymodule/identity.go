@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net"
 	"net/http"
 	"strings"
 
@@ -62,15 +63,21 @@ func (h *Handler) setupSources() {
 	}
 }
 
-// site is what a session issued for r is bound to: the cookie's domain when
-// it is set (the cookie is meant for every host under it), else the host
-// the request was sent to, port included (a browser sends one host's
-// cookies to all of its ports).
+// site is what a session issued for r is bound to: the cookie's own scope.
+// That is the cookie's domain when it is set (the cookie is meant for every
+// host under it), else the host the request was sent to, without the port:
+// a browser sends one host's cookies to all of its ports, and every
+// instance behind a load balancer sees the same host. Apps on two ports of
+// one host that must not share sessions want a realm each.
 func (h *Handler) site(r *http.Request) string {
 	if h.Cookie.Domain != "" {
 		return "." + strings.ToLower(strings.TrimPrefix(h.Cookie.Domain, "."))
 	}
-	return strings.ToLower(r.Host)
+	host := r.Host
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
 // accepts reports whether this handler would have issued rec for r.
