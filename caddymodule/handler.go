@@ -202,7 +202,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.throttle = loadThrottle(h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
+	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
 	h.templates, err = loadTemplates(h.LoginTemplate)
 	if err != nil {
 		return err
