@@ -124,6 +124,7 @@ type Handler struct {
 
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identitySource
+	scope      string // the throttle's scope
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
 	users      *userDB
@@ -214,7 +215,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.setupSources()
-	h.throttle = loadThrottle(h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
+	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
+	h.scope = h.throttleScope()
 	h.templates, err = loadTemplates(h.LoginTemplate)
 	if err != nil {
 		return err

@@ -266,6 +266,12 @@ func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Re
 var errGone = errors.New("session was deleted meanwhile")
 
 func (h *Handler) logStoreError(r *http.Request, what string, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client hung up, and the store was told to give up: no
+		// store error.
+		h.logger.Debug("client went away", zap.String("op", what), zap.String("remote_ip", clientIP(r)))
+		return
+	}
 	h.metrics.storeErrors.Inc()
 	h.logger.Error("session store error",
 		zap.String("op", what),

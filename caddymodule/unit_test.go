@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -103,32 +102,6 @@ func TestParseUsersFile(t *testing.T) {
 		if _, err := parseUsersFile(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseUsersFile(%q) = %v, want %q", in, err, want)
 		}
-	}
-}
-
-func TestThrottleWindow(t *testing.T) {
-	th := &throttle{limit: 2, window: time.Minute, counts: map[string]*attempts{}}
-	now := time.Now()
-	for i := range 2 {
-		if _, ok := th.begin("1.2.3.4", "alice", now); !ok {
-			t.Fatalf("attempt %d refused", i+1)
-		}
-	}
-	if wait, ok := th.begin("1.2.3.4", "alice", now.Add(10*time.Second)); ok || wait != 50*time.Second {
-		t.Fatalf("third attempt: ok=%v wait=%v, want refused for 50s", ok, wait)
-	}
-	if _, ok := th.begin("5.6.7.8", "alice", now); !ok {
-		t.Fatal("another IP was refused")
-	}
-	if _, ok := th.begin("1.2.3.4", "alice", now.Add(time.Minute)); !ok {
-		t.Fatal("still refused after the window")
-	}
-	// A success takes its attempt back.
-	th2 := &throttle{limit: 1, window: time.Minute, counts: map[string]*attempts{}}
-	th2.begin("ip", "bob", now)
-	th2.succeeded("ip", "bob")
-	if _, ok := th2.begin("ip", "bob", now); !ok {
-		t.Fatal("a success did not clear the count")
 	}
 }
 
