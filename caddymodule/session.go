@@ -194,15 +194,20 @@ func (h *Handler) newSessionFor(r *http.Request) *session {
 // login replaces s (which may be nil) with a fresh session of id holding
 // data: a new ID (the old one is deleted), a new creation time, and what a
 // person needs to recognise the session later (client IP, user agent). It
-// saves the session and sets the cookie.
+// saves the session and sets the cookie. What data the old session passes
+// on is the caller's to decide (carriedData).
 func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, id identity, data map[string]string) (*session, error) {
 	fresh := h.newSessionFor(r)
 	fresh.rec.User = id.user
 	fresh.rec.Source = id.source
 	fresh.rec.Fingerprint = id.fingerprint
 	fresh.rec.Data = data
-	fresh.rec.ClientIP = clientIP(r)
-	fresh.rec.UserAgent = shorten(r.UserAgent(), maxUserAgent)
+	if h.store != nil {
+		// For a person to recognise the session in a list; the cookie
+		// store has no list, and every byte there goes on every request.
+		fresh.rec.ClientIP = clientIP(r)
+		fresh.rec.UserAgent = shorten(r.UserAgent(), maxUserAgent)
+	}
 	fresh.id = sessionstore.NewID()
 	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
