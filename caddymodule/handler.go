@@ -56,12 +56,14 @@ type Handler struct {
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Users who may log in, with password hashes as printed by
-	// `caddy hash-password` (bcrypt or argon2id).
+	// `caddy hash-password` (bcrypt or argon2id), and their groups.
 	Users []User `json:"users,omitempty"`
 
 	// UsersFile is an htpasswd-style file of "name:hash" lines (same
-	// hashes). It is read again when it changes. A user named both here
-	// and in Users takes the hash from Users.
+	// hashes), or "name:hash:group,group" lines for users with groups.
+	// Blank lines and lines starting with # are skipped. It is read again
+	// when it changes. A user named both here and in Users takes the hash
+	// and groups from Users.
 	UsersFile string `json:"users_file,omitempty"`
 
 	// PathPrefix is where the handler serves its own endpoints:
@@ -132,8 +134,13 @@ type Handler struct {
 type User struct {
 	// Name is the login name.
 	Name string `json:"name"`
-	// Hash is the password hash from `caddy hash-password`.
+	// Hash is the password hash from `caddy hash-password`. bcrypt reads
+	// only the first 72 bytes of a password, so a longer password is
+	// refused for a bcrypt hash.
 	Hash string `json:"hash"`
+	// Groups the user belongs to. A group name has no space, comma or
+	// control character.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // LoginLimit is how many failed logins are allowed in a window.
@@ -274,8 +281,31 @@ func (h *Handler) validate() error {
 		if err := validUsername(u.Name); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
+		if err := validGroups(u.Groups); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
 	}
-	return h.Cookie.validate()
+	return validateCookie(h.Cookie)
+}
+
+// validateCookie is Cookie.validate and the rules of the cookie name
+// prefixes, which browsers match without regard to case: a __Secure-
+// cookie must be Secure; a __Host- one also has path / and no domain.
+func validateCookie(c Cookie) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	host := len(c.Name) >= len("__Host-") && strings.EqualFold(c.Name[:len("__Host-")], "__Host-")
+	secure := host || len(c.Name) >= len("__Secure-") && strings.EqualFold(c.Name[:len("__Secure-")], "__Secure-")
+	switch {
+	case secure && c.Secure == "never":
+		return fmt.Errorf("cookie name %q: the name makes browsers require a Secure cookie; secure never contradicts it", c.Name)
+	case host && c.Domain != "":
+		return fmt.Errorf("cookie name %q: a __Host- cookie cannot have a domain", c.Name)
+	case host && c.Path != "/":
+		return fmt.Errorf("cookie name %q: a __Host- cookie must have path /", c.Name)
+	}
+	return nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

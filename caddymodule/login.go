@@ -106,7 +106,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.serviceUnavailable(w)
 	}
 
-	ok, err := h.users.check(cred.Username, cred.Password)
+	_, ok, err := h.users.check(cred.Username, cred.Password)
 	if err != nil {
 		h.logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
 	}
