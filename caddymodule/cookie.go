@@ -60,21 +60,35 @@ func (c Cookie) validate() error {
 	if strings.ContainsAny(c.Domain, "; \r\n") {
 		return fmt.Errorf("cookie domain %q: not a domain", c.Domain)
 	}
-	if strings.HasPrefix(c.Name, "__Host-") && (c.Domain != "" || c.Path != "/" || c.Secure == "never") {
-		return fmt.Errorf("cookie name %q: a __Host- cookie needs path /, no domain, and Secure", c.Name)
-	}
-	if strings.HasPrefix(c.Name, "__Secure-") && c.Secure == "never" {
-		return fmt.Errorf("cookie name %q: a __Secure- cookie is always Secure; secure never contradicts it", c.Name)
+	// The rules of the name prefixes, which browsers match without regard
+	// to case: a __Secure- cookie must be Secure; a __Host- one also has
+	// path / and no domain.
+	switch host := hasPrefixFold(c.Name, "__Host-"); {
+	case c.securePrefixed() && c.Secure == "never":
+		return fmt.Errorf("cookie name %q: the name makes browsers require a Secure cookie; secure never contradicts it", c.Name)
+	case host && c.Domain != "":
+		return fmt.Errorf("cookie name %q: a __Host- cookie cannot have a domain", c.Name)
+	case host && c.Path != "/":
+		return fmt.Errorf("cookie name %q: a __Host- cookie must have path /", c.Name)
 	}
 	return nil
+}
+
+// securePrefixed reports whether the name is one browsers accept only with
+// Secure: __Secure-… or __Host-…, in any case.
+func (c Cookie) securePrefixed() bool {
+	return hasPrefixFold(c.Name, "__Host-") || hasPrefixFold(c.Name, "__Secure-")
 }
 
 // alwaysSecure reports whether the cookie must carry Secure whatever the
 // request: browsers refuse a __Host- or __Secure- cookie without it, and
 // one with SameSite=None.
 func (c Cookie) alwaysSecure() bool {
-	return c.Secure == "always" || c.SameSite == "none" ||
-		strings.HasPrefix(c.Name, "__Host-") || strings.HasPrefix(c.Name, "__Secure-")
+	return c.Secure == "always" || c.SameSite == "none" || c.securePrefixed()
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // maxCookieBytes is what browsers keep of one cookie, name and value.

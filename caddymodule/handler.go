@@ -56,12 +56,14 @@ type Handler struct {
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Users who may log in, with password hashes as printed by
-	// `caddy hash-password` (bcrypt or argon2id).
+	// `caddy hash-password` (bcrypt or argon2id), and their groups.
 	Users []User `json:"users,omitempty"`
 
 	// UsersFile is an htpasswd-style file of "name:hash" lines (same
-	// hashes). It is read again when it changes. A user named both here
-	// and in Users takes the hash from Users.
+	// hashes), or "name:hash:group,group" lines for users with groups.
+	// Blank lines and lines starting with # are skipped. It is read again
+	// when it changes. A user named both here and in Users takes the hash
+	// and groups from Users.
 	UsersFile string `json:"users_file,omitempty"`
 
 	// Realm puts this handler's sessions in a namespace of their own:
@@ -144,8 +146,13 @@ type Handler struct {
 type User struct {
 	// Name is the login name.
 	Name string `json:"name"`
-	// Hash is the password hash from `caddy hash-password`.
+	// Hash is the password hash from `caddy hash-password`. bcrypt reads
+	// only the first 72 bytes of a password, so a longer password is
+	// refused for a bcrypt hash.
 	Hash string `json:"hash"`
+	// Groups the user belongs to. A group name has no space, comma or
+	// control character.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // LoginLimit is how many failed logins are allowed in a window.
@@ -292,6 +299,9 @@ func (h *Handler) validate() error {
 	}
 	for _, u := range h.Users {
 		if err := validUsername(u.Name); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
+		if err := validGroups(u.Groups); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
 	}

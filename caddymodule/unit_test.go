@@ -3,10 +3,9 @@ package caddymodule
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
-
-	"go.uber.org/zap"
 )
 
 func TestSafeRedirect(t *testing.T) {
@@ -88,18 +87,37 @@ func TestDataValidation(t *testing.T) {
 }
 
 func TestParseUsersFile(t *testing.T) {
-	good := "# comment\n\nalice:" + testHash + "\n  bob:" + testHash + "  \n"
+	good := "# comment\n\nalice:" + testHash + "\n  bob:" + testHash + "  \ncarol:" + testHash + ":admin,ops\ndave:" + fuzzArgonHash + ":org:team,zoë\n"
 	users, err := parseUsersFile(strings.NewReader(good))
-	if err != nil || len(users) != 2 {
+	if err != nil || len(users) != 4 {
 		t.Fatalf("parseUsersFile: %v %v", users, err)
+	}
+	for name, want := range map[string][]string{"alice": nil, "bob": nil, "carol": {"admin", "ops"}, "dave": {"org:team", "zoë"}} {
+		if got := users[name].groups; !slices.Equal(got, want) {
+			t.Errorf("%s's groups = %q, want %q", name, got, want)
+		}
 	}
 	for in, want := range map[string]string{
 		"alice":       "line 1: want name:hash",
 		"alice:plain": "line 1: user \"alice\": not a bcrypt",
 		"\nalice:" + testHash + "\nalice:" + testHash: "line 3: user \"alice\" is given twice",
-		":" + testHash: "line 1: empty user name",
+		":" + testHash:                     "line 1: empty user name",
+		"alice:" + testHash + ":":          "line 1: user \"alice\": empty group name",
+		"alice:" + testHash + ":a,,b":      "line 1: user \"alice\": empty group name",
+		"alice:" + testHash + ":a,b,a":     "line 1: user \"alice\": group \"a\" given twice",
+		"alice:" + testHash + ":a, b":      "line 1: user \"alice\": group \" b\" contains a space",
+		"alice:" + testHash + ":a\x7fb":    "contains a control character",
+		"alice:" + testHash + ":\xff":      "not valid UTF-8",
+		"alice:" + testHash + ":admin:ops": "", // one group, "admin:ops"
 	} {
-		if _, err := parseUsersFile(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+		_, err := parseUsersFile(strings.NewReader(in))
+		if want == "" {
+			if err != nil {
+				t.Errorf("parseUsersFile(%q) = %v", in, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseUsersFile(%q) = %v, want %q", in, err, want)
 		}
 	}
@@ -110,26 +128,6 @@ func TestCanonicalKeyTail(t *testing.T) {
 		if got, want := canonicalKeyTail(k), http.CanonicalHeaderKey(k); got != want {
 			t.Errorf("canonicalKeyTail(%q) = %q, want %q", k, got, want)
 		}
-	}
-}
-
-func TestUnknownUsersAreCheckedAgainstARealHash(t *testing.T) {
-	// The dummy hash is a configured user's, so an unknown user costs the
-	// same algorithm and work factor as a known one.
-	// caddy hash-password --algorithm argon2id --plaintext wonderland
-	const argon = "$argon2id$v=19$m=47104,t=1,p=1$A/zo8ePO4g0TOFfdJvP1LQ$C41tsR4THwbIdNu/ReWnlVbqXJ+4XGTyi87AfaSGbCg"
-	db, err := newUserDB([]User{{Name: "zed", Hash: testHash}, {Name: "amy", Hash: argon}}, "", zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(db.dummy.hash) != argon {
-		t.Fatalf("dummy hash %q is not the first user's", db.dummy.hash)
-	}
-	if _, ok, _ := db.check("nobody", "wonderland"); ok {
-		t.Fatal("an unknown user with the dummy's password was accepted")
-	}
-	if _, ok, _ := db.check("amy", "wonderland"); !ok {
-		t.Fatal("amy was refused")
 	}
 }
 
