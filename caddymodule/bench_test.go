@@ -29,13 +29,15 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 	if store != nil {
 		h.store = instrument(store, h.metrics)
 	}
-	codec, err := newCookieCodec(h.Cookie.Name, [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
+	codec, err := newCookieCodec(h.Cookie.Name, "", [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.codec = codec
 	h.UserHeaders = []string{"Remote-User"}
 	h.prepareHeaders()
+	// Sessions are logged in as an upstream would log them in.
+	h.sources = map[string]identitySource{sourceUpstream: upstreamSource{}}
 	return h
 }
 
@@ -45,7 +47,7 @@ func loggedIn(t testing.TB, h *Handler, user string) string {
 	t.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/", nil)
-	if _, err := h.login(context.Background(), w, r, nil, user, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
+	if _, err := h.login(context.Background(), w, r, nil, identity{user: user, source: sourceUpstream}, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
 		t.Fatal(err)
 	}
 	return strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0]
@@ -200,7 +202,7 @@ func BenchmarkStore(b *testing.B) {
 		b.Run(name+"/update", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if found, err := store.Update(ctx, key, rec); !found || err != nil {
+				if _, found, err := store.Update(ctx, key, sessionstore.Change{Seen: time.Now(), Expires: time.Now().Add(time.Hour)}); !found || err != nil {
 					b.Fatal(found, err)
 				}
 			}
@@ -214,9 +216,9 @@ type countingStore struct {
 	writes atomic.Int64
 }
 
-func (c *countingStore) Update(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) (bool, error) {
+func (c *countingStore) Update(ctx context.Context, key sessionstore.Key, ch sessionstore.Change) (sessionstore.Record, bool, error) {
 	c.writes.Add(1)
-	return c.Store.Update(ctx, key, rec)
+	return c.Store.Update(ctx, key, ch)
 }
 
 func (c *countingStore) Create(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) error {

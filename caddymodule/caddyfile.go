@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,8 +29,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	session [<matcher>] {
 //		store bolt [<path>] | memory | cookie | redis <url> { ... }
 //		secret <secret> [<older_secret>...]
-//		user <name> <hash>
+//		user <name> <hash> [<group>...]
 //		users_file <path>
+//		realm <name>
 //		path_prefix <prefix>
 //		public { <matchers> }
 //		idle_timeout <duration>
@@ -49,7 +52,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		login_limit <failures> <window>
 //	}
 //
-// Every subdirective but user may be given once.
+// Every subdirective but user may be given once. Every value is checked
+// here, so that `caddy adapt` and `caddy validate` name the line of a bad
+// one: secrets are resolved ({env.*} and {file.*} too) and measured, and
+// the users file and the login template are read.
 func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "session"
 	if d.NextArg() {
@@ -71,25 +77,27 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(s.Secrets) == 0 {
 				return d.Err("secret needs at least one value")
 			}
-		case "user":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return d.Err("user needs a name and a password hash (from `caddy hash-password`)")
-			}
-			if err := validUsername(args[0]); err != nil {
-				return d.Errf("user %q: %v", args[0], err)
-			}
-			if _, err := parseHash(args[1]); err != nil {
-				return d.Errf("user %q: %v", args[0], err)
-			}
-			for _, u := range s.Users {
-				if u.Name == args[0] {
-					return d.Errf("user %q given twice", args[0])
+			for i, v := range s.Secrets {
+				if _, err := resolveSecret(i+1, v); err != nil {
+					return d.WrapErr(err)
 				}
 			}
-			s.Users = append(s.Users, User{Name: args[0], Hash: args[1]})
+		case "user":
+			err = s.unmarshalUser(d)
+		case "realm":
+			s.Realm, err = oneArg(d)
+			if err == nil {
+				if verr := validRealm(s.Realm); verr != nil || s.Realm == "" {
+					return d.Errf("realm %q: want 1 to 64 letters, digits, '.', '_' or '-'", s.Realm)
+				}
+			}
 		case "users_file":
 			s.UsersFile, err = oneArg(d)
+			if err == nil {
+				if _, _, err := readUsersFile(s.UsersFile); err != nil {
+					return d.WrapErr(err)
+				}
+			}
 		case "path_prefix":
 			s.PathPrefix, err = oneArg(d)
 			if err == nil && (len(s.PathPrefix) < 2 || s.PathPrefix[0] != '/') {
@@ -133,6 +141,11 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			s.UpstreamControl, err = onOff(d)
 		case "login_template":
 			s.LoginTemplate, err = oneArg(d)
+			if err == nil {
+				if err := checkLoginTemplate(s.LoginTemplate); err != nil {
+					return d.WrapErr(err)
+				}
+			}
 		case "login_limit":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -156,6 +169,48 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
+
+// unmarshalUser reads `user <name> <hash> [<group>...]`.
+func (s *Handler) unmarshalUser(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return d.Err("user needs a name and a password hash (from `caddy hash-password`), then any groups")
+	}
+	u := User{Name: args[0], Hash: args[1]}
+	if len(args) > 2 {
+		u.Groups = args[2:]
+	}
+	if err := validUsername(u.Name); err != nil {
+		return d.Errf("user %q: %v", u.Name, err)
+	}
+	if _, err := newAccount(u.Hash, u.Groups); err != nil {
+		return d.Errf("user %q: %v", u.Name, err)
+	}
+	for _, o := range s.Users {
+		if o.Name == u.Name {
+			return d.Errf("user %q given twice", u.Name)
+		}
+	}
+	s.Users = append(s.Users, u)
+	return nil
+}
+
+// checkLoginTemplate parses the login template at path as Provision
+// would, after making sure it is a regular file of a sane size.
+func checkLoginTemplate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("login_template: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxLoginTemplate {
+		return fmt.Errorf("login_template %s: not a regular file of at most %d KiB", path, maxLoginTemplate>>10)
+	}
+	_, err = loadTemplates(path)
+	return err
+}
+
+// maxLoginTemplate bounds the login template checked at parse time.
+const maxLoginTemplate = 1 << 20
 
 func (s *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
@@ -212,14 +267,30 @@ func (c *Cookie) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
+		// The options so far, with the defaults for the rest, must make
+		// a valid cookie: a conflict is reported at the option that
+		// completes it, whatever the order.
+		cc := *c
+		if cc.Name == "" {
+			cc.Name = DefaultCookieName
+		}
+		if cc.Path == "" {
+			cc.Path = "/"
+		}
+		if err := cc.validate(); err != nil {
+			return d.WrapErr(err)
+		}
 	}
 	return nil
 }
 
+// oneArg returns the one value of the current subdirective; an error
+// names the subdirective, not its last value.
 func oneArg(d *caddyfile.Dispenser) (string, error) {
+	sub := d.Val()
 	args := d.RemainingArgs()
 	if len(args) != 1 {
-		return "", d.Errf("%s needs exactly one value", d.Val())
+		return "", d.Errf("%s needs exactly one value", sub)
 	}
 	return args[0], nil
 }
@@ -251,6 +322,9 @@ func durationArg(d *caddyfile.Dispenser, zeroOK bool) (caddy.Duration, error) {
 	}
 	dur, err := caddy.ParseDuration(v)
 	if err != nil || dur < 0 || (dur == 0 && !zeroOK) {
+		if zeroOK {
+			return 0, d.Errf("%s %q: want a duration such as 30m, or 0 to disable", sub, v)
+		}
 		return 0, d.Errf("%s %q: want a positive duration such as 30m", sub, v)
 	}
 	return caddy.Duration(dur), nil

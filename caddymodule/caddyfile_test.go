@@ -2,9 +2,12 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
@@ -20,6 +23,21 @@ func adapt(t *testing.T, body string) (string, error) {
 }
 
 func TestCaddyfileErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	shortSecretFile := write("short-secret", "short\n")
+	brokenUsers := write("users", "# users\nalice:"+testHash+"\nbob:plaintext\n")
+	badGroupUsers := write("group-users", "alice:"+testHash+":admin,,ops\n")
+	brokenTemplate := write("login.html", "{{if}}")
+	t.Setenv("EDGESESSION_TEST_EMPTY", "")
+	long := strings.Repeat("s", 32)
+
 	tests := []struct {
 		name, body string
 		line       int
@@ -51,6 +69,51 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"memory with an argument", "store memory big", 3, "wrong argument count"},
 		{"public without matchers", "public {\n}", 4, "at least one matcher"},
 		{"user arity", "user alice", 3, "user needs a name and a password hash"},
+		{"user bad group", "user alice " + testHash + " admin o,ps", 3, `user "alice": group "o,ps" contains a comma`},
+		{"user duplicate group", "user alice " + testHash + " admin admin", 3, `group "admin" given twice`},
+
+		// Values that only fail when used are checked while parsing too.
+		{"short secret", "secret tooshort", 3, "secret #1 is 8 bytes long; it must be at least 32"},
+		{"short older secret", "secret " + long + " tooshort", 3, "secret #2 is 8 bytes long"},
+		{"unset env secret", "secret {env.EDGESESSION_TEST_UNSET}", 3, "secret #1: environment variable EDGESESSION_TEST_UNSET is unset or empty"},
+		{"empty env secret", "\nsecret " + long + " {env.EDGESESSION_TEST_EMPTY}", 4, "secret #2: environment variable EDGESESSION_TEST_EMPTY"},
+		{"missing file secret", "secret {file." + dir + "/nothing}", 3, "secret #1: stat " + dir + "/nothing: no such file"},
+		{"short file secret", "secret {file." + shortSecretFile + "}", 3, "secret #1 ({file." + shortSecretFile + "}) is 5 bytes long"},
+		{"directory as file secret", "secret {file." + dir + "}", 3, "not a regular file"},
+		{"other placeholder in secret", "secret {system.hostname}" + long, 3, "placeholder other than {env.*} and {file.*}"},
+		{"missing users_file", "users_file " + dir + "/nothing", 3, "users_file: stat " + dir + "/nothing: no such file"},
+		{"broken users_file", "\nusers_file " + brokenUsers, 4, "users_file " + brokenUsers + `: line 3: user "bob": not a bcrypt or argon2id hash`},
+		{"users_file bad group", "users_file " + badGroupUsers, 3, `line 1: user "alice": empty group name`},
+		{"missing login_template", "login_template " + dir + "/nothing.html", 3, "login_template: stat"},
+		{"broken login_template", "login_template " + brokenTemplate, 3, "login_template: template: login.html:1: missing value for if"},
+		{"__Host- with domain", "cookie {\nname __Host-s\ndomain example.com\n}", 5, "__Host-"},
+		{"domain, then __Host-", "cookie {\ndomain example.com\nname __Host-s\n}", 5, "__Host-"},
+		{"__Host- with a path", "cookie {\nname __Host-s\npath /app\n}", 5, "__Host-"},
+		{"__Host- with secure never", "cookie {\nsecure never\nname __Host-s\n}", 5, "__Host-"},
+		{"__host- in lower case with a domain", "cookie {\nname __host-s\n\ndomain example.com\n}", 6, "cannot have a domain"},
+		{"__Secure- with secure never", "cookie {\nname __Secure-s\nsecure never\n}", 5, "secure never contradicts it"},
+		{"same_site none with secure never", "cookie {\nsame_site none\nsecure never\n}", 5, "same_site none"},
+
+		// Each error names the subdirective, not one of its values.
+		{"idle_timeout in two words", "idle_timeout 30 minutes", 3, "idle_timeout needs exactly one value"},
+		{"lifetime twice over", "lifetime 1h 2h", 3, "lifetime needs exactly one value"},
+		{"idle_timeout without a value", "idle_timeout", 3, "idle_timeout needs exactly one value"},
+		{"negative idle_timeout", "idle_timeout -1m", 3, `idle_timeout "-1m": want a duration such as 30m, or 0 to disable`},
+		{"path_prefix two values", "path_prefix /a /b", 3, "path_prefix needs exactly one value"},
+		{"header_prefix two values", "header_prefix X-A- X-B-", 3, "header_prefix needs exactly one value"},
+		{"users_file two values", "users_file a b", 3, "users_file needs exactly one value"},
+		{"login_template two values", "login_template a b", 3, "login_template needs exactly one value"},
+		{"forward_cookie two values", "forward_cookie on off", 3, "forward_cookie needs exactly one value"},
+		{"upstream_control without a value", "upstream_control", 3, "upstream_control needs exactly one value"},
+		{"cookie name two values", "cookie {\nname a b\n}", 4, "name needs exactly one value"},
+		{"cookie secure two values", "cookie {\nsecure always never\n}", 4, "secure needs exactly one value"},
+		{"cookie domain two values", "cookie {\ndomain a b\n}", 4, "domain needs exactly one value"},
+		{"cookie path two values", "cookie {\npath /a /b\n}", 4, "path needs exactly one value"},
+		{"cookie persist two values", "cookie {\npersist on off\n}", 4, "persist needs exactly one value"},
+		{"cookie same_site two values", "cookie {\nsame_site lax strict\n}", 4, "same_site needs exactly one value"},
+		{"cookie with an argument", "cookie x {\n}", 3, `cookie takes a block, not "x"`},
+		{"secret without a value", "secret", 3, "secret needs at least one value"},
+		{"user_header without a value", "user_header", 3, "user_header needs at least one header name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,15 +132,23 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 }
 
 func TestCaddyfileFullExample(t *testing.T) {
+	dir := t.TempDir()
+	usersFile, loginTemplate := filepath.Join(dir, "users"), filepath.Join(dir, "login.html")
+	if err := os.WriteFile(usersFile, []byte("carol:"+testHash+":staff\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(loginTemplate, []byte(`<!DOCTYPE html><title>Sign in</title>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out, err := adapt(t, `
 		store redis rediss://user:pw@127.0.0.1:6380/2 {
 			prefix app:
 			dial_timeout 3s
 		}
 		secret `+strings.Repeat("n", 32)+` `+strings.Repeat("o", 32)+`
-		user alice `+testHash+`
+		user alice `+testHash+` admin ops
 		user bob `+testHash+`
-		users_file /etc/edgesession/users
+		users_file `+usersFile+`
 		path_prefix /.auth
 		public {
 			path /static/* /healthz
@@ -97,7 +168,7 @@ func TestCaddyfileFullExample(t *testing.T) {
 		user_header Remote-User X-Webauth-User
 		forward_cookie on
 		upstream_control on
-		login_template /etc/edgesession/login.html
+		login_template `+loginTemplate+`
 		login_limit 10 1h`)
 	if err != nil {
 		t.Fatal(err)
@@ -139,16 +210,15 @@ func TestCaddyfileFullExample(t *testing.T) {
 		"login_limit":      `{"failures":10,"window":3600000000000}`,
 		"cookie":           `{"domain":"example.com","name":"app","path":"/","persist":true,"same_site":"strict","secure":"always"}`,
 		"public":           `[{"method":["OPTIONS"],"path":["/static/*","/healthz"]}]`,
-		"users_file":       `"/etc/edgesession/users"`,
+		"users_file":       `"` + usersFile + `"`,
+		"login_template":   `"` + loginTemplate + `"`,
+		"users":            `[{"groups":["admin","ops"],"hash":"` + testHash + `","name":"alice"},{"hash":"` + testHash + `","name":"bob"}]`,
 	}
 	for k, v := range want {
 		got, _ := json.Marshal(h[k])
 		if string(got) != v {
 			t.Errorf("%s = %s, want %s", k, got, v)
 		}
-	}
-	if users, _ := h["users"].([]any); len(users) != 2 {
-		t.Errorf("users = %v", h["users"])
 	}
 }
 
@@ -174,5 +244,72 @@ func TestSessionTakesNoArguments(t *testing.T) {
 	_, _, err := caddyfile.Adapter{ServerType: httpcaddyfileServerType()}.Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
 	if err == nil || !strings.Contains(err.Error(), "session takes no arguments") || !strings.Contains(err.Error(), "Caddyfile:2") {
 		t.Fatalf("session with an argument: %v", err)
+	}
+}
+
+func TestSecretErrorsShowNoSecret(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/secret", []byte("file-sekrit\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EDGESESSION_TEST_SHORT", "env-sekrit")
+	for body, value := range map[string]string{
+		"secret lit-sekrit":                                       "lit-sekrit",
+		"secret {file." + dir + "/secret}":                        "file-sekrit",
+		"secret {env.EDGESESSION_TEST_SHORT}":                     "env-sekrit",
+		"secret pre-sekrit{env.EDGESESSION_TEST_SHORT}":           "sekrit",
+		"secret brace{sekrit-in-braces}0123456789abcdefghijklmno": "sekrit-in-braces",
+	} {
+		_, err := adapt(t, body)
+		if err == nil || !strings.Contains(err.Error(), "Caddyfile:3") {
+			t.Errorf("%q: %v", body, err)
+			continue
+		}
+		if strings.Contains(err.Error(), value) {
+			t.Errorf("%q: the error shows the secret: %v", body, err)
+		}
+		// At provision (a JSON config) the message is the same, without
+		// the line.
+		h := &Handler{Secrets: strings.Fields(body)[1:]}
+		if _, perr := h.loadSecrets(caddy.Context{}); perr == nil || strings.Contains(perr.Error(), value) || !strings.Contains(err.Error(), perr.Error()) {
+			t.Errorf("%q at provision: %v (Caddyfile: %v)", body, perr, err)
+		}
+	}
+	// Long enough, from the environment and a file, escaped braces kept.
+	t.Setenv("EDGESESSION_TEST_LONG", strings.Repeat("e", 32))
+	if err := os.WriteFile(dir+"/long", []byte(strings.Repeat("f", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"{env.EDGESESSION_TEST_LONG}":                     strings.Repeat("e", 32),
+		"{file." + dir + "/long}":                         strings.Repeat("f", 32),
+		`\{not-a-placeholder\}` + strings.Repeat("x", 32): "{not-a-placeholder}" + strings.Repeat("x", 32),
+	} {
+		if got, err := resolveSecret(1, in); err != nil || string(got) != want {
+			t.Errorf("resolveSecret(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestCookiePrefixRulesInJSON(t *testing.T) {
+	for _, tt := range []struct {
+		c    Cookie
+		want string
+	}{
+		{Cookie{Name: "__Secure-s", Path: "/", Secure: "never"}, "secure never contradicts it"},
+		{Cookie{Name: "__secure-s", Path: "/", Secure: "never"}, "secure never contradicts it"},
+		{Cookie{Name: "__HOST-s", Path: "/", Domain: "example.com"}, "cannot have a domain"},
+		{Cookie{Name: "__host-s", Path: "/app"}, "must have path /"},
+		{Cookie{Name: "__Host-s", Path: "/", Secure: "never"}, "__Host-"},
+		{Cookie{Name: "__Secure-s", Path: "/app", Domain: "example.com", Secure: "auto"}, ""},
+		{Cookie{Name: "__Host-s", Path: "/", Secure: "always"}, ""},
+		{Cookie{Name: "Secure-s", Path: "/", Secure: "never"}, ""},
+	} {
+		h := &Handler{Cookie: tt.c}
+		h.setDefaults()
+		err := h.validate()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%+v: %v, want %q", tt.c, err, tt.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/gorilla/securecookie"
 
 	"github.com/edgesession/edgesession/sessionstore"
@@ -59,10 +60,35 @@ func (c Cookie) validate() error {
 	if strings.ContainsAny(c.Domain, "; \r\n") {
 		return fmt.Errorf("cookie domain %q: not a domain", c.Domain)
 	}
-	if strings.HasPrefix(c.Name, "__Host-") && (c.Domain != "" || c.Path != "/" || c.Secure == "never") {
-		return fmt.Errorf("cookie name %q: a __Host- cookie needs path /, no domain, and Secure", c.Name)
+	// The rules of the name prefixes, which browsers match without regard
+	// to case: a __Secure- cookie must be Secure; a __Host- one also has
+	// path / and no domain.
+	switch host := hasPrefixFold(c.Name, "__Host-"); {
+	case c.securePrefixed() && c.Secure == "never":
+		return fmt.Errorf("cookie name %q: the name makes browsers require a Secure cookie; secure never contradicts it", c.Name)
+	case host && c.Domain != "":
+		return fmt.Errorf("cookie name %q: a __Host- cookie cannot have a domain", c.Name)
+	case host && c.Path != "/":
+		return fmt.Errorf("cookie name %q: a __Host- cookie must have path /", c.Name)
 	}
 	return nil
+}
+
+// securePrefixed reports whether the name is one browsers accept only with
+// Secure: __Secure-… or __Host-…, in any case.
+func (c Cookie) securePrefixed() bool {
+	return hasPrefixFold(c.Name, "__Host-") || hasPrefixFold(c.Name, "__Secure-")
+}
+
+// alwaysSecure reports whether the cookie must carry Secure whatever the
+// request: browsers refuse a __Host- or __Secure- cookie without it, and
+// one with SameSite=None.
+func (c Cookie) alwaysSecure() bool {
+	return c.Secure == "always" || c.SameSite == "none" || c.securePrefixed()
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // maxCookieBytes is what browsers keep of one cookie, name and value.
@@ -77,15 +103,20 @@ type cookieCodec struct {
 }
 
 // newCookieCodec derives an HMAC-SHA256 key and an AES-256 key from each
-// secret with HKDF-SHA256. maxAge bounds the age of any cookie it accepts.
-func newCookieCodec(name string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
+// secret with HKDF-SHA256, for the realm (no realm: the keys of before
+// realms existed). maxAge bounds the age of any cookie it accepts.
+func newCookieCodec(name, realm string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
 	c := &cookieCodec{name: name}
+	info := ""
+	if realm != "" {
+		info = " realm " + realm
+	}
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie hmac-sha256", 32)
+		hashKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie hmac-sha256"+info, 32)
 		if err != nil {
 			return nil, err
 		}
-		blockKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie aes-256", 32)
+		blockKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie aes-256"+info, 32)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +254,7 @@ func (h *Handler) cookie(r *http.Request, value string) *http.Cookie {
 		Path:     h.Cookie.Path,
 		Domain:   h.Cookie.Domain,
 		HttpOnly: true,
-		Secure:   h.Cookie.Secure == "always" || (h.Cookie.Secure != "never" && r.TLS != nil),
+		Secure:   h.Cookie.alwaysSecure() || (h.Cookie.Secure != "never" && cameOverHTTPS(r)),
 		SameSite: http.SameSiteLaxMode,
 	}
 	switch h.Cookie.SameSite {
@@ -231,9 +262,19 @@ func (h *Handler) cookie(r *http.Request, value string) *http.Cookie {
 		c.SameSite = http.SameSiteStrictMode
 	case "none":
 		c.SameSite = http.SameSiteNoneMode
-		c.Secure = true
 	}
 	return c
+}
+
+// cameOverHTTPS reports whether the client used TLS: to Caddy, or to a
+// proxy in Caddy's trusted_proxies that says so in X-Forwarded-Proto (a
+// TLS-terminating load balancer).
+func cameOverHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // replaceSetCookie adds a Set-Cookie line for name, dropping any earlier

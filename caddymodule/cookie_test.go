@@ -16,7 +16,7 @@ func testCodec(t testing.TB, secrets ...string) *cookieCodec {
 	for _, s := range secrets {
 		bs = append(bs, []byte(s))
 	}
-	c, err := newCookieCodec("caddy_session", bs, time.Hour)
+	c, err := newCookieCodec("caddy_session", "", bs, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCookieCodecRotation(t *testing.T) {
 	}
 	// The cookie's name is bound in: the same value under another name is
 	// refused.
-	other, _ := newCookieCodec("other", [][]byte{[]byte(newKey)}, time.Hour)
+	other, _ := newCookieCodec("other", "", [][]byte{[]byte(newKey)}, time.Hour)
 	if _, err := other.decode(v2); err == nil {
 		t.Fatal("a cookie value was accepted under another cookie name")
 	}

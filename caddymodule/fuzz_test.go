@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -69,17 +71,17 @@ func fuzzEncodedLen(n int) int {
 }
 
 func FuzzCookieDecode(f *testing.F) {
-	codec, err := newCookieCodec(fuzzCookieName, [][]byte{fuzzSecret}, time.Hour)
+	codec, err := newCookieCodec(fuzzCookieName, "", [][]byte{fuzzSecret}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Same secret, other cookie name: the name is under the MAC.
-	otherName, err := newCookieCodec("other_session", [][]byte{fuzzSecret}, time.Hour)
+	otherName, err := newCookieCodec("other_session", "", [][]byte{fuzzSecret}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Other secret first, ours second: rotation still decodes ours.
-	rotated, err := newCookieCodec(fuzzCookieName, [][]byte{bytes.Repeat([]byte("n"), 32), fuzzSecret}, time.Hour)
+	rotated, err := newCookieCodec(fuzzCookieName, "", [][]byte{bytes.Repeat([]byte("n"), 32), fuzzSecret}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func FuzzCookieDecode(f *testing.F) {
 // securecookie does not decode base64 strictly. A session ID's token has
 // no such bits.
 func TestCookieSingleByteChanges(t *testing.T) {
-	codec, err := newCookieCodec(fuzzCookieName, [][]byte{fuzzSecret}, time.Hour)
+	codec, err := newCookieCodec(fuzzCookieName, "", [][]byte{fuzzSecret}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,6 +472,9 @@ func FuzzUsersFile(f *testing.F) {
 		"alice:$argon2id$v=18$m=8,t=1,p=1$c2FsdA$a2V5",
 		"zoë:" + fuzzBcryptHash, strings.Repeat("x", 257) + ":" + fuzzBcryptHash,
 		strings.Repeat("x", 70000),
+		"alice:" + fuzzBcryptHash + ":admin,ops\nbob:" + fuzzArgonHash + ":org:team",
+		"alice:" + fuzzBcryptHash + ":", "alice:" + fuzzBcryptHash + ":a,,b", "alice:" + fuzzBcryptHash + ":a,a",
+		"alice:" + fuzzBcryptHash + ":a b", "alice:" + fuzzBcryptHash + ":a\tb", "alice:" + fuzzBcryptHash + ":\xff",
 	} {
 		f.Add(s)
 	}
@@ -494,8 +499,15 @@ func FuzzUsersFile(f *testing.F) {
 			if err := validUsername(name); err != nil {
 				t.Fatalf("parseUsersFile(%q) accepted user %q: %v", s, name, err)
 			}
-			if acct.comparer == nil || len(acct.hash) == 0 {
+			if acct.comparer == nil || len(acct.hash) == 0 || acct.fp == "" {
 				t.Fatalf("parseUsersFile(%q): user %q has no hash", s, name)
+			}
+			// Groups can go in a comma-separated header: no empty one,
+			// none with a comma, space or control character, none twice.
+			for i, g := range acct.groups {
+				if g == "" || strings.ContainsAny(g, ", \t\r\n") || strings.ContainsFunc(g, unicode.IsControl) || !utf8.ValidString(g) || slices.Contains(acct.groups[:i], g) {
+					t.Fatalf("parseUsersFile(%q): user %q has group %q", s, name, g)
+				}
 			}
 			// A hash that parsed must be usable: comparing a wrong password
 			// neither panics nor succeeds. (Only cheap hashes are tried.)
@@ -531,6 +543,7 @@ func FuzzCaddyfile(f *testing.F) {
 		"secret " + secret + " " + strings.Repeat("o", 32),
 		"secret {env.SESSION_SECRET}",
 		"user alice " + fuzzBcryptHash + "\nuser bob " + fuzzArgonHash,
+		"user alice " + fuzzBcryptHash + " admin ops", "user alice " + fuzzBcryptHash + " a,b",
 		"users_file /etc/caddy/users",
 		"path_prefix /.auth",
 		"public {\npath /static/* /favicon.ico\n}",
@@ -578,6 +591,9 @@ func FuzzCaddyfile(f *testing.F) {
 		for _, u := range h.Users {
 			if err := validUsername(u.Name); err != nil {
 				t.Fatalf("UnmarshalCaddyfile(%q) accepted user %q: %v", s, u.Name, err)
+			}
+			if err := validGroups(u.Groups); err != nil {
+				t.Fatalf("UnmarshalCaddyfile(%q) accepted user %q's groups: %v", s, u.Name, err)
 			}
 		}
 	})

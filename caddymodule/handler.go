@@ -56,13 +56,25 @@ type Handler struct {
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Users who may log in, with password hashes as printed by
-	// `caddy hash-password` (bcrypt or argon2id).
+	// `caddy hash-password` (bcrypt or argon2id), and their groups.
 	Users []User `json:"users,omitempty"`
 
 	// UsersFile is an htpasswd-style file of "name:hash" lines (same
-	// hashes). It is read again when it changes. A user named both here
-	// and in Users takes the hash from Users.
+	// hashes), or "name:hash:group,group" lines for users with groups.
+	// Blank lines and lines starting with # are skipped. It is read again
+	// when it changes. A user named both here and in Users takes the hash
+	// and groups from Users.
 	UsersFile string `json:"users_file,omitempty"`
+
+	// Realm puts this handler's sessions in a namespace of their own:
+	// cookies are signed and encrypted with keys of the realm, and stored
+	// under keys of the realm, so no other realm can read or accept them
+	// even with the same secret, store and users. Letters, digits, '.',
+	// '_' and '-'; at most 64. Without a realm, a session is still only
+	// accepted by a handler that would have issued it (same site, same
+	// user and password; see SPEC §6). With a realm and no cookie name,
+	// the cookie is called caddy_session_<realm>.
+	Realm string `json:"realm,omitempty"`
 
 	// PathPrefix is where the handler serves its own endpoints:
 	// <prefix>/login, <prefix>/logout and <prefix>/whoami. Default
@@ -113,6 +125,8 @@ type Handler struct {
 	LoginLimit *LoginLimit `json:"login_limit,omitempty"`
 
 	store      sessionstore.Store // nil when sessions live in the cookie
+	sources    map[string]identitySource
+	scope      string // the throttle's scope
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
 	users      *userDB
@@ -132,8 +146,13 @@ type Handler struct {
 type User struct {
 	// Name is the login name.
 	Name string `json:"name"`
-	// Hash is the password hash from `caddy hash-password`.
+	// Hash is the password hash from `caddy hash-password`. bcrypt reads
+	// only the first 72 bytes of a password, so a longer password is
+	// refused for a bcrypt hash.
 	Hash string `json:"hash"`
+	// Groups the user belongs to. A group name has no space, comma or
+	// control character.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // LoginLimit is how many failed logins are allowed in a window.
@@ -183,7 +202,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.codec, err = newCookieCodec(h.Cookie.Name, secrets, h.lifetime)
+	h.codec, err = newCookieCodec(h.Cookie.Name, h.Realm, secrets, h.lifetime)
 	if err != nil {
 		return err
 	}
@@ -202,7 +221,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.throttle = loadThrottle(h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
+	h.setupSources()
+	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
+	h.scope = h.throttleScope()
 	h.templates, err = loadTemplates(h.LoginTemplate)
 	if err != nil {
 		return err
@@ -222,6 +243,9 @@ func (h *Handler) setDefaults() {
 	}
 	if h.Cookie.Name == "" {
 		h.Cookie.Name = DefaultCookieName
+		if h.Realm != "" {
+			h.Cookie.Name += "_" + h.Realm
+		}
 	}
 	if h.Cookie.Path == "" {
 		h.Cookie.Path = "/"
@@ -253,6 +277,9 @@ func (h *Handler) validate() error {
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#") || h.PathPrefix == "" {
 		return fmt.Errorf("path_prefix %q: must be a path such as /.session", h.PathPrefix)
 	}
+	if err := validRealm(h.Realm); err != nil {
+		return err
+	}
 	if h.idle < 0 {
 		return fmt.Errorf("idle_timeout %v: must not be negative", h.idle)
 	}
@@ -274,14 +301,31 @@ func (h *Handler) validate() error {
 		if err := validUsername(u.Name); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
+		if err := validGroups(u.Groups); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
 	}
 	return h.Cookie.validate()
+}
+
+// validRealm accepts "" (no realm) or 1 to 64 letters, digits, '.', '_'
+// and '-': a name that fits in a cookie name and a log line as it is.
+func validRealm(realm string) error {
+	if len(realm) > 64 || strings.ContainsFunc(realm, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-')
+	}) {
+		return fmt.Errorf("realm %q: want 1 to 64 letters, digits, '.', '_' or '-'", realm)
+	}
+	return nil
 }
 
 // serve is the request path; ServeHTTP wraps it so that no header with
 // the prefix leaves on any path.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h.strip.removeFrom(r.Header)
+	h.stripRequest(r)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(emptySessionPlaceholders)
+	}
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
 		return h.serveEndpoint(w, r, endpoint)
 	}
@@ -310,14 +354,29 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rw := h.wrapResponse(w, r, s)
 	err = next.ServeHTTP(rw, r)
 	rw.finish()
+	rw.stripTrailers()
 	return err
 }
 
+// isPublic reports whether r may go on without a user. A path that does not
+// mean the same to Caddy's matchers and to the upstream is never public.
 func (h *Handler) isPublic(r *http.Request) (bool, error) {
-	if len(h.public) == 0 {
+	if len(h.public) == 0 || !plainPath(r.URL) {
 		return false, nil
 	}
 	return h.public.AnyMatchWithError(r)
+}
+
+// emptySessionPlaceholders answers the session's placeholders with "" when
+// the request has no value for them (no user, no such data key), so that
+// `request_header X-User {http.session.user}` never sends its own literal
+// text. Values set for this request (forward) come first.
+func emptySessionPlaceholders(key string) (any, bool) {
+	switch {
+	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."):
+		return "", true
+	}
+	return nil, false
 }
 
 // loginRequired answers a request that needs a user and has none: a browser

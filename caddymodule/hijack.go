@@ -100,7 +100,7 @@ func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || rw.s == nil || !rw.s.saved || rw.h.store == nil {
 		return conn, brw, err
 	}
-	key := sessionstore.KeyOf(rw.s.id)
+	key := rw.h.key(rw.s.id)
 	tc := hijackedConns.track(key, conn)
 	// The session may be gone already: logged out while this request was
 	// on its way, or by the upstream's control headers on this very

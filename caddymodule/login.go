@@ -89,28 +89,30 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ip := clientIP(r)
-	now := time.Now()
-	if wait, ok := h.throttle.begin(ip, cred.Username, now); !ok {
+	attempt, wait, err := h.throttle.begin(r.Context(), h.scope, ip, cred.Username, time.Now())
+	if err != nil {
+		if r.Context().Err() != nil {
+			return nil // the client hung up; nothing was checked or counted
+		}
+		h.metrics.logins.WithLabelValues("error").Inc()
+		h.logger.Error("login throttle unavailable", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
+		return h.serviceUnavailable(w)
+	}
+	if attempt == nil {
 		h.metrics.logins.WithLabelValues("throttled").Inc()
 		h.logger.Warn("login throttled", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
 	}
+	defer attempt.end()
 
-	// The current session, whose data the new one carries over. A store
-	// that fails is a 503: logging in would only fail to save.
-	old, err := h.load(w, r)
-	if err != nil {
-		h.throttle.succeeded(ip, cred.Username) // not the user's fault
-		h.metrics.logins.WithLabelValues("error").Inc()
-		return h.serviceUnavailable(w)
-	}
-
-	ok, err := h.users.check(cred.Username, cred.Password)
+	fp, ok, err := h.users.check(cred.Username, cred.Password)
 	if err != nil {
 		h.logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
 	}
 	if !ok {
+		// Counted before anything the client can interrupt.
+		attempt.failed(r.Context(), time.Now())
 		h.metrics.logins.WithLabelValues("failure").Inc()
 		h.logger.Warn("login failed", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		if isJSON {
@@ -118,13 +120,18 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.renderLogin(w, http.StatusUnauthorized, loginPage{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
 	}
-	h.throttle.succeeded(ip, cred.Username)
+	attempt.succeeded(r.Context())
 
-	var data map[string]string
-	if old != nil {
-		data = old.rec.Data
+	// The current session, whose data the new one carries over. A store
+	// that fails is a 503: logging in would only fail to save.
+	old, err := h.load(w, r)
+	if err != nil {
+		h.metrics.logins.WithLabelValues("error").Inc()
+		return h.serviceUnavailable(w)
 	}
-	if _, err := h.login(r.Context(), w, r, old, cred.Username, data); err != nil {
+
+	id := identity{user: cred.Username, source: sourcePassword, fingerprint: fp}
+	if _, err := h.login(r.Context(), w, r, old, id, carriedData(old, id)); err != nil {
 		h.metrics.logins.WithLabelValues("error").Inc()
 		h.logSaveError(r, "login", err)
 		return h.serviceUnavailable(w)

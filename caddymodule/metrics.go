@@ -41,7 +41,7 @@ var processMetrics = &metrics{
 	}),
 	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "requests_total",
-		Help: "Requests by the state of their session cookie: valid, none, invalid, expired, error.",
+		Help: "Requests by the state of their session cookie: valid, none, invalid, expired, foreign (a session another handler issued), error.",
 	}, []string{"state"}),
 	storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "store_errors_total",
@@ -62,7 +62,7 @@ func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) *metrics {
 	m := processMetrics
 	metricsOnce.Do(func() {
 		m.byState = map[string]prometheus.Counter{}
-		for _, state := range []string{stateValid, stateNone, stateInvalid, stateExpired, stateError} {
+		for _, state := range []string{stateValid, stateNone, stateInvalid, stateExpired, stateForeign, stateError} {
 			m.byState[state] = m.requests.WithLabelValues(state)
 		}
 	})
@@ -108,9 +108,9 @@ func (s *instrumentedStore) Create(ctx context.Context, key sessionstore.Key, re
 	return s.Store.Create(ctx, key, rec)
 }
 
-func (s *instrumentedStore) Update(ctx context.Context, key sessionstore.Key, rec sessionstore.Record) (bool, error) {
+func (s *instrumentedStore) Update(ctx context.Context, key sessionstore.Key, ch sessionstore.Change) (sessionstore.Record, bool, error) {
 	defer since(s.update, time.Now())
-	return s.Store.Update(ctx, key, rec)
+	return s.Store.Update(ctx, key, ch)
 }
 
 func (s *instrumentedStore) Delete(ctx context.Context, key sessionstore.Key) error {

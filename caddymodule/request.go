@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -43,6 +45,10 @@ func (m headerMatcher) matches(name string) bool {
 	return false
 }
 
+// prefixOnly is m without the user headers: the names an upstream's
+// response may not carry to the client.
+func (m headerMatcher) prefixOnly() headerMatcher { return headerMatcher{prefix: m.prefix} }
+
 // matchesPrefix reports whether name starts with the prefix.
 func (m headerMatcher) matchesPrefix(name string) bool {
 	return len(name) >= len(m.prefix) && foldEqual(name[:len(m.prefix)], m.prefix)
@@ -72,6 +78,71 @@ func (m headerMatcher) removeFrom(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// stripRequest takes out of r everything a client could use to pass a
+// trusted header to the upstream, or to make Caddy drop one of ours:
+// trusted names in the header, in the Connection header's list of
+// hop-by-hop names (which a proxy deletes from the request it forwards),
+// and in request trailers, which arrive only when the body has been read.
+func (h *Handler) stripRequest(r *http.Request) {
+	h.strip.removeFrom(r.Header)
+	if conn, ok := r.Header["Connection"]; ok {
+		h.strip.removeFromList(r.Header, "Connection", conn)
+	}
+	if r.Trailer != nil {
+		h.strip.removeFrom(r.Trailer)
+	}
+	// net/http merges whatever trailers the client sends into r.Trailer
+	// when the body reaches EOF, declared or not: strip them then too.
+	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength < 0 || r.Trailer != nil) {
+		r.Body = &trailerStripper{ReadCloser: r.Body, r: r, m: h.strip}
+	}
+}
+
+// removeFromList removes the trusted names from the comma-separated list
+// header name, deleting the header if nothing is left.
+func (m headerMatcher) removeFromList(hdr http.Header, name string, values []string) {
+	var kept []string
+	changed := false
+	for _, v := range values {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = textproto.TrimString(tok)
+			if tok == "" {
+				continue
+			}
+			if m.matches(tok) {
+				changed = true
+				continue
+			}
+			kept = append(kept, tok)
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(hdr, name)
+		return
+	}
+	hdr[name] = []string{strings.Join(kept, ", ")}
+}
+
+// trailerStripper removes trusted names from the request's trailers at
+// EOF, in the Read that sees EOF: before any reader (reverse_proxy copies
+// the trailers in that same Read) can see them.
+type trailerStripper struct {
+	io.ReadCloser
+	r *http.Request
+	m headerMatcher
+}
+
+func (t *trailerStripper) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err == io.EOF && t.r.Trailer != nil {
+		t.m.removeFrom(t.r.Trailer)
+	}
+	return n, err
 }
 
 // forwardHeaders are the canonical names forward writes, worked out once.

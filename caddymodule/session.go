@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -26,6 +28,7 @@ const (
 	stateNone    = "none"
 	stateInvalid = "invalid"
 	stateExpired = "expired"
+	stateForeign = "foreign"
 	stateError   = "error"
 )
 
@@ -57,41 +60,69 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	return s, nil
 }
 
-// find decodes the cookie and reads the session it names.
+// find decodes the request's session cookies and returns the first one
+// that names a live session this handler accepts. A browser may send
+// several (a host-only one and one for a parent domain, a stale one, one
+// tossed from a sibling subdomain): a dead or foreign one never hides the
+// live one. The state is that of the best cookie seen: valid, else
+// foreign (a session of another handler, which is left alone), expired,
+// invalid, none.
 func (h *Handler) find(r *http.Request) (*session, string, error) {
 	values := cookieValues(r, h.Cookie.Name)
 	if len(values) == 0 {
 		return nil, stateNone, nil
 	}
 	now := time.Now()
-	if h.store == nil {
-		for _, v := range values {
-			var rec sessionstore.Record
-			if b, err := h.codec.decode(v); err == nil && rec.UnmarshalBinary(b) == nil {
-				if h.expired(rec, now) {
-					return nil, stateExpired, nil
-				}
-				return &session{rec: rec, saved: true}, stateValid, nil
-			}
-		}
-		return nil, stateInvalid, nil
-	}
+	state := stateInvalid
 	for _, v := range values {
 		b, err := h.codec.decode(v)
-		if err != nil || len(b) != len(sessionstore.ID{}) {
+		if err != nil {
 			continue
 		}
-		id := sessionstore.ID(b)
-		rec, found, err := h.store.Find(r.Context(), sessionstore.KeyOf(id))
-		if err != nil {
-			return nil, stateError, err
+		s := &session{saved: true}
+		if h.store == nil {
+			if s.rec.UnmarshalBinary(b) != nil {
+				continue
+			}
+		} else {
+			if len(b) != len(sessionstore.ID{}) {
+				continue
+			}
+			s.id = sessionstore.ID(b)
+			var found bool
+			s.rec, found, err = h.store.Find(r.Context(), h.key(s.id))
+			if err != nil {
+				return nil, stateError, err
+			}
+			if !found {
+				state = deadOrForeign(state)
+				continue
+			}
 		}
-		if !found || h.expired(rec, now) {
-			return nil, stateExpired, nil
+		switch {
+		case h.expired(s.rec, now):
+			state = deadOrForeign(state)
+		case !h.accepts(r, s.rec):
+			state = stateForeign
+		default:
+			return s, stateValid, nil
 		}
-		return &session{id: id, rec: rec, saved: true}, stateValid, nil
 	}
-	return nil, stateInvalid, nil
+	return nil, state, nil
+}
+
+// deadOrForeign is the state after a cookie that named a dead session: a
+// foreign one seen before still counts (its cookie must not be expired).
+func deadOrForeign(state string) string {
+	if state == stateForeign {
+		return state
+	}
+	return stateExpired
+}
+
+// key is the store key of the session named id, in this handler's realm.
+func (h *Handler) key(id sessionstore.ID) sessionstore.Key {
+	return sessionstore.RealmKey(h.Realm, id)
 }
 
 // expired checks a record against this handler's limits, which may be
@@ -133,7 +164,7 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *session) erro
 		s.rec = rec
 		return nil
 	}
-	found, err := h.store.Update(r.Context(), sessionstore.KeyOf(s.id), rec)
+	stored, found, err := h.store.Update(r.Context(), h.key(s.id), sessionstore.Change{Seen: rec.LastSeen, Expires: rec.Expires})
 	if err != nil {
 		return err
 	}
@@ -141,7 +172,7 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *session) erro
 		*s = session{}
 		return nil
 	}
-	s.rec = rec
+	s.rec = stored
 	return nil
 }
 
@@ -153,19 +184,36 @@ func (h *Handler) newSession() *session {
 	return s
 }
 
-// login replaces s (which may be nil) with a fresh session of user holding
-// data: a new ID (the old one is deleted) and a new creation time. It saves the
-// session and sets the cookie.
-func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, user string, data map[string]string) (*session, error) {
-	fresh := h.newSession()
-	fresh.rec.User = user
+// newSessionFor starts an unsaved session for r, bound to its site.
+func (h *Handler) newSessionFor(r *http.Request) *session {
+	s := h.newSession()
+	s.rec.Site = h.site(r)
+	return s
+}
+
+// login replaces s (which may be nil) with a fresh session of id holding
+// data: a new ID (the old one is deleted), a new creation time, and what a
+// person needs to recognise the session later (client IP, user agent). It
+// saves the session and sets the cookie. What data the old session passes
+// on is the caller's to decide (carriedData).
+func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, id identity, data map[string]string) (*session, error) {
+	fresh := h.newSessionFor(r)
+	fresh.rec.User = id.user
+	fresh.rec.Source = id.source
+	fresh.rec.Fingerprint = id.fingerprint
 	fresh.rec.Data = data
+	if h.store != nil {
+		// For a person to recognise the session in a list; the cookie
+		// store has no list, and every byte there goes on every request.
+		fresh.rec.ClientIP = clientIP(r)
+		fresh.rec.UserAgent = shorten(r.UserAgent(), maxUserAgent)
+	}
 	fresh.id = sessionstore.NewID()
-	if err := h.save(ctx, w, r, fresh); err != nil {
+	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
 	}
 	if s != nil && s.saved && h.store != nil {
-		if err := h.store.Delete(ctx, sessionstore.KeyOf(s.id)); err != nil {
+		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			// The new session is in place; the old one will expire.
 			h.logStoreError(r, "deleting the session replaced by a login", err)
 		}
@@ -173,25 +221,31 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	return fresh, nil
 }
 
-// save writes s to the store (creating it if it is new) and sets the
-// cookie. A session deleted meanwhile is not written back: errGone.
-func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) error {
+// save writes s to the store and sets the cookie. A new session is created
+// from s.rec; a session already in the store gets only ch (which must be
+// what was done to s.rec), applied to the record as it is in the store, so
+// that concurrent requests do not undo each other's changes; s.rec becomes
+// the stored record. A session deleted meanwhile is not written back:
+// errGone. In cookie mode the cookie carries the whole of s.rec.
+func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, ch sessionstore.Change) error {
 	s.rec.Expires = h.expiry(s.rec)
 	if h.store != nil {
 		if s.saved {
-			found, err := h.store.Update(ctx, sessionstore.KeyOf(s.id), s.rec)
+			ch.Expires = s.rec.Expires
+			rec, found, err := h.store.Update(ctx, h.key(s.id), ch)
 			if err != nil {
 				return err
 			}
 			if !found {
 				return errGone
 			}
+			s.rec = rec
 			return nil // the cookie already names it
 		}
 		if s.id == (sessionstore.ID{}) {
 			s.id = sessionstore.NewID()
 		}
-		if err := h.store.Create(ctx, sessionstore.KeyOf(s.id), s.rec); err != nil {
+		if err := h.store.Create(ctx, h.key(s.id), s.rec); err != nil {
 			return err
 		}
 	}
@@ -205,7 +259,7 @@ func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // destroy deletes s from the store and expires the cookie.
 func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) error {
 	if s != nil && s.saved && h.store != nil {
-		if err := h.store.Delete(ctx, sessionstore.KeyOf(s.id)); err != nil {
+		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			return err
 		}
 	}
@@ -217,9 +271,35 @@ func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Re
 var errGone = errors.New("session was deleted meanwhile")
 
 func (h *Handler) logStoreError(r *http.Request, what string, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client hung up, and the store was told to give up: no
+		// store error.
+		h.logger.Debug("client went away", zap.String("op", what), zap.String("remote_ip", clientIP(r)))
+		return
+	}
 	h.metrics.storeErrors.Inc()
 	h.logger.Error("session store error",
 		zap.String("op", what),
 		zap.String("remote_ip", clientIP(r)),
 		zap.Error(err))
+}
+
+// maxUserAgent is how much of the User-Agent a session keeps: enough to
+// tell a person's browsers apart in a list.
+const maxUserAgent = 160
+
+// shorten cuts s to at most n bytes of valid UTF-8 without control
+// characters.
+func shorten(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

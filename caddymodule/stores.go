@@ -36,22 +36,24 @@ var stores = caddy.NewUsagePool()
 type pooledStore struct {
 	sessionstore.Store
 	close func() error
+	// redis is the Redis store's client, which the login throttle shares.
+	redis redis.UniversalClient
 }
 
 func (p pooledStore) Destruct() error { return p.close() }
 
-func loadStore(key string, open func() (sessionstore.Store, func() error, error)) (sessionstore.Store, error) {
+func loadStore(key string, open func() (pooledStore, error)) (pooledStore, error) {
 	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s, closeFn, err := open()
+		p, err := open()
 		if err != nil {
 			return nil, err
 		}
-		return pooledStore{Store: s, close: closeFn}, nil
+		return p, nil
 	})
 	if err != nil {
-		return nil, err
+		return pooledStore{}, err
 	}
-	return v.(pooledStore).Store, nil
+	return v.(pooledStore), nil
 }
 
 // MemoryStore keeps sessions in this process's memory. They survive config
@@ -73,11 +75,11 @@ const memoryPoolKey = "memory"
 
 // Provision implements caddy.Provisioner.
 func (m *MemoryStore) Provision(caddy.Context) error {
-	var err error
-	m.store, err = loadStore(memoryPoolKey, func() (sessionstore.Store, func() error, error) {
+	p, err := loadStore(memoryPoolKey, func() (pooledStore, error) {
 		s := sessionstore.NewMemory(0)
-		return s, s.Close, nil
+		return pooledStore{Store: s, close: s.Close}, nil
 	})
+	m.store = p.Store
 	return err
 }
 
@@ -132,14 +134,15 @@ func (b *BoltStore) Provision(caddy.Context) error {
 		return err
 	}
 	key := "bolt:" + abs
-	b.store, err = loadStore(key, func() (sessionstore.Store, func() error, error) {
+	p, err := loadStore(key, func() (pooledStore, error) {
 		s, err := sessionstore.OpenBolt(abs, sessionstore.BoltOptions{})
 		if err != nil {
-			return nil, nil, err
+			return pooledStore{}, err
 		}
-		return s, s.Close, nil
+		return pooledStore{Store: s, close: s.Close}, nil
 	})
 	if err == nil {
+		b.store = p.Store
 		b.key = key // Cleanup releases only what Provision took
 	}
 	return err
@@ -191,8 +194,9 @@ type RedisStore struct {
 	// bounded to the same, so a Redis that hangs fails requests quickly.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	key   string
-	store sessionstore.Store
+	key    string
+	store  sessionstore.Store
+	client redis.UniversalClient
 }
 
 // DefaultRedisPrefix is the default key prefix.
@@ -217,12 +221,12 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 	}
 	cfg, _ := json.Marshal(rs)
 	key := "redis:" + string(cfg)
-	rs.store, err = loadStore(key, func() (sessionstore.Store, func() error, error) {
+	p, err := loadStore(key, func() (pooledStore, error) {
 		client := redis.NewUniversalClient(opts)
-		return sessionstore.NewRedis(client, rs.Prefix), client.Close, nil
+		return pooledStore{Store: sessionstore.NewRedis(client, rs.Prefix), close: client.Close, redis: client}, nil
 	})
 	if err == nil {
-		rs.key = key
+		rs.store, rs.client, rs.key = p.Store, p.redis, key
 	}
 	return err
 }
@@ -279,6 +283,11 @@ func (rs *RedisStore) Cleanup() error {
 
 // SessionStore implements StoreProvider.
 func (rs *RedisStore) SessionStore() sessionstore.Store { return rs.store }
+
+// RedisClient is the store's client, pooled with it: it stays open while
+// any config that provisioned this store is loaded. Callers must not close
+// it, and keep their keys under Prefix.
+func (rs *RedisStore) RedisClient() redis.UniversalClient { return rs.client }
 
 // UnmarshalCaddyfile reads
 //

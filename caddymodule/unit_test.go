@@ -2,11 +2,10 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"go.uber.org/zap"
 )
 
 func TestSafeRedirect(t *testing.T) {
@@ -88,46 +87,39 @@ func TestDataValidation(t *testing.T) {
 }
 
 func TestParseUsersFile(t *testing.T) {
-	good := "# comment\n\nalice:" + testHash + "\n  bob:" + testHash + "  \n"
+	good := "# comment\n\nalice:" + testHash + "\n  bob:" + testHash + "  \ncarol:" + testHash + ":admin,ops\ndave:" + fuzzArgonHash + ":org:team,zoë\n"
 	users, err := parseUsersFile(strings.NewReader(good))
-	if err != nil || len(users) != 2 {
+	if err != nil || len(users) != 4 {
 		t.Fatalf("parseUsersFile: %v %v", users, err)
+	}
+	for name, want := range map[string][]string{"alice": nil, "bob": nil, "carol": {"admin", "ops"}, "dave": {"org:team", "zoë"}} {
+		if got := users[name].groups; !slices.Equal(got, want) {
+			t.Errorf("%s's groups = %q, want %q", name, got, want)
+		}
 	}
 	for in, want := range map[string]string{
 		"alice":       "line 1: want name:hash",
 		"alice:plain": "line 1: user \"alice\": not a bcrypt",
 		"\nalice:" + testHash + "\nalice:" + testHash: "line 3: user \"alice\" is given twice",
-		":" + testHash: "line 1: empty user name",
+		":" + testHash:                     "line 1: empty user name",
+		"alice:" + testHash + ":":          "line 1: user \"alice\": empty group name",
+		"alice:" + testHash + ":a,,b":      "line 1: user \"alice\": empty group name",
+		"alice:" + testHash + ":a,b,a":     "line 1: user \"alice\": group \"a\" given twice",
+		"alice:" + testHash + ":a, b":      "line 1: user \"alice\": group \" b\" contains a space",
+		"alice:" + testHash + ":a\x7fb":    "contains a control character",
+		"alice:" + testHash + ":\xff":      "not valid UTF-8",
+		"alice:" + testHash + ":admin:ops": "", // one group, "admin:ops"
 	} {
-		if _, err := parseUsersFile(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+		_, err := parseUsersFile(strings.NewReader(in))
+		if want == "" {
+			if err != nil {
+				t.Errorf("parseUsersFile(%q) = %v", in, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseUsersFile(%q) = %v, want %q", in, err, want)
 		}
-	}
-}
-
-func TestThrottleWindow(t *testing.T) {
-	th := &throttle{limit: 2, window: time.Minute, counts: map[string]*attempts{}}
-	now := time.Now()
-	for i := range 2 {
-		if _, ok := th.begin("1.2.3.4", "alice", now); !ok {
-			t.Fatalf("attempt %d refused", i+1)
-		}
-	}
-	if wait, ok := th.begin("1.2.3.4", "alice", now.Add(10*time.Second)); ok || wait != 50*time.Second {
-		t.Fatalf("third attempt: ok=%v wait=%v, want refused for 50s", ok, wait)
-	}
-	if _, ok := th.begin("5.6.7.8", "alice", now); !ok {
-		t.Fatal("another IP was refused")
-	}
-	if _, ok := th.begin("1.2.3.4", "alice", now.Add(time.Minute)); !ok {
-		t.Fatal("still refused after the window")
-	}
-	// A success takes its attempt back.
-	th2 := &throttle{limit: 1, window: time.Minute, counts: map[string]*attempts{}}
-	th2.begin("ip", "bob", now)
-	th2.succeeded("ip", "bob")
-	if _, ok := th2.begin("ip", "bob", now); !ok {
-		t.Fatal("a success did not clear the count")
 	}
 }
 
@@ -139,22 +131,36 @@ func TestCanonicalKeyTail(t *testing.T) {
 	}
 }
 
-func TestUnknownUsersAreCheckedAgainstARealHash(t *testing.T) {
-	// The dummy hash is a configured user's, so an unknown user costs the
-	// same algorithm and work factor as a known one.
-	// caddy hash-password --algorithm argon2id --plaintext wonderland
-	const argon = "$argon2id$v=19$m=47104,t=1,p=1$A/zo8ePO4g0TOFfdJvP1LQ$C41tsR4THwbIdNu/ReWnlVbqXJ+4XGTyi87AfaSGbCg"
-	db, err := newUserDB([]User{{Name: "zed", Hash: testHash}, {Name: "amy", Hash: argon}}, "", zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(db.dummy.hash) != argon {
-		t.Fatalf("dummy hash %q is not the first user's", db.dummy.hash)
-	}
-	if ok, _ := db.check("nobody", "wonderland"); ok {
-		t.Fatal("an unknown user with the dummy's password was accepted")
-	}
-	if ok, _ := db.check("amy", "wonderland"); !ok {
-		t.Fatal("amy was refused")
+func TestPlainPath(t *testing.T) {
+	for target, want := range map[string]bool{
+		"/":                       true,
+		"/static/app.js":          true,
+		"/static/a%20b.css":       true,
+		"/static/caf%C3%A9":       true,
+		"/static/.well-known/x":   true,
+		"/static/..x/y":           true,
+		"/static/x..":             true,
+		"/static/../admin":        false,
+		"/static/./x":             false,
+		"/static/.":               false,
+		"/static/..":              false,
+		"/static/%2e%2e/admin":    false,
+		"/static/%2E./admin":      false,
+		"/static/..%2fadmin":      false,
+		"/static%2F..%2Fadmin":    false,
+		"/static/..%5cadmin":      false,
+		"/static/..;/admin":       false,
+		"/static/..;jsessionid=1": false,
+		"/static/%252e%252e/x":    false,
+		"/static/%0a":             false,
+		"/static/%7f":             false,
+	} {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		if got := plainPath(u); got != want {
+			t.Errorf("plainPath(%s) = %v, want %v", target, got, want)
+		}
 	}
 }

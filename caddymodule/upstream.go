@@ -87,9 +87,27 @@ func (rw *responseWriter) FlushError() error {
 	return http.NewResponseController(rw.ResponseWriterWrapper.ResponseWriter).Flush()
 }
 
+// removeControlHeaders removes every header with the prefix, and the
+// prefix's names from the list of announced trailers.
 func (h *Handler) removeControlHeaders(hdr http.Header) {
 	for name := range hdr {
 		if h.strip.matchesPrefix(name) {
+			delete(hdr, name)
+		}
+	}
+	if announced, ok := hdr["Trailer"]; ok {
+		h.strip.prefixOnly().removeFromList(hdr, "Trailer", announced)
+	}
+}
+
+// stripTrailers removes response trailers with the prefix, once the next
+// handler has returned and before net/http writes the trailers: those set
+// after the header under an announced name, and those set with
+// http.TrailerPrefix (as reverse_proxy does for unannounced ones).
+func (rw *responseWriter) stripTrailers() {
+	hdr := rw.Header()
+	for name := range hdr {
+		if rw.h.strip.matchesPrefix(strings.TrimPrefix(name, http.TrailerPrefix)) {
 			delete(hdr, name)
 		}
 	}
@@ -188,26 +206,15 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		}
 		s = nil
 	}
-	if c.login == "" && len(c.set) == 0 && len(c.delete) == 0 {
-		return
+	if c.login == "" && len(c.set) == 0 && (s == nil || len(c.delete) == 0) {
+		return // nothing to write; deleting from no session creates none
 	}
 
-	var data map[string]string
-	if s != nil {
-		data = s.rec.Clone().Data
-	}
-	for _, k := range c.delete {
-		delete(data, k)
-	}
-	for k, v := range c.set {
-		if data == nil {
-			data = map[string]string{}
-		}
-		data[k] = v
-	}
-
+	ch := sessionstore.Change{Delete: c.delete, Set: c.set}
 	if c.login != "" {
-		if _, err := h.login(ctx, w, r, s, c.login, data); err != nil {
+		id := identity{user: c.login, source: sourceUpstream}
+		data := sessionstore.Record{Data: carriedData(s, id)}.Apply(ch).Data
+		if _, err := h.login(ctx, w, r, s, id, data); err != nil {
 			h.logSaveError(r, "upstream login", err)
 			return
 		}
@@ -216,10 +223,12 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		return
 	}
 	if s == nil {
-		s = h.newSession()
+		s = h.newSessionFor(r)
 	}
-	s.rec.Data = data
-	if err := h.save(ctx, w, r, s); err != nil {
+	// What the store will do, done to this request's copy too: a new
+	// session is created from it, and the cookie store keeps all of it.
+	s.rec = s.rec.Apply(ch)
+	if err := h.save(ctx, w, r, s, ch); err != nil {
 		h.logSaveError(r, "upstream session write", err)
 	}
 }

@@ -108,26 +108,46 @@ func (b *Bolt) Create(ctx context.Context, key Key, rec Record) error {
 	return nil
 }
 
-// Update implements Store.
-func (b *Bolt) Update(ctx context.Context, key Key, rec Record) (bool, error) {
-	v, err := boltValue(ctx, rec)
-	if err != nil {
-		return false, err
+// Update implements Store inside one write transaction (a read-only one
+// for an empty Change).
+func (b *Bolt) Update(ctx context.Context, key Key, ch Change) (Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
 	}
+	var rec Record
 	found := false
-	err = b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(boltBucket)
-		old := bk.Get(key[:])
-		if len(old) < 8 || boltExpired(old, time.Now()) {
-			return nil
-		}
-		found = true
-		return bk.Put(key[:], v)
-	})
-	if err != nil {
-		return false, fmt.Errorf("bolt store: %w", err)
+	// load reads the stored record into rec; v is only valid inside the
+	// transaction, and UnmarshalBinary copies every string out of it.
+	load := func(tx *bolt.Tx) {
+		v := tx.Bucket(boltBucket).Get(key[:])
+		found = len(v) >= 8 && !boltExpired(v, time.Now()) && rec.UnmarshalBinary(v[8:]) == nil
 	}
-	return found, nil
+	var err error
+	if ch.IsZero() {
+		err = b.db.View(func(tx *bolt.Tx) error {
+			load(tx)
+			return nil
+		})
+	} else {
+		err = b.db.Update(func(tx *bolt.Tx) error {
+			if load(tx); !found {
+				return nil
+			}
+			rec = rec.Apply(ch)
+			v, err := boltValue(ctx, rec)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(boltBucket).Put(key[:], v)
+		})
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("bolt store: %w", err)
+	}
+	if !found {
+		return Record{}, false, nil
+	}
+	return rec, true, nil
 }
 
 // CreateMany stores rec under every key, in transactions of up to 10,000

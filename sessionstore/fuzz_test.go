@@ -3,6 +3,7 @@ package sessionstore_test
 import (
 	"bytes"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -23,6 +24,9 @@ func FuzzRecordUnmarshal(f *testing.F) {
 		{Data: map[string]string{"cart": "3 items", "theme": "dark"}, Created: t0, Expires: t0.Add(time.Hour)},
 		{User: "zoë ☃", Data: map[string]string{"": "", "k": "\t tab", "ü": "日本語"}, Created: time.Unix(0, -1), LastSeen: time.Unix(0, 1), Expires: time.Unix(1<<40, 0)},
 		{User: string(bytes.Repeat([]byte("x"), 300)), Data: map[string]string{"big": string(bytes.Repeat([]byte("v"), 200))}},
+		{User: "alice", Source: "password", Fingerprint: "fp", Site: "app.example", Groups: []string{"admins", "staff"}, ClientIP: "192.0.2.1", UserAgent: "curl/8", Data: map[string]string{"role": "admin"}, Created: t0, LastSeen: t0, Expires: t0.Add(time.Hour)},
+		{Source: "oidc:ü", Groups: []string{"", "", "日本"}},
+		{Groups: []string{}},
 	} {
 		b, err := rec.MarshalBinary()
 		if err != nil {
@@ -47,6 +51,14 @@ func FuzzRecordUnmarshal(f *testing.F) {
 	f.Add([]byte{1, 0x80, 0x00, 0, 0, 0, 0})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0})
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 'x'})
+	// Version 2: truncated identity, huge group count, invalid UTF-8 in a
+	// group, a version-1 body under a version-2 byte.
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 'g', 0})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xff, 0})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 'a', 1, 'a', 0})
+	f.Add([]byte{2, 0, 0, 0, 2, 'a', 'l', 1, 1, 'k', 1, 'v'})
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r sessionstore.Record
@@ -59,6 +71,14 @@ func FuzzRecordUnmarshal(f *testing.F) {
 			}
 		}
 		checkUTF8("user", r.User)
+		checkUTF8("source", r.Source)
+		checkUTF8("fingerprint", r.Fingerprint)
+		checkUTF8("site", r.Site)
+		checkUTF8("client IP", r.ClientIP)
+		checkUTF8("user agent", r.UserAgent)
+		for _, g := range r.Groups {
+			checkUTF8("group", g)
+		}
 		for k, v := range r.Data {
 			checkUTF8("data key", k)
 			checkUTF8("data value", v)
@@ -90,7 +110,9 @@ func recordsEqual(a, b sessionstore.Record) bool {
 	sameTime := func(x, y time.Time) bool {
 		return x.IsZero() == y.IsZero() && x.Equal(y) && x.UnixNano() == y.UnixNano()
 	}
-	return a.User == b.User &&
+	return a.User == b.User && a.Source == b.Source && a.Fingerprint == b.Fingerprint &&
+		a.Site == b.Site && a.ClientIP == b.ClientIP && a.UserAgent == b.UserAgent &&
+		slices.Equal(a.Groups, b.Groups) &&
 		len(a.Data) == len(b.Data) && maps.Equal(a.Data, b.Data) &&
 		sameTime(a.Created, b.Created) &&
 		sameTime(a.LastSeen, b.LastSeen) &&

@@ -65,20 +65,28 @@ func (m *Memory) Create(ctx context.Context, key Key, rec Record) error {
 	return nil
 }
 
-// Update implements Store.
-func (m *Memory) Update(ctx context.Context, key Key, rec Record) (bool, error) {
-	e, err := m.entry(ctx, rec)
-	if err != nil {
-		return false, err
+// Update implements Store, under the store's lock.
+func (m *Memory) Update(ctx context.Context, key Key, ch Change) (Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old, ok := m.entries[key]
-	if !ok || old.expires <= time.Now().UnixNano() {
-		return false, nil
+	var rec Record
+	if !ok || old.expires <= time.Now().UnixNano() || rec.UnmarshalBinary([]byte(old.rec)) != nil {
+		return Record{}, false, nil
+	}
+	if ch.IsZero() {
+		return rec, true, nil
+	}
+	rec = rec.Apply(ch)
+	e, err := m.entry(ctx, rec)
+	if err != nil {
+		return Record{}, false, err
 	}
 	m.entries[key] = e
-	return true, nil
+	return rec, true, nil
 }
 
 // Delete implements Store.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,8 +36,9 @@ func (r *Redis) Find(ctx context.Context, key Key) (Record, bool, error) {
 	if err != nil {
 		return Record{}, false, fmt.Errorf("redis store: %w", err)
 	}
+	// Redis's TTL runs on Redis's clock; the record's own Expires decides.
 	var rec Record
-	if rec.UnmarshalBinary(v) != nil {
+	if rec.UnmarshalBinary(v) != nil || rec.Expired(time.Now()) {
 		return Record{}, false, nil
 	}
 	return rec, true, nil
@@ -54,21 +57,74 @@ func (r *Redis) Create(ctx context.Context, key Key, rec Record) error {
 	return nil
 }
 
-// Update implements Store with SET ... XX, so a key deleted (or expired)
-// meanwhile is never written again.
-func (r *Redis) Update(ctx context.Context, key Key, rec Record) (bool, error) {
-	v, err := rec.MarshalBinary()
-	if err != nil {
-		return false, err
+// redisUpdateAttempts bounds how often Update runs its transaction when
+// other writers keep changing the same key between its read and its write.
+const redisUpdateAttempts = 50
+
+// Update implements Store as an optimistic transaction on the one key:
+// WATCH, GET, then MULTI, SET XX with the new expiry, EXEC. If another writer changed the
+// key meanwhile, EXEC does nothing and Update starts again from the stored
+// record, up to redisUpdateAttempts times (then it is an error). XX keeps a
+// key that expired meanwhile from being written again. One key, so it
+// works with Redis Cluster.
+func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, error) {
+	if ch.IsZero() {
+		return r.Find(ctx, key)
 	}
-	err = r.client.SetArgs(ctx, r.name(key), v, redis.SetArgs{Mode: "XX", ExpireAt: rec.Expires}).Err()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
+	name := r.name(key)
+	var rec Record
+	found := false
+	update := func(tx *redis.Tx) error {
+		found = false
+		v, err := tx.Get(ctx, name).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var old Record
+		if old.UnmarshalBinary(v) != nil || old.Expired(time.Now()) {
+			return nil
+		}
+		rec = old.Apply(ch)
+		enc, err := rec.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.SetArgs(ctx, name, enc, redis.SetArgs{Mode: "XX", ExpireAt: rec.Expires})
+			return nil
+		})
+		if errors.Is(err, redis.Nil) { // gone since the GET
+			return nil
+		}
+		found = err == nil
+		return err
 	}
-	if err != nil {
-		return false, fmt.Errorf("redis store: %w", err)
+	for attempt := 1; ; attempt++ {
+		err := r.client.Watch(ctx, update, name)
+		switch {
+		case err == nil && found:
+			return rec, true, nil
+		case err == nil:
+			return Record{}, false, nil
+		case !errors.Is(err, redis.TxFailedErr):
+			return Record{}, false, fmt.Errorf("redis store: %w", err)
+		case attempt == redisUpdateAttempts:
+			return Record{}, false, fmt.Errorf("redis store: session changed by others %d times during one update: %w", attempt, err)
+		}
+		// Another writer won: wait a random moment, up to twice as long
+		// after each loss (at most 32ms), so that writers contending for
+		// one session spread out rather than collide again at once.
+		pause := time.NewTimer(rand.N(time.Millisecond << min(attempt, 5)))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return Record{}, false, fmt.Errorf("redis store: %w", ctx.Err())
+		case <-pause.C:
+		}
 	}
-	return true, nil
 }
 
 // Delete implements Store.

@@ -15,8 +15,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -37,11 +40,20 @@ type Store interface {
 	// NewID).
 	Create(ctx context.Context, key Key, rec Record) error
 
-	// Update replaces the record stored under key, but only if one is
-	// still there: if the key was deleted or has expired meanwhile, Update
-	// writes nothing and returns found=false. This is what keeps a request
-	// that was in flight during a logout from bringing the session back.
-	Update(ctx context.Context, key Key, rec Record) (found bool, err error)
+	// Update applies ch to the record stored under key, atomically, to
+	// the record as it is in the store at that moment (never to a copy a
+	// caller loaded earlier), so that concurrent changes to one session all
+	// take effect. It returns the record as stored after the change.
+	//
+	// Only a record that is still there and not expired is changed: if the
+	// key is missing, was deleted or has expired (or its record is
+	// malformed), Update writes nothing and returns found=false, so a
+	// request in flight during a logout never brings the session back. An
+	// empty Change writes nothing but reports found all the same.
+	//
+	// Update never changes User, Source, Fingerprint, Site, Groups,
+	// ClientIP, UserAgent or Created: a login creates a new record.
+	Update(ctx context.Context, key Key, ch Change) (rec Record, found bool, err error)
 
 	// Delete removes the record stored under key. Deleting a key that is
 	// not there is not an error.
@@ -80,14 +92,52 @@ type Key [32]byte
 // KeyOf returns the key that the session with this ID is stored under.
 func KeyOf(id ID) Key { return Key(sha256.Sum256(id[:])) }
 
+// RealmKey returns the key that the session with this ID is stored under in
+// realm: KeyOf(id) for the empty realm, otherwise the SHA-256 hash of a
+// domain-separated encoding of realm (length-prefixed) and id, so that no
+// two (realm, ID) pairs share a key and a session of one realm is not found
+// in another.
+func RealmKey(realm string, id ID) Key {
+	if realm == "" {
+		return KeyOf(id)
+	}
+	b := make([]byte, 0, len(realmKeyDomain)+1+binary.MaxVarintLen64+len(realm)+len(id))
+	b = append(append(b, realmKeyDomain...), 0)
+	b = binary.AppendUvarint(b, uint64(len(realm)))
+	b = append(append(b, realm...), id[:]...)
+	return Key(sha256.Sum256(b))
+}
+
+// realmKeyDomain separates RealmKey's hash input from every other use of
+// SHA-256 over an ID. Changing it moves every realm's sessions.
+const realmKeyDomain = "edgesession realm key"
+
 // String returns the key in hex, as the Redis store names it.
 func (k Key) String() string { return hex.EncodeToString(k[:]) }
 
 // Record is one session as a store keeps it.
+//
+// The identity fields (User, Source, Fingerprint, Site, Groups, ClientIP,
+// UserAgent) and Created are set when the record is created and never
+// changed by Update. Stores treat every string as opaque text.
 type Record struct {
 	// User is the logged-in user's name, or "" for a session that only
 	// holds data.
 	User string
+	// Source is the identity source that logged the user in (for example
+	// "password", "upstream", "oidc:<name>").
+	Source string
+	// Fingerprint is the source's proof that the login still holds (for
+	// example a fingerprint of the user's password hash).
+	Fingerprint string
+	// Site is where the session was issued (a host or a cookie domain).
+	Site string
+	// Groups are the user's groups, in the order the source gave them.
+	Groups []string
+	// ClientIP and UserAgent describe the client that logged in, so that a
+	// person can recognise the session in a list.
+	ClientIP  string
+	UserAgent string
 	// Data is the session's key/value data.
 	Data map[string]string
 	// Created is when the session was created (the login time for
@@ -103,14 +153,59 @@ type Record struct {
 // Expired reports whether the record's Expires is not after now.
 func (r Record) Expired(now time.Time) bool { return !now.Before(r.Expires) }
 
-// Clone returns a copy of r that shares no map with it.
+// Clone returns a copy of r that shares no map or slice with it.
 func (r Record) Clone() Record {
 	if r.Data != nil {
-		d := make(map[string]string, len(r.Data))
-		for k, v := range r.Data {
-			d[k] = v
+		r.Data = maps.Clone(r.Data)
+	}
+	if r.Groups != nil {
+		r.Groups = slices.Clone(r.Groups)
+	}
+	return r
+}
+
+// Change is what Update applies to a stored record. It names only what
+// changes, so that concurrent changes to one session do not undo each
+// other. It has no identity fields: a login creates a new record.
+type Change struct {
+	// Delete lists data keys to remove. It is applied before Set.
+	Delete []string
+	// Set holds data keys to set, applied after Delete.
+	Set map[string]string
+	// Seen, if not zero, moves LastSeen forward to it: LastSeen becomes
+	// the later of the two, never earlier.
+	Seen time.Time
+	// Expires, if not zero, moves Expires forward to it: Expires becomes
+	// the later of the two, never earlier.
+	Expires time.Time
+}
+
+// IsZero reports whether ch changes nothing in any record.
+func (ch Change) IsZero() bool {
+	return len(ch.Delete) == 0 && len(ch.Set) == 0 && ch.Seen.IsZero() && ch.Expires.IsZero()
+}
+
+// Apply returns r with ch applied, as Update applies it in a store. The
+// result shares no map or slice with r; if ch empties Data, Data is nil.
+func (r Record) Apply(ch Change) Record {
+	r = r.Clone()
+	if len(ch.Delete) > 0 || len(ch.Set) > 0 {
+		if r.Data == nil {
+			r.Data = make(map[string]string, len(ch.Set))
 		}
-		r.Data = d
+		for _, k := range ch.Delete {
+			delete(r.Data, k)
+		}
+		maps.Copy(r.Data, ch.Set)
+		if len(r.Data) == 0 {
+			r.Data = nil
+		}
+	}
+	if !ch.Seen.IsZero() && ch.Seen.After(r.LastSeen) {
+		r.LastSeen = ch.Seen
+	}
+	if !ch.Expires.IsZero() && ch.Expires.After(r.Expires) {
+		r.Expires = ch.Expires
 	}
 	return r
 }

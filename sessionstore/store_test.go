@@ -147,3 +147,126 @@ func TestBoltLockTimeout(t *testing.T) {
 		t.Fatal("a second open of a locked bolt file succeeded")
 	}
 }
+
+func TestRealmKey(t *testing.T) {
+	var id sessionstore.ID
+	for i := range id {
+		id[i] = byte(i)
+	}
+	if sessionstore.RealmKey("", id) != sessionstore.KeyOf(id) {
+		t.Error(`RealmKey("", id) is not KeyOf(id)`)
+	}
+	// Known answers, computed outside Go: stored keys depend on them, so
+	// the encoding may never change silently.
+	for realm, want := range map[string]string{
+		"":       "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd",
+		"site-a": "a4a40e00d756e036d665daa50a5bdf4fe7d2222426ccb1ea16ee9a24647205a4",
+	} {
+		if got := sessionstore.RealmKey(realm, id).String(); got != want {
+			t.Errorf("RealmKey(%q, 0..31) = %s, want %s", realm, got, want)
+		}
+	}
+	// No two (realm, ID) pairs share a key, including pairs whose plain
+	// concatenations are equal.
+	var id2 sessionstore.ID
+	copy(id2[:], append([]byte("b"), id[:31]...))
+	pairs := []struct {
+		realm string
+		id    sessionstore.ID
+	}{
+		{"", id}, {"a", id}, {"b", id}, {"A", id}, {"a\x00", id}, {"ab", id}, {"a", id2}, {"", id2},
+		{"edgesession realm key", id}, {string(make([]byte, 200)), id},
+	}
+	seen := map[sessionstore.Key]int{}
+	for i, p := range pairs {
+		k := sessionstore.RealmKey(p.realm, p.id)
+		if k != sessionstore.RealmKey(p.realm, p.id) {
+			t.Fatalf("RealmKey(%q) is not deterministic", p.realm)
+		}
+		if j, ok := seen[k]; ok {
+			t.Errorf("pairs %d (%q) and %d (%q) share a key", j, pairs[j].realm, i, p.realm)
+		}
+		seen[k] = i
+	}
+}
+
+func TestRecordDecodesVersion1(t *testing.T) {
+	// A version-1 record as written before identity fields existed: times
+	// 1, 2, 3 ns; user "al"; data {"k": "v"}.
+	v1 := []byte{1, 2, 4, 6, 2, 'a', 'l', 1, 1, 'k', 1, 'v'}
+	var rec sessionstore.Record
+	if err := rec.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	want := sessionstore.Record{User: "al", Data: map[string]string{"k": "v"}, Created: time.Unix(0, 1), LastSeen: time.Unix(0, 2), Expires: time.Unix(0, 3)}
+	if err := storetest.Diff(rec, want); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Source != "" || rec.Groups != nil {
+		t.Fatalf("identity fields of a version-1 record: %+v", rec)
+	}
+	// Written back, it is version 2 and reads the same.
+	b, err := rec.MarshalBinary()
+	if err != nil || b[0] != 2 {
+		t.Fatalf("re-encoded: %x, %v; want version 2", b, err)
+	}
+	var again sessionstore.Record
+	if err := again.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := storetest.Diff(again, want); err != nil {
+		t.Fatal(err)
+	}
+	// Version-1 bytes are not read as version 2, nor the other way round.
+	for _, b := range [][]byte{append([]byte{2}, v1[1:]...), {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {3, 0, 0, 0, 0, 0}} {
+		if err := new(sessionstore.Record).UnmarshalBinary(b); err == nil {
+			t.Errorf("UnmarshalBinary(%x) succeeded", b)
+		}
+	}
+}
+
+func TestMarshalRejectsInvalidUTF8(t *testing.T) {
+	bad := "\xc3\x28"
+	for name, rec := range map[string]sessionstore.Record{
+		"user":        {User: bad},
+		"source":      {Source: bad},
+		"fingerprint": {Fingerprint: bad},
+		"site":        {Site: bad},
+		"group":       {Groups: []string{"ok", bad}},
+		"client IP":   {ClientIP: bad},
+		"user agent":  {UserAgent: bad},
+		"data key":    {Data: map[string]string{bad: "v"}},
+		"data value":  {Data: map[string]string{"k": bad}},
+	} {
+		if b, err := rec.MarshalBinary(); err == nil {
+			t.Errorf("%s: MarshalBinary = %x, want an error (it could never be read back)", name, b)
+		}
+	}
+	// A store refuses such a change and keeps the record as it was.
+	m := sessionstore.NewMemory(0)
+	defer m.Close()
+	ctx := context.Background()
+	key := sessionstore.KeyOf(sessionstore.NewID())
+	now := time.Now()
+	m.Create(ctx, key, sessionstore.Record{User: "alice", Data: map[string]string{"k": "v"}, Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
+	if _, _, err := m.Update(ctx, key, sessionstore.Change{Set: map[string]string{"k": bad}}); err == nil {
+		t.Error("Update with invalid UTF-8 succeeded")
+	}
+	if rec, found, _ := m.Find(ctx, key); !found || rec.Data["k"] != "v" {
+		t.Errorf("after a refused Update: %+v, %v", rec, found)
+	}
+}
+
+func TestCloneAndApplyShareNothing(t *testing.T) {
+	rec := sessionstore.Record{User: "alice", Groups: []string{"a", "b"}, Data: map[string]string{"k": "v"}}
+	c := rec.Clone()
+	c.Groups[0], c.Data["k"] = "x", "x"
+	if rec.Groups[0] != "a" || rec.Data["k"] != "v" {
+		t.Fatalf("changing a clone changed the original: %+v", rec)
+	}
+	applied := rec.Apply(sessionstore.Change{Delete: []string{"k"}, Set: map[string]string{"n": "1"}})
+	applied.Groups[1] = "x"
+	if rec.Groups[1] != "b" || rec.Data["k"] != "v" || len(rec.Data) != 1 {
+		t.Fatalf("Apply changed the original: %+v", rec)
+	}
+}

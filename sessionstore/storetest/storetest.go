@@ -8,9 +8,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,8 +33,8 @@ type Backend struct {
 }
 
 // Records returns sessions every store must keep and give back unchanged:
-// empty, user-only, Unicode, many keys and a large value. Codecs that are
-// not a Store (the cookie codec) run these too.
+// empty, user-only, every identity field, Unicode, many keys and a large
+// value. Codecs that are not a Store (the cookie codec) run these too.
 func Records(now time.Time, maxValue int) map[string]sessionstore.Record {
 	base := sessionstore.Record{Created: now.Add(-time.Minute), LastSeen: now, Expires: now.Add(time.Hour)}
 	with := func(user string, data map[string]string) sessionstore.Record {
@@ -49,6 +49,14 @@ func Records(now time.Time, maxValue int) map[string]sessionstore.Record {
 	return map[string]sessionstore.Record{
 		"empty":     with("", nil),
 		"user only": with("alice", nil),
+		"identity":  identity(with("alice", map[string]string{"role": "admin"})),
+		"identity unicode": func() sessionstore.Record {
+			r := with("zoë", nil)
+			r.Source, r.Fingerprint, r.Site = "oidc:företag", "ø", "xn--bcher-kva.example"
+			r.Groups = []string{"ädmins", "", "日本"}
+			r.ClientIP, r.UserAgent = "2001:db8::1", "Mozilla/5.0 (X11; Linux) “quoted” ✓"
+			return r
+		}(),
 		"unicode":   with("zoë 日本", map[string]string{"greeting": "héllo wörld ✓ 🎉", "empty": ""}),
 		"many keys": with("bob", many),
 		"large":     with("carol", map[string]string{"blob": strings.Repeat("x", maxValue)}),
@@ -79,17 +87,101 @@ func Run(t *testing.T, b Backend) {
 				assertEqual(t, name, got, rec)
 			}
 		},
-		"update overwrites": func(t *testing.T, s sessionstore.Store) {
+		"update sets and deletes keys": func(t *testing.T, s sessionstore.Store) {
 			key := sessionstore.KeyOf(sessionstore.NewID())
-			rec := record(now, "alice", map[string]string{"a": "1", "b": "2"})
+			rec := record(now, "alice", map[string]string{"a": "1", "b": "2", "c": "3"})
 			mustCreate(t, s, key, rec)
-			rec2 := record(now, "alice", map[string]string{"b": "3"})
-			rec2.LastSeen = now.Add(time.Second)
-			found, err := s.Update(ctx, key, rec2)
-			if err != nil || !found {
-				t.Fatalf("Update(existing) = %v, %v; want true, nil", found, err)
+			got := mustUpdate(t, s, key, sessionstore.Change{Delete: []string{"a", "missing"}, Set: map[string]string{"b": "20", "d": "4"}})
+			want := rec
+			want.Data = map[string]string{"b": "20", "c": "3", "d": "4"}
+			assertEqual(t, "returned by Update", got, want)
+			assertEqual(t, "after Update", mustFind(t, s, key), want)
+		},
+		"update deletes before it sets": func(t *testing.T, s sessionstore.Store) {
+			key := sessionstore.KeyOf(sessionstore.NewID())
+			mustCreate(t, s, key, record(now, "alice", map[string]string{"k": "old"}))
+			mustUpdate(t, s, key, sessionstore.Change{Delete: []string{"k"}, Set: map[string]string{"k": "new"}})
+			if got := mustFind(t, s, key).Data; !maps.Equal(got, map[string]string{"k": "new"}) {
+				t.Fatalf("data %v, want k=new", got)
 			}
-			assertEqual(t, "after update", mustFind(t, s, key), rec2)
+			mustUpdate(t, s, key, sessionstore.Change{Delete: []string{"k"}})
+			if got := mustFind(t, s, key).Data; len(got) != 0 {
+				t.Fatalf("data %v after deleting the last key, want none", got)
+			}
+		},
+		"updates apply to the stored record, not a loaded copy": func(t *testing.T, s sessionstore.Store) {
+			// Two requests load the session, then each sets its own key:
+			// with whole-record write-back the second would drop the first's.
+			key := sessionstore.KeyOf(sessionstore.NewID())
+			mustCreate(t, s, key, record(now, "alice", map[string]string{"a": "1"}))
+			mustFind(t, s, key)
+			mustFind(t, s, key)
+			mustUpdate(t, s, key, sessionstore.Change{Set: map[string]string{"b": "2"}})
+			mustUpdate(t, s, key, sessionstore.Change{Set: map[string]string{"c": "3"}})
+			if got, want := mustFind(t, s, key).Data, map[string]string{"a": "1", "b": "2", "c": "3"}; !maps.Equal(got, want) {
+				t.Fatalf("data %v, want %v", got, want)
+			}
+		},
+		"a deleted key is not brought back by a later update": func(t *testing.T, s sessionstore.Store) {
+			// A fast request demotes the user; a slow one that loaded the
+			// session before then sets another key. The demotion stands.
+			key := sessionstore.KeyOf(sessionstore.NewID())
+			mustCreate(t, s, key, record(now, "alice", map[string]string{"role": "admin", "cart": "apple"}))
+			mustFind(t, s, key) // the slow request's load
+			mustUpdate(t, s, key, sessionstore.Change{Delete: []string{"role"}})
+			got := mustUpdate(t, s, key, sessionstore.Change{Set: map[string]string{"cart": "pear"}, Seen: now.Add(time.Second)})
+			for what, rec := range map[string]sessionstore.Record{"returned": got, "stored": mustFind(t, s, key)} {
+				if _, ok := rec.Data["role"]; ok || rec.Data["cart"] != "pear" {
+					t.Fatalf("%s data %v: want the demotion kept and cart=pear", what, rec.Data)
+				}
+			}
+		},
+		"seen and expires never move backwards": func(t *testing.T, s sessionstore.Store) {
+			key := sessionstore.KeyOf(sessionstore.NewID())
+			rec := record(now, "alice", nil)
+			mustCreate(t, s, key, rec)
+			want := rec
+			check := func(what string, ch sessionstore.Change) {
+				t.Helper()
+				assertEqual(t, what+" (returned)", mustUpdate(t, s, key, ch), want)
+				assertEqual(t, what+" (stored)", mustFind(t, s, key), want)
+			}
+			check("earlier times", sessionstore.Change{Seen: now.Add(-time.Hour), Expires: now.Add(time.Minute)})
+			want.LastSeen, want.Expires = now.Add(time.Minute), now.Add(2*time.Hour)
+			check("later times", sessionstore.Change{Seen: want.LastSeen, Expires: want.Expires})
+			check("earlier again", sessionstore.Change{Seen: now, Expires: now.Add(time.Hour)})
+			want.LastSeen = now.Add(2 * time.Minute)
+			check("seen only", sessionstore.Change{Seen: want.LastSeen})
+			want.Data = map[string]string{"k": "v"}
+			check("data only", sessionstore.Change{Set: want.Data})
+		},
+		"update never changes identity or creation": func(t *testing.T, s sessionstore.Store) {
+			key := sessionstore.KeyOf(sessionstore.NewID())
+			rec := identity(record(now, "alice", map[string]string{"role": "admin"}))
+			mustCreate(t, s, key, rec)
+			ch := sessionstore.Change{Delete: []string{"role"}, Set: map[string]string{"user": "mallory", "source": "x"}, Seen: now.Add(time.Minute), Expires: now.Add(2 * time.Hour)}
+			got := mustUpdate(t, s, key, ch)
+			want := rec.Apply(ch)
+			assertEqual(t, "returned by Update", got, want)
+			assertEqual(t, "after Update", mustFind(t, s, key), want)
+			if err := Diff(withoutChanges(got), withoutChanges(rec)); err != nil {
+				t.Fatalf("Update changed identity: %v", err)
+			}
+		},
+		"empty change reports found and changes nothing": func(t *testing.T, s sessionstore.Store) {
+			key := sessionstore.KeyOf(sessionstore.NewID())
+			rec := identity(record(now, "alice", map[string]string{"k": "v"}))
+			mustCreate(t, s, key, rec)
+			got, found, err := s.Update(ctx, key, sessionstore.Change{})
+			if err != nil || !found {
+				t.Fatalf("Update(existing, empty) = %v, %v; want true, nil", found, err)
+			}
+			assertEqual(t, "returned by Update", got, rec)
+			assertEqual(t, "after Update", mustFind(t, s, key), rec)
+			missing := sessionstore.KeyOf(sessionstore.NewID())
+			if _, found, err := s.Update(ctx, missing, sessionstore.Change{}); err != nil || found {
+				t.Fatalf("Update(missing, empty) = %v, %v; want false, nil", found, err)
+			}
 		},
 		"create overwrites": func(t *testing.T, s sessionstore.Store) {
 			key := sessionstore.KeyOf(sessionstore.NewID())
@@ -100,7 +192,7 @@ func Run(t *testing.T, b Backend) {
 		},
 		"update of missing key writes nothing": func(t *testing.T, s sessionstore.Store) {
 			key := sessionstore.KeyOf(sessionstore.NewID())
-			found, err := s.Update(ctx, key, record(now, "mallory", nil))
+			_, found, err := s.Update(ctx, key, everything(now))
 			if err != nil || found {
 				t.Fatalf("Update(missing) = %v, %v; want false, nil", found, err)
 			}
@@ -110,15 +202,15 @@ func Run(t *testing.T, b Backend) {
 		},
 		"delete then update does not resurrect": func(t *testing.T, s sessionstore.Store) {
 			key := sessionstore.KeyOf(sessionstore.NewID())
-			rec := record(now, "alice", nil)
-			mustCreate(t, s, key, rec)
+			mustCreate(t, s, key, record(now, "alice", nil))
+			mustFind(t, s, key) // a request in flight loaded it
 			if err := s.Delete(ctx, key); err != nil {
 				t.Fatal(err)
 			}
 			if _, found, err := s.Find(ctx, key); found || err != nil {
 				t.Fatalf("Find after Delete = %v, %v", found, err)
 			}
-			found, err := s.Update(ctx, key, rec)
+			_, found, err := s.Update(ctx, key, everything(now))
 			if err != nil || found {
 				t.Fatalf("Update after Delete = %v, %v; want false, nil", found, err)
 			}
@@ -131,62 +223,91 @@ func Run(t *testing.T, b Backend) {
 				t.Fatal(err)
 			}
 		},
-		"expired record is not found and not updated": func(t *testing.T, s sessionstore.Store) {
-			key := sessionstore.KeyOf(sessionstore.NewID())
-			rec := record(time.Now(), "alice", nil)
-			rec.Expires = time.Now().Add(1200 * time.Millisecond)
-			mustCreate(t, s, key, rec)
-			mustFind(t, s, key)
+		"expiry: not found, not updated, kept or extended by update": func(t *testing.T, s sessionstore.Store) {
+			short := func() sessionstore.Record {
+				rec := record(time.Now(), "alice", nil)
+				rec.Expires = time.Now().Add(1200 * time.Millisecond)
+				return rec
+			}
+			// expired is left alone; touched gets data but keeps its
+			// expiry; extended is given a later one.
+			expired, touched, extended := sessionstore.KeyOf(sessionstore.NewID()), sessionstore.KeyOf(sessionstore.NewID()), sessionstore.KeyOf(sessionstore.NewID())
+			for _, k := range []sessionstore.Key{expired, touched, extended} {
+				mustCreate(t, s, k, short())
+			}
+			mustUpdate(t, s, touched, sessionstore.Change{Set: map[string]string{"k": "v"}, Seen: time.Now()})
+			mustUpdate(t, s, extended, sessionstore.Change{Set: map[string]string{"k": "v"}, Expires: time.Now().Add(time.Hour)})
 			time.Sleep(1500 * time.Millisecond)
-			if _, found, err := s.Find(ctx, key); found || err != nil {
-				t.Fatalf("Find after expiry = %v, %v; want false, nil", found, err)
+			for name, k := range map[string]sessionstore.Key{"untouched": expired, "updated without a new expiry": touched} {
+				if _, found, err := s.Find(ctx, k); found || err != nil {
+					t.Fatalf("Find after expiry (%s) = %v, %v; want false, nil", name, found, err)
+				}
+				if _, found, err := s.Update(ctx, k, everything(time.Now())); found || err != nil {
+					t.Fatalf("Update after expiry (%s) = %v, %v; want false, nil", name, found, err)
+				}
+				if _, found, _ := s.Find(ctx, k); found {
+					t.Fatalf("an expired session (%s) came back after Update", name)
+				}
 			}
-			rec.Expires = time.Now().Add(time.Hour)
-			if found, err := s.Update(ctx, key, rec); found || err != nil {
-				t.Fatalf("Update after expiry = %v, %v; want false, nil", found, err)
-			}
-			if _, found, _ := s.Find(ctx, key); found {
-				t.Fatal("an expired session came back after Update")
+			if got := mustFind(t, s, extended); got.Data["k"] != "v" {
+				t.Fatalf("extended session holds %v", got.Data)
 			}
 		},
-		"cancelled context is an error, not a miss": func(t *testing.T, s sessionstore.Store) {
+		"cancelled context is an error, not a miss, and loses nothing": func(t *testing.T, s sessionstore.Store) {
 			key := sessionstore.KeyOf(sessionstore.NewID())
-			mustCreate(t, s, key, record(now, "alice", nil))
+			rec := record(now, "alice", map[string]string{"k": "v"})
+			mustCreate(t, s, key, rec)
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
 			if _, _, err := s.Find(cctx, key); err == nil {
 				t.Error("Find with a cancelled context returned no error")
 			}
-			if _, err := s.Update(cctx, key, record(now, "x", nil)); err == nil {
+			if _, _, err := s.Update(cctx, key, everything(now)); err == nil {
 				t.Error("Update with a cancelled context returned no error")
+			}
+			if _, _, err := s.Update(cctx, key, sessionstore.Change{}); err == nil {
+				t.Error("Update (empty change) with a cancelled context returned no error")
 			}
 			if err := s.Delete(cctx, key); err == nil {
 				t.Error("Delete with a cancelled context returned no error")
 			}
-			// Nothing the failed calls did may lose the session.
-			assertEqual(t, "after cancelled calls", mustFind(t, s, key), record(now, "alice", nil))
-		},
-		"concurrent writers": func(t *testing.T, s sessionstore.Store) {
-			const writers, rounds = 8, 25
-			keys := make([]sessionstore.Key, writers)
-			for i := range keys {
-				keys[i] = sessionstore.KeyOf(sessionstore.NewID())
-				mustCreate(t, s, keys[i], record(now, fmt.Sprint("user", i), nil))
+			if err := s.Create(cctx, sessionstore.KeyOf(sessionstore.NewID()), rec); err == nil {
+				t.Error("Create with a cancelled context returned no error")
 			}
+			// Nothing the failed calls did may lose or change the session.
+			assertEqual(t, "after cancelled calls", mustFind(t, s, key), rec)
+		},
+		"concurrent updates all take effect": func(t *testing.T, s sessionstore.Store) {
+			// Every writer sets its own key on one shared session (and
+			// counts rounds on a session of its own); none may be lost.
+			const writers, rounds = 16, 8
 			shared := sessionstore.KeyOf(sessionstore.NewID())
-			mustCreate(t, s, shared, record(now, "shared", nil))
+			base := record(now, "shared", map[string]string{"doomed": "x"})
+			mustCreate(t, s, shared, base)
+			own := make([]sessionstore.Key, writers)
+			for i := range own {
+				own[i] = sessionstore.KeyOf(sessionstore.NewID())
+				mustCreate(t, s, own[i], record(now, fmt.Sprint("user", i), nil))
+			}
 			var wg sync.WaitGroup
 			errs := make(chan error, writers)
 			for i := range writers {
 				wg.Go(func() {
 					for r := range rounds {
-						rec := record(now, fmt.Sprint("user", i), map[string]string{"round": fmt.Sprint(r)})
-						if _, err := s.Update(ctx, keys[i], rec); err != nil {
-							errs <- err
+						ch := sessionstore.Change{
+							Set:     map[string]string{fmt.Sprintf("w%d-%d", i, r): "1"},
+							Seen:    now.Add(time.Duration(i*rounds+r) * time.Millisecond),
+							Expires: now.Add(time.Hour + time.Duration(r)*time.Second),
+						}
+						if i == 0 && r == 0 {
+							ch.Delete = []string{"doomed"}
+						}
+						if _, found, err := s.Update(ctx, shared, ch); err != nil || !found {
+							errs <- fmt.Errorf("writer %d: Update(shared) = %v, %v", i, found, err)
 							return
 						}
-						if _, err := s.Update(ctx, shared, record(now, "shared", map[string]string{"w": fmt.Sprint(i)})); err != nil {
-							errs <- err
+						if _, found, err := s.Update(ctx, own[i], sessionstore.Change{Set: map[string]string{"round": fmt.Sprint(r)}}); err != nil || !found {
+							errs <- fmt.Errorf("writer %d: Update(own) = %v, %v", i, found, err)
 							return
 						}
 						if _, _, err := s.Find(ctx, shared); err != nil {
@@ -201,14 +322,20 @@ func Run(t *testing.T, b Backend) {
 			for err := range errs {
 				t.Fatal(err)
 			}
-			for i, k := range keys {
-				got := mustFind(t, s, k)
-				if got.User != fmt.Sprint("user", i) || got.Data["round"] != fmt.Sprint(rounds-1) {
-					t.Errorf("writer %d: got %+v, want its last round", i, got)
+			want := base
+			want.Data = map[string]string{}
+			for i := range writers {
+				for r := range rounds {
+					want.Data[fmt.Sprintf("w%d-%d", i, r)] = "1"
 				}
 			}
-			if got := mustFind(t, s, shared); got.User != "shared" || len(got.Data["w"]) == 0 {
-				t.Errorf("shared key holds %+v, want one writer's whole record", got)
+			want.LastSeen = now.Add(time.Duration(writers*rounds-1) * time.Millisecond)
+			want.Expires = now.Add(time.Hour + (rounds-1)*time.Second)
+			assertEqual(t, "shared session", mustFind(t, s, shared), want)
+			for i, k := range own {
+				if got := mustFind(t, s, k); got.User != fmt.Sprint("user", i) || got.Data["round"] != fmt.Sprint(rounds-1) {
+					t.Errorf("writer %d: got %+v, want its last round", i, got)
+				}
 			}
 		},
 		"lists live sessions (Lister)": func(t *testing.T, s sessionstore.Store) {
@@ -260,6 +387,37 @@ func record(now time.Time, user string, data map[string]string) sessionstore.Rec
 	return sessionstore.Record{User: user, Data: data, Created: now.Add(-time.Minute), LastSeen: now, Expires: now.Add(time.Hour)}
 }
 
+// identity fills every identity field of r.
+func identity(r sessionstore.Record) sessionstore.Record {
+	r.Source = "password"
+	r.Fingerprint = "pwfp:3q2+7w"
+	r.Site = "app.example.com"
+	r.Groups = []string{"admins", "staff"}
+	r.ClientIP = "192.0.2.7"
+	r.UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	return r
+}
+
+// everything is a change that touches every field Update may change.
+func everything(now time.Time) sessionstore.Change {
+	return sessionstore.Change{Delete: []string{"k"}, Set: map[string]string{"mallory": "was here"}, Seen: now.Add(time.Minute), Expires: now.Add(24 * time.Hour)}
+}
+
+// withoutChanges clears what Update may change, leaving what it must not.
+func withoutChanges(r sessionstore.Record) sessionstore.Record {
+	r.Data, r.LastSeen, r.Expires = nil, time.Time{}, time.Time{}
+	return r
+}
+
+func mustUpdate(t *testing.T, s sessionstore.Store, key sessionstore.Key, ch sessionstore.Change) sessionstore.Record {
+	t.Helper()
+	rec, found, err := s.Update(context.Background(), key, ch)
+	if err != nil || !found {
+		t.Fatalf("Update(existing) = found %v, err %v; want true, nil", found, err)
+	}
+	return rec
+}
+
 func mustCreate(t *testing.T, s sessionstore.Store, key sessionstore.Key, rec sessionstore.Record) {
 	t.Helper()
 	if err := s.Create(context.Background(), key, rec); err != nil {
@@ -286,14 +444,41 @@ func assertEqual(t *testing.T, what string, got, want sessionstore.Record) {
 }
 
 // Diff returns an error describing how got differs from want, or nil.
+// Times are compared to the nanosecond; nil and empty maps and slices are
+// alike.
 func Diff(got, want sessionstore.Record) error {
 	switch {
 	case got.User != want.User:
 		return fmt.Errorf("user %q, want %q", got.User, want.User)
+	case got.Source != want.Source:
+		return fmt.Errorf("source %q, want %q", got.Source, want.Source)
+	case got.Fingerprint != want.Fingerprint:
+		return fmt.Errorf("fingerprint %q, want %q", got.Fingerprint, want.Fingerprint)
+	case got.Site != want.Site:
+		return fmt.Errorf("site %q, want %q", got.Site, want.Site)
+	case !slices.Equal(got.Groups, want.Groups):
+		return fmt.Errorf("groups %q, want %q", got.Groups, want.Groups)
+	case got.ClientIP != want.ClientIP:
+		return fmt.Errorf("client IP %q, want %q", got.ClientIP, want.ClientIP)
+	case got.UserAgent != want.UserAgent:
+		return fmt.Errorf("user agent %q, want %q", got.UserAgent, want.UserAgent)
 	case !got.Created.Equal(want.Created), !got.LastSeen.Equal(want.LastSeen), !got.Expires.Equal(want.Expires):
 		return fmt.Errorf("times %v/%v/%v, want %v/%v/%v", got.Created, got.LastSeen, got.Expires, want.Created, want.LastSeen, want.Expires)
-	case len(got.Data) != len(want.Data) || !maps.Equal(got.Data, want.Data):
-		return errors.New("data differs")
+	case !maps.Equal(got.Data, want.Data):
+		return fmt.Errorf("data %s, want %s", shortData(got.Data), shortData(want.Data))
 	}
 	return nil
+}
+
+// shortData prints data for an error message, cutting long values.
+func shortData(d map[string]string) string {
+	parts := make([]string, 0, len(d))
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		v := d[k]
+		if len(v) > 32 {
+			v = fmt.Sprintf("%.32s…(%d bytes)", v, len(v))
+		}
+		parts = append(parts, fmt.Sprintf("%s=%q", k, v))
+	}
+	return "{" + strings.Join(parts, " ") + "}"
 }

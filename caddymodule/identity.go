@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// A session belongs to where its user came from (SPEC §6). Each session
+// records its identity source (Record.Source), a proof that source can
+// check again later (Record.Fingerprint), and the site it was issued for
+// (Record.Site). A handler accepts a session only if it would have issued
+// it: same site, and a source of its own that still vouches for the user.
+// Sessions of other handlers sharing the store and the secret (the default
+// bolt file and generated secret are shared by every site of a Caddy) are
+// no login here.
+
+// Identity source names, as kept in Record.Source.
+const (
+	sourcePassword = "password" // a user of this handler's user / users_file
+	sourceUpstream = "upstream" // logged in by the upstream (X-Session-Login)
+)
+
+// identitySource is one way users get logged in. Password users and
+// upstream logins are sources; every OIDC provider will be one.
+type identitySource interface {
+	// accepts reports whether a session this source issued (rec.Source
+	// names it) is still a login: the user still exists, the password
+	// has not changed, the provider is still configured.
+	accepts(rec sessionstore.Record) bool
+}
+
+// passwordSource vouches for sessions of users whose password hash has
+// the fingerprint recorded at login: a user removed from the Caddyfile or
+// users_file, or whose password changed, loses every session at once.
+type passwordSource struct{ users *userDB }
+
+func (p passwordSource) accepts(rec sessionstore.Record) bool {
+	fp, ok := p.users.fingerprint(rec.User)
+	return ok && rec.Fingerprint != "" && fp == rec.Fingerprint
+}
+
+// upstreamSource vouches for the upstream's own logins while the handler
+// lets the upstream log users in (upstream_control on).
+type upstreamSource struct{}
+
+func (upstreamSource) accepts(sessionstore.Record) bool { return true }
+
+// identity is who a login makes the session's user.
+type identity struct {
+	user        string
+	source      string
+	fingerprint string
+}
+
+// setupSources makes the identity sources this handler accepts.
+func (h *Handler) setupSources() {
+	h.sources = map[string]identitySource{sourcePassword: passwordSource{h.users}}
+	if h.UpstreamControl {
+		h.sources[sourceUpstream] = upstreamSource{}
+	}
+}
+
+// site is what a session issued for r is bound to: the cookie's own scope.
+// That is the cookie's domain when it is set (the cookie is meant for every
+// host under it), else the host the request was sent to, without the port:
+// a browser sends one host's cookies to all of its ports, and every
+// instance behind a load balancer sees the same host. Apps on two ports of
+// one host that must not share sessions want a realm each.
+func (h *Handler) site(r *http.Request) string {
+	if h.Cookie.Domain != "" {
+		return "." + strings.ToLower(strings.TrimPrefix(h.Cookie.Domain, "."))
+	}
+	host := r.Host
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// accepts reports whether this handler would have issued rec for r.
+func (h *Handler) accepts(r *http.Request, rec sessionstore.Record) bool {
+	if rec.Site != h.site(r) {
+		return false
+	}
+	if rec.User == "" {
+		return rec.Source == "" // data only, no login
+	}
+	src, ok := h.sources[rec.Source]
+	return ok && src.accepts(rec)
+}
+
+// carriedData is the data a login takes over from the session it
+// replaces: all of it from an anonymous session or one of the same user
+// and source, none from anyone else's (SPEC §3).
+func carriedData(old *session, id identity) map[string]string {
+	if old == nil {
+		return nil
+	}
+	if old.rec.User == "" || (old.rec.User == id.user && old.rec.Source == id.source) {
+		return old.rec.Clone().Data
+	}
+	return nil
+}
