@@ -259,3 +259,45 @@ func TestNoWritesInsideWriteBackInterval(t *testing.T) {
 		t.Fatalf("1000 requests just after the interval wrote %d times, want 1", n)
 	}
 }
+
+// findCountingStore counts lookups.
+type findCountingStore struct {
+	sessionstore.Store
+	finds atomic.Int64
+}
+
+func (c *findCountingStore) Find(ctx context.Context, key sessionstore.Key) (sessionstore.Record, bool, error) {
+	c.finds.Add(1)
+	return c.Store.Find(ctx, key)
+}
+
+// TestManySessionCookiesAreBounded: a request with many validly signed but
+// dead session cookies costs at most maxSessionCookies lookups, and a live
+// one among the first of them still wins over the dead ones before it.
+func TestManySessionCookiesAreBounded(t *testing.T) {
+	store := &findCountingStore{Store: sessionstore.NewMemory(0)}
+	h := newTestHandler(t, store)
+	dead := loggedIn(t, h, "mallory")
+	live := loggedIn(t, h, "alice")
+	// Logging alice in again would delete nothing: end mallory's directly.
+	deadID, _ := h.codec.verify(strings.TrimPrefix(dead, h.Cookie.Name+"="))
+	store.Delete(context.Background(), h.key(sessionstore.ID(deadID)))
+
+	serve := func(cookie string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", cookie)
+		h.ServeHTTP(w, r, okHandler)
+		return w
+	}
+	store.finds.Store(0)
+	if w := serve(strings.Repeat(dead+"; ", 100) + live); w.Code == 200 {
+		t.Fatal("the 101st session cookie was looked at")
+	}
+	if n := store.finds.Load(); n != maxSessionCookies {
+		t.Fatalf("%d lookups for 101 session cookies, want %d", n, maxSessionCookies)
+	}
+	if w := serve(strings.Repeat(dead+"; ", maxSessionCookies-1) + live); w.Code != 200 {
+		t.Fatalf("a live session after %d dead ones: %d", maxSessionCookies-1, w.Code)
+	}
+}

@@ -72,6 +72,11 @@ func (h *Handler) find(r *http.Request) (*session, string, error) {
 	if len(values) == 0 {
 		return nil, stateNone, nil
 	}
+	if len(values) > maxSessionCookies {
+		// A browser sends one or two. More is someone making each request
+		// cost many decodes and store lookups.
+		values = values[:maxSessionCookies]
+	}
 	now := time.Now()
 	state := stateInvalid
 	for _, v := range values {
@@ -110,6 +115,10 @@ func (h *Handler) find(r *http.Request) (*session, string, error) {
 	}
 	return nil, state, nil
 }
+
+// maxSessionCookies is how many session cookies of one request are looked
+// at, in the order sent.
+const maxSessionCookies = 8
 
 // deadOrForeign is the state after a cookie that named a dead session: a
 // foreign one seen before still counts (its cookie must not be expired).
