@@ -20,6 +20,9 @@ var boltBucket = []byte("sessions")
 // is the record's expiry (8 bytes, big-endian Unix nanoseconds) followed by
 // the encoded record; the sweeper reads only the first 8 bytes.
 //
+// The index by user (UserIndex) is a second bucket, changed in the same
+// transactions as the records (see index_bolt.go).
+//
 // bbolt holds an exclusive lock on its file: open one Bolt per file per
 // process and share it (the Caddy module does so through a UsagePool).
 type Bolt struct {
@@ -55,8 +58,10 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("bolt store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(boltBucket)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(boltBucket); err != nil {
+			return err
+		}
+		return boltOpenIndex(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -100,7 +105,14 @@ func (b *Bolt) Create(ctx context.Context, key Key, rec Record) error {
 		return err
 	}
 	err = b.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(boltBucket).Put(key[:], v)
+		bk := tx.Bucket(boltBucket)
+		if err := boltUnindex(tx, key[:], bk.Get(key[:])); err != nil {
+			return err
+		}
+		if err := bk.Put(key[:], v); err != nil {
+			return err
+		}
+		return boltIndex(tx, key[:], rec.User)
 	})
 	if err != nil {
 		return fmt.Errorf("bolt store: %w", err)
@@ -163,7 +175,13 @@ func (b *Bolt) CreateMany(ctx context.Context, keys []Key, rec Record) error {
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			bk := tx.Bucket(boltBucket)
 			for _, k := range chunk {
+				if err := boltUnindex(tx, k[:], bk.Get(k[:])); err != nil {
+					return err
+				}
 				if err := bk.Put(k[:], v); err != nil {
+					return err
+				}
+				if err := boltIndex(tx, k[:], rec.User); err != nil {
 					return err
 				}
 			}
@@ -182,7 +200,11 @@ func (b *Bolt) Delete(ctx context.Context, key Key) error {
 		return err
 	}
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(boltBucket).Delete(key[:])
+		bk := tx.Bucket(boltBucket)
+		if err := boltUnindex(tx, key[:], bk.Get(key[:])); err != nil {
+			return err
+		}
+		return bk.Delete(key[:])
 	})
 	if err != nil {
 		return fmt.Errorf("bolt store: %w", err)
@@ -258,6 +280,9 @@ func (b *Bolt) Sweep(now time.Time) (int, error) {
 		for _, k := range expired {
 			// Check again: the key may have been updated since the scan.
 			if v := bk.Get(k); v != nil && (len(v) < 8 || boltExpired(v, now)) {
+				if err := boltUnindex(tx, k, v); err != nil {
+					return err
+				}
 				if err := bk.Delete(k); err != nil {
 					return err
 				}
@@ -296,6 +321,7 @@ func boltExpired(v []byte, now time.Time) bool {
 }
 
 var (
-	_ Store  = (*Bolt)(nil)
-	_ Lister = (*Bolt)(nil)
+	_ Store     = (*Bolt)(nil)
+	_ Lister    = (*Bolt)(nil)
+	_ UserIndex = (*Bolt)(nil)
 )

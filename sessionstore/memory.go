@@ -12,16 +12,21 @@ import (
 //
 // Expired records are never returned and are swept every sweep interval.
 // Call Close to stop the sweeper.
+//
+// The index by user (UserIndex) is a set of keys per user, changed under
+// the same lock as the records.
 type Memory struct {
 	mu      sync.RWMutex
 	entries map[Key]memoryEntry
+	users   map[string]*memoryUser
 	stop    chan struct{}
 	once    sync.Once
 }
 
 type memoryEntry struct {
-	rec     string // the encoded Record
-	expires int64  // Unix nanoseconds, copied out of rec for the sweeper
+	rec     string      // the encoded Record
+	expires int64       // Unix nanoseconds, copied out of rec for the sweeper
+	user    *memoryUser // the record's user's index; nil for User ""
 }
 
 // NewMemory returns an empty memory store that sweeps expired records every
@@ -30,7 +35,7 @@ func NewMemory(sweep time.Duration) *Memory {
 	if sweep <= 0 {
 		sweep = time.Minute
 	}
-	m := &Memory{entries: make(map[Key]memoryEntry), stop: make(chan struct{})}
+	m := &Memory{entries: make(map[Key]memoryEntry), users: make(map[string]*memoryUser), stop: make(chan struct{})}
 	go m.sweepEvery(sweep)
 	return m
 }
@@ -60,8 +65,12 @@ func (m *Memory) Create(ctx context.Context, key Key, rec Record) error {
 		return err
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.entries[key]; ok {
+		m.unindex(key, old)
+	}
+	e.user = m.index(key, rec.User)
 	m.entries[key] = e
-	m.mu.Unlock()
 	return nil
 }
 
@@ -85,6 +94,7 @@ func (m *Memory) Update(ctx context.Context, key Key, ch Change) (Record, bool, 
 	if err != nil {
 		return Record{}, false, err
 	}
+	e.user = old.user // Update never changes User
 	m.entries[key] = e
 	return rec, true, nil
 }
@@ -95,8 +105,11 @@ func (m *Memory) Delete(ctx context.Context, key Key) error {
 		return err
 	}
 	m.mu.Lock()
-	delete(m.entries, key)
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if old, ok := m.entries[key]; ok {
+		m.unindex(key, old)
+		delete(m.entries, key)
+	}
 	return nil
 }
 
@@ -164,12 +177,14 @@ func (m *Memory) sweep(now time.Time) {
 	defer m.mu.Unlock()
 	for k, e := range m.entries {
 		if e.expires <= n {
+			m.unindex(k, e)
 			delete(m.entries, k)
 		}
 	}
 }
 
 var (
-	_ Store  = (*Memory)(nil)
-	_ Lister = (*Memory)(nil)
+	_ Store     = (*Memory)(nil)
+	_ Lister    = (*Memory)(nil)
+	_ UserIndex = (*Memory)(nil)
 )

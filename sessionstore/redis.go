@@ -13,16 +13,21 @@ import (
 // Redis keeps sessions in Redis (single node, Sentinel or Cluster: any
 // redis.UniversalClient), so that many Caddy instances share them. Each
 // record is one string key, prefix + hex(Key), whose Redis TTL is the
-// record's expiry.
+// record's expiry. The index by user is a sorted set per user (see
+// index_redis.go).
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
+	// cluster is set for a Redis Cluster, where a session and its user's
+	// index are in different hash slots and cannot share a MULTI.
+	cluster bool
 }
 
 // NewRedis returns a store that keeps its keys under prefix in client. The
 // caller owns client and closes it.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, prefix: prefix, cluster: cluster}
 }
 
 func (r *Redis) name(key Key) string { return r.prefix + key.String() }
@@ -44,13 +49,21 @@ func (r *Redis) Find(ctx context.Context, key Key) (Record, bool, error) {
 	return rec, true, nil
 }
 
-// Create implements Store.
+// Create implements Store. A user's session is added to the user's index
+// in the same MULTI (in a Cluster: first the index, then the session).
 func (r *Redis) Create(ctx context.Context, key Key, rec Record) error {
 	v, err := rec.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	err = r.client.SetArgs(ctx, r.name(key), v, redis.SetArgs{ExpireAt: rec.Expires}).Err()
+	err = r.withIndex(ctx, rec.User, func(c redis.Cmdable) error {
+		if rec.User != "" {
+			if err := r.index(ctx, c, rec.User, key, rec.Expires); err != nil {
+				return err
+			}
+		}
+		return c.SetArgs(ctx, r.name(key), v, redis.SetArgs{ExpireAt: rec.Expires}).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("redis store: %w", err)
 	}
@@ -65,8 +78,9 @@ const redisUpdateAttempts = 50
 // WATCH, GET, then MULTI, SET XX with the new expiry, EXEC. If another writer changed the
 // key meanwhile, EXEC does nothing and Update starts again from the stored
 // record, up to redisUpdateAttempts times (then it is an error). XX keeps a
-// key that expired meanwhile from being written again. One key, so it
-// works with Redis Cluster.
+// key that expired meanwhile from being written again. A later expiry is
+// written to the user's index too, in the same MULTI (in a Cluster, where
+// the index is in another slot: before the MULTI).
 func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, error) {
 	if ch.IsZero() {
 		return r.Find(ctx, key)
@@ -92,8 +106,17 @@ func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, e
 		if err != nil {
 			return err
 		}
+		reindex := rec.User != "" && rec.Expires.After(old.Expires)
+		if reindex && r.cluster {
+			if err := r.index(ctx, r.client, rec.User, key, rec.Expires); err != nil {
+				return err
+			}
+		}
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 			pipe.SetArgs(ctx, name, enc, redis.SetArgs{Mode: "XX", ExpireAt: rec.Expires})
+			if reindex && !r.cluster {
+				return r.index(ctx, pipe, rec.User, key, rec.Expires)
+			}
 			return nil
 		})
 		if errors.Is(err, redis.Nil) { // gone since the GET
@@ -127,12 +150,24 @@ func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, e
 	}
 }
 
-// Delete implements Store.
+// Delete implements Store: GETDEL, then the session leaves its user's
+// index. Should that second step fail, the index keeps a name that leads
+// nowhere until the user's next list or revocation, or its expiry.
 func (r *Redis) Delete(ctx context.Context, key Key) error {
-	if err := r.client.Del(ctx, r.name(key)).Err(); err != nil {
+	v, err := r.client.GetDel(ctx, r.name(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("redis store: %w", err)
+	}
+	if user, ok := recordUser(v); ok && user != "" {
+		r.client.ZRem(ctx, r.userName(user), key.String())
 	}
 	return nil
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store     = (*Redis)(nil)
+	_ UserIndex = (*Redis)(nil)
+)

@@ -6,9 +6,11 @@
 // sees an ID, so a copy of a store's contents yields no usable cookie.
 //
 // Every backend implements Store and passes the conformance suite in
-// sessionstore/storetest. Optional powers, such as listing the sessions of
-// one user, will be separate small interfaces that a backend may implement
-// in addition to Store, checked with a type assertion.
+// sessionstore/storetest. Optional powers are separate small interfaces
+// that a backend may implement in addition to Store, checked with a type
+// assertion: UserIndex (list and revoke the sessions of one user, or all;
+// every server-side store here has it, and the suite checks it) and Lister
+// (walk every session).
 package sessionstore
 
 import (
@@ -60,9 +62,8 @@ type Store interface {
 	Delete(ctx context.Context, key Key) error
 }
 
-// Lister is implemented by stores that can walk every live session: the
-// ground for listing and revoking all sessions of one user (an admin
-// endpoint, OWASP ASVS 5.0 §7.4.5 and §7.5.2) without a change to Store.
+// Lister is implemented by stores that can walk every live session, at a
+// cost in proportion to all of them (for one user's sessions, UserIndex).
 // Memory and Bolt implement it.
 type Lister interface {
 	// Each calls fn for every session that has not expired, in no

@@ -2,8 +2,10 @@ package sessionstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,14 +55,22 @@ func TestBolt(t *testing.T) {
 
 func TestRedis(t *testing.T) {
 	client, _ := storetest.RedisClient(t)
+	// Each store has a prefix of its own, new on every run, so that no
+	// run sees what an earlier one left.
+	var prefixes sync.Map // *sessionstore.Redis → string
 	storetest.Run(t, storetest.Backend{
 		New: func(t *testing.T) sessionstore.Store {
-			return sessionstore.NewRedis(client, "edgesession-test:"+t.Name()+":")
+			prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+			s := sessionstore.NewRedis(client, prefix)
+			prefixes.Store(s, prefix)
+			t.Cleanup(func() { s.DeleteAll(context.Background()) })
+			return s
 		},
 		AtRest: func(t *testing.T, s sessionstore.Store) []byte {
 			var all []byte
 			ctx := context.Background()
-			iter := client.Scan(ctx, 0, "edgesession-test:"+t.Name()+":*", 100).Iterator()
+			prefix, _ := prefixes.Load(s)
+			iter := client.Scan(ctx, 0, prefix.(string)+"*", 100).Iterator()
 			for iter.Next(ctx) {
 				v, _ := client.Get(ctx, iter.Val()).Bytes()
 				all = append(append(all, iter.Val()...), v...)

@@ -30,6 +30,9 @@ type Backend struct {
 	// MaxValue is the largest data value the store must round-trip; 0
 	// means 1 MiB.
 	MaxValue int
+	// NoUserIndex says that the store does not implement
+	// sessionstore.UserIndex: its tests are skipped rather than failed.
+	NoUserIndex bool
 }
 
 // Records returns sessions every store must keep and give back unchanged:
@@ -375,6 +378,7 @@ func Run(t *testing.T, b Backend) {
 			}
 		},
 	}
+	maps.Copy(tests, indexTests(b, now))
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
