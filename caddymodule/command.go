@@ -1,0 +1,188 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "session",
+		Usage: "list <user> | revoke <user> [<handle>] | revoke-all --yes",
+		Short: "Lists and revokes edgesession sessions of a running Caddy",
+		Long: `
+Lists and revokes the sessions that edgesession keeps in the server-side
+stores (memory, bolt, redis) of a running Caddy, through its admin API
+(the admin.api.session endpoints), as 'caddy reload' uses the API.
+
+  caddy session list <user>              the user's sessions, oldest first
+  caddy session revoke <user>            sign the user out everywhere
+  caddy session revoke <user> <handle>   sign out one session (a handle
+                                         from 'list')
+  caddy session revoke-all --yes         sign everyone out
+
+A revocation takes effect at once on every Caddy instance that shares the
+store (Redis). Sessions are shown by handle, never by ID: nothing printed
+can be turned into a cookie. Sessions of the cookie store are kept only in
+the browser and cannot be listed or revoked.
+
+The admin API's address comes from --address if given, else from the
+config given with --config (and --adapter), else it is the default
+(localhost:2019).
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			list := &cobra.Command{
+				Use:   "list <user> [--json]",
+				Short: "Lists a user's sessions",
+				Args:  cobra.ExactArgs(1),
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdSessionList),
+			}
+			list.Flags().Bool("json", false, "Print the admin API's JSON answer")
+			revoke := &cobra.Command{
+				Use:   "revoke <user> [<handle>]",
+				Short: "Revokes one of a user's sessions, or all of them",
+				Args:  cobra.RangeArgs(1, 2),
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdSessionRevoke),
+			}
+			revokeAll := &cobra.Command{
+				Use:   "revoke-all --yes",
+				Short: "Revokes every session of every user",
+				Args:  cobra.NoArgs,
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdSessionRevokeAll),
+			}
+			revokeAll.Flags().Bool("yes", false, "Confirm: sign everyone out")
+			for _, c := range []*cobra.Command{list, revoke, revokeAll} {
+				c.Flags().StringP("config", "c", "", "Configuration file to read the admin address from, if --address is not used")
+				c.Flags().StringP("adapter", "a", "", "Name of config adapter to apply (when --config is used)")
+				c.Flags().String("address", "", "The address of the admin API, if not the default or the config's")
+				cmd.AddCommand(c)
+			}
+		},
+	})
+}
+
+func cmdSessionList(fl caddycmd.Flags) (int, error) {
+	body, err := sessionAPI(fl, http.MethodGet, sessionUserPath(fl.Arg(0)))
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	if fl.Bool("json") {
+		os.Stdout.Write(body)
+		return caddy.ExitCodeSuccess, nil
+	}
+	var list AdminSessionList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading the admin API's answer: %v", err)
+	}
+	printSessions(os.Stdout, list)
+	return caddy.ExitCodeSuccess, nil
+}
+
+func cmdSessionRevoke(fl caddycmd.Flags) (int, error) {
+	user, path := fl.Arg(0), sessionUserPath(fl.Arg(0))
+	if fl.NArg() == 2 {
+		h, err := sessionstore.ParseHandle(fl.Arg(1))
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("%q: %v; take one from 'caddy session list %s'", fl.Arg(1), err, user)
+		}
+		path += "/" + h.String()
+	}
+	body, err := sessionAPI(fl, http.MethodDelete, path)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	var out AdminRevoked
+	if err := json.Unmarshal(body, &out); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading the admin API's answer: %v", err)
+	}
+	fmt.Printf("revoked %s of %s\n", plural(out.Revoked, "session"), user)
+	return caddy.ExitCodeSuccess, nil
+}
+
+func cmdSessionRevokeAll(fl caddycmd.Flags) (int, error) {
+	if !fl.Bool("yes") {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("revoke-all signs every user out of every site; add --yes if that is what you want")
+	}
+	body, err := sessionAPI(fl, http.MethodDelete, adminSessionPath+"all")
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	var out AdminRevoked
+	if err := json.Unmarshal(body, &out); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading the admin API's answer: %v", err)
+	}
+	fmt.Printf("revoked %s in %s\n", plural(out.Revoked, "session"), plural(out.Stores, "store"))
+	return caddy.ExitCodeSuccess, nil
+}
+
+// sessionUserPath is the admin API path of user's sessions.
+func sessionUserPath(user string) string {
+	return adminSessionPath + "users/" + url.PathEscape(user)
+}
+
+// sessionAPI sends one request to the admin API, found as 'caddy stop'
+// finds it, and returns the answer's body.
+func sessionAPI(fl caddycmd.Flags, method, path string) ([]byte, error) {
+	addr, err := caddycmd.DetermineAdminAPIAddress(fl.String("address"), nil, fl.String("config"), fl.String("adapter"))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't determine admin API address: %v", err)
+	}
+	resp, err := caddycmd.AdminAPIRequest(addr, method, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
+// printSessions writes a user's sessions as a table.
+func printSessions(w io.Writer, list AdminSessionList) {
+	if list.Stores == 0 {
+		fmt.Fprintln(w, "this Caddy has no server-side session store (memory, bolt, redis): nothing to list")
+		return
+	}
+	if len(list.Sessions) == 0 {
+		fmt.Fprintf(w, "%s has no live sessions\n", list.User)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HANDLE\tSITE\tSOURCE\tCREATED\tLAST SEEN\tCLIENT IP\tUSER AGENT")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		// One line per session, whatever a field holds.
+		return strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f || r == '\t' {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	when := func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+	for _, s := range list.Sessions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Handle, dash(s.Site), dash(s.Source), when(s.Created), when(s.LastSeen), dash(s.ClientIP), dash(s.UserAgent))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s: %s\n", list.User, plural(len(list.Sessions), "session"))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
