@@ -1,0 +1,186 @@
+package caddymodule
+
+import (
+	"crypto/rand"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// <prefix>/sessions is the user's own list of their sessions on this site
+// (SPEC §11): where they are signed in, with "sign out" for each and
+// "sign out everywhere else". It shows only the sessions this handler
+// would accept (same site, a source of its own that still vouches for
+// them), so a namesake on another site sharing the store is neither shown
+// nor touched.
+//
+//	GET  <prefix>/sessions                the list (JSON with Accept: application/json)
+//	POST <prefix>/sessions  handle=<h>    sign out that session (this one too)
+//	POST <prefix>/sessions  others=1      sign out every session but this one
+
+// sessionsPage is what templates/sessions.html is given.
+type sessionsPage struct {
+	Action   string
+	Nonce    string
+	User     string
+	Sessions []sessionRow
+	// Others is how many listed sessions are not this one.
+	Others int
+	// Message reports what the last POST did.
+	Message string
+	// NoList is set when the store keeps no list (the cookie store).
+	NoList bool
+	Logout string
+}
+
+// sessionRow is one session in the page and in its JSON.
+type sessionRow struct {
+	Handle    string    `json:"handle"`
+	Current   bool      `json:"current"`
+	UserAgent string    `json:"user_agent"`
+	ClientIP  string    `json:"client_ip"`
+	Created   time.Time `json:"created"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// When prints a time for the page; a server does not know the reader's
+// time zone, so it says UTC.
+func (sessionRow) When(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		return methodNotAllowed(w, "GET, HEAD, POST")
+	}
+	if r.Method == http.MethodPost && !h.sameOrigin(w, r) {
+		return nil
+	}
+	s, err := h.load(w, r)
+	if err != nil {
+		return h.serviceUnavailable(w)
+	}
+	if s == nil || s.rec.User == "" {
+		return h.loginRequired(w, r)
+	}
+	ix := userIndexOf(h.store)
+	if ix == nil {
+		if acceptsJSON(r) {
+			return writeJSON(w, http.StatusNotFound, map[string]string{"error": "sessions are kept only in the browser: there is no list"})
+		}
+		return h.renderSessions(w, sessionsPage{User: s.rec.User, NoList: true})
+	}
+	current := h.key(s.id).Handle()
+	rows, err := h.ownSessions(r, ix, s.rec.User, current)
+	if err != nil {
+		h.logStoreError(r, "listing the user's sessions", err)
+		return h.serviceUnavailable(w)
+	}
+	if r.Method != http.MethodPost {
+		if acceptsJSON(r) {
+			return writeJSON(w, http.StatusOK, map[string]any{"user": s.rec.User, "sessions": rows})
+		}
+		page := sessionsPage{User: s.rec.User, Sessions: rows, Others: len(rows) - 1}
+		if n, err := strconv.Atoi(r.URL.Query().Get("signed-out")); err == nil && n >= 0 {
+			page.Message = "Signed out " + plural(n, "session") + "."
+		}
+		return h.renderSessions(w, page)
+	}
+
+	// Which of the listed sessions the form names.
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	r.ParseForm()
+	var handles []sessionstore.Handle
+	for _, row := range rows {
+		if r.PostForm.Get("others") != "" && !row.Current || r.PostForm.Get("handle") == row.Handle {
+			hd, _ := sessionstore.ParseHandle(row.Handle)
+			handles = append(handles, hd)
+		}
+	}
+	if len(handles) == 0 {
+		if acceptsJSON(r) {
+			return writeJSON(w, http.StatusOK, map[string]int{"revoked": 0})
+		}
+		http.Redirect(w, r, h.PathPrefix+"/sessions", http.StatusSeeOther)
+		return nil
+	}
+	keys, err := ix.DeleteUser(r.Context(), s.rec.User, handles...)
+	for _, k := range keys {
+		hijackedConns.closeAll(k)
+	}
+	if err != nil {
+		h.logStoreError(r, "signing out the user's sessions", err)
+		return h.serviceUnavailable(w)
+	}
+	h.logger.Info("sessions revoked", zap.String("user", s.rec.User), zap.Int("revoked", len(keys)), zap.String("by", "user"), zapRemoteIP(r))
+	if slices.Contains(handles, current) {
+		// This one is gone: the cookie goes too, and the user is out.
+		h.expireCookie(w, r)
+		if acceptsJSON(r) {
+			return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
+		}
+		http.Redirect(w, r, h.PathPrefix+"/login", http.StatusSeeOther)
+		return nil
+	}
+	if acceptsJSON(r) {
+		return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
+	}
+	// Post/redirect/get: a reload does not post again.
+	http.Redirect(w, r, h.PathPrefix+"/sessions?signed-out="+itoa(len(keys)), http.StatusSeeOther)
+	return nil
+}
+
+// ownSessions lists user's sessions that this handler accepts for r, this
+// one (current) marked.
+func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user string, current sessionstore.Handle) ([]sessionRow, error) {
+	es, err := ix.ListUser(r.Context(), user)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	rows := []sessionRow{}
+	for _, e := range es {
+		if h.expired(e.Record, now) || !h.accepts(r, e.Record) {
+			continue
+		}
+		rows = append(rows, sessionRow{
+			Handle:    e.Handle.String(),
+			Current:   e.Handle == current,
+			UserAgent: e.Record.UserAgent,
+			ClientIP:  e.Record.ClientIP,
+			Created:   e.Record.Created,
+			LastSeen:  e.Record.LastSeen,
+		})
+	}
+	return rows, nil
+}
+
+func (h *Handler) renderSessions(w http.ResponseWriter, page sessionsPage) error {
+	page.Action = h.PathPrefix + "/sessions"
+	page.Logout = h.PathPrefix + "/logout"
+	page.Nonce = rand.Text()
+	return h.render(w, http.StatusOK, "sessions.html", page.Nonce, page)
+}
+
+// userIndexOf finds the index by user behind the handler's store, under
+// the wrappers that time its operations and close sockets (which do not
+// pass optional interfaces on), or nil if the store has none.
+func userIndexOf(s sessionstore.Store) sessionstore.UserIndex {
+	for {
+		switch st := s.(type) {
+		case sessionstore.UserIndex:
+			return st
+		case closingStore:
+			s = st.Store
+		case *instrumentedStore:
+			s = st.Store
+		default:
+			return nil
+		}
+	}
+}
