@@ -131,7 +131,7 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 	}
 	// Post/redirect/get: a reload does not post again.
-	http.Redirect(w, r, h.PathPrefix+"/sessions?signed-out="+itoa(len(keys)), http.StatusSeeOther)
+	http.Redirect(w, r, h.PathPrefix+"/sessions?signed-out="+strconv.Itoa(len(keys)), http.StatusSeeOther)
 	return nil
 }
 
