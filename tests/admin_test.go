@@ -253,3 +253,66 @@ func TestSessionCommand(t *testing.T) {
 		t.Fatalf("%d revocations logged, want at least 4:\n%s", n, c.Logs())
 	}
 }
+
+// TestUserPageRevokesEverywhereElse: on <prefix>/sessions a user sees
+// their sessions (this one marked) and signs out the others, which are
+// out at once on another instance sharing Redis.
+func TestUserPageRevokesEverywhereElse(t *testing.T) {
+	url := redisURL(t)
+	up := StartUpstream(t)
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix page-%d:\n\t\t}", url, time.Now().UnixNano())
+	const secret = "secret shared-by-both-instances-0123456789"
+	a := startSite(t, up, store, secret)
+	b := startSite(t, up, store, secret)
+	here, phone, tablet := NewClient(t, a.Site), NewClient(t, b.Site), NewClient(t, b.Site)
+	here.LoginJSON("alice", alicePassword, "User-Agent: Laptop/1.0")
+	phone.LoginJSON("alice", alicePassword, "User-Agent: Phone/2.0")
+	tablet.LoginJSON("alice", alicePassword, "User-Agent: Tablet/3.0")
+
+	r := here.Get("/.session/sessions", "Accept: text/html")
+	page := string(r.Body)
+	if r.StatusCode != 200 || strings.Count(page, "data-handle=") != 3 || strings.Count(page, `aria-current="true"`) != 1 ||
+		!strings.Contains(page, "Phone/2.0") || !strings.Contains(page, "Sign out everywhere else") {
+		t.Fatalf("the page: %d\n%s", r.StatusCode, page)
+	}
+	var list struct {
+		Sessions []struct {
+			Handle    string `json:"handle"`
+			Current   bool   `json:"current"`
+			UserAgent string `json:"user_agent"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(here.Get("/.session/sessions", "Accept: application/json").Body, &list); err != nil || len(list.Sessions) != 3 {
+		t.Fatalf("the list: %v %+v", err, list)
+	}
+	// Sign out the tablet alone, from the phone's instance.
+	for _, s := range list.Sessions {
+		if s.UserAgent == "Tablet/3.0" {
+			r := phone.Post("/.session/sessions", "application/x-www-form-urlencoded", "handle="+s.Handle, "Origin: "+b.Site)
+			if r.StatusCode != 303 {
+				t.Fatalf("sign out the tablet: %d %s", r.StatusCode, r.Body)
+			}
+		}
+	}
+	if code, _ := tablet.Whoami(); code != 401 {
+		t.Fatal("the tablet is still signed in")
+	}
+	// Everywhere else, from A: the phone, on B, is out at once.
+	r = here.Post("/.session/sessions", "application/x-www-form-urlencoded", "others=1", "Origin: "+a.Site)
+	if r.StatusCode != 303 || r.Header.Get("Location") != "/.session/sessions?signed-out=1" {
+		t.Fatalf("sign out everywhere else: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if code, _ := phone.Whoami(); code != 401 {
+		t.Fatal("the phone is still signed in on B")
+	}
+	if code, _ := here.Whoami(); code != 200 {
+		t.Fatal("signing out everywhere else signed this browser out")
+	}
+	// A form from another site is refused.
+	if r := here.Post("/.session/sessions", "application/x-www-form-urlencoded", "handle="+list.Sessions[0].Handle, "Origin: https://evil.example", "Sec-Fetch-Site: cross-site"); r.StatusCode != 403 {
+		t.Fatalf("a cross-site form: %d", r.StatusCode)
+	}
+	if !strings.Contains(a.Logs(), `"by":"user"`) {
+		t.Error("the user's revocation is not logged")
+	}
+}
