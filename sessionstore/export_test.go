@@ -14,7 +14,7 @@ func IndexSize(s Store, user string) int {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		if u := s.users[user]; u != nil {
-			return len(u.keys)
+			return u.len()
 		}
 		return 0
 	case *Bolt:

@@ -2,15 +2,61 @@ package sessionstore
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 )
 
 // memoryUser is one user's index in a Memory store: the keys of their
 // records, expired ones not yet swept included. Entries point to it, so the
-// user's name is held once, not once per session.
+// user's name is held once, not once per session. Most users have a few
+// sessions: their keys are a short slice (a map costs some 300 bytes even
+// for one key), and only a user with many gets a map.
 type memoryUser struct {
 	name string
-	keys map[Key]struct{}
+	few  []Key            // while there are at most memoryFewKeys
+	many map[Key]struct{} // from then on
+}
+
+const memoryFewKeys = 16
+
+func (u *memoryUser) add(k Key) {
+	switch {
+	case u.many != nil:
+		u.many[k] = struct{}{}
+	case slices.Contains(u.few, k):
+	case len(u.few) < memoryFewKeys:
+		u.few = append(u.few, k)
+	default:
+		u.many = make(map[Key]struct{}, 2*memoryFewKeys)
+		for _, f := range u.few {
+			u.many[f] = struct{}{}
+		}
+		u.many[k] = struct{}{}
+		u.few = nil
+	}
+}
+
+func (u *memoryUser) remove(k Key) {
+	if u.many != nil {
+		delete(u.many, k)
+		return
+	}
+	if i := slices.Index(u.few, k); i >= 0 {
+		u.few[i] = u.few[len(u.few)-1]
+		u.few = u.few[:len(u.few)-1]
+	}
+}
+
+func (u *memoryUser) len() int { return len(u.few) + len(u.many) }
+
+// keys returns a copy of the user's keys, so that the caller may change
+// the index while it goes through them.
+func (u *memoryUser) keys() []Key {
+	if u.many == nil {
+		return slices.Clone(u.few)
+	}
+	return slices.Collect(maps.Keys(u.many))
 }
 
 // index adds key to user's index and returns it (nil for user ""). The
@@ -21,10 +67,10 @@ func (m *Memory) index(key Key, user string) *memoryUser {
 	}
 	u := m.users[user]
 	if u == nil {
-		u = &memoryUser{name: user, keys: make(map[Key]struct{}, 1)}
+		u = &memoryUser{name: user, few: make([]Key, 0, 1)}
 		m.users[user] = u
 	}
-	u.keys[key] = struct{}{}
+	u.add(key)
 	return u
 }
 
@@ -34,8 +80,8 @@ func (m *Memory) unindex(key Key, e memoryEntry) {
 	if e.user == nil {
 		return
 	}
-	delete(e.user.keys, key)
-	if len(e.user.keys) == 0 {
+	e.user.remove(key)
+	if e.user.len() == 0 {
 		delete(m.users, e.user.name)
 	}
 }
@@ -53,7 +99,7 @@ func (m *Memory) ListUser(ctx context.Context, user string) ([]Entry, error) {
 		return nil, nil
 	}
 	var es []Entry
-	for k := range u.keys {
+	for _, k := range u.keys() {
 		e := m.entries[k]
 		var rec Record
 		if e.expires <= now || rec.UnmarshalBinary([]byte(e.rec)) != nil {
@@ -79,7 +125,7 @@ func (m *Memory) DeleteUser(ctx context.Context, user string, handles ...Handle)
 		return nil, nil
 	}
 	var deleted []Key
-	for k := range u.keys {
+	for _, k := range u.keys() {
 		if !want(k) {
 			continue
 		}
