@@ -346,6 +346,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 	}
 	if s != nil {
+		s.groups = h.groupsOf(s.rec)
 		h.forward(r, s)
 	}
 	if !h.ForwardCookie {
@@ -373,7 +374,8 @@ func (h *Handler) isPublic(r *http.Request) (bool, error) {
 // text. Values set for this request (forward) come first.
 func emptySessionPlaceholders(key string) (any, bool) {
 	switch {
-	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."):
+	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."),
+		key == "http.session.groups":
 		return "", true
 	}
 	return nil, false

@@ -149,6 +149,7 @@ func (t *trailerStripper) Read(p []byte) (int, error) {
 type forwardHeaders struct {
 	user       []string // <prefix>User and the user headers
 	dataPrefix string   // <prefix>Data-
+	groups     string   // <prefix>Groups
 }
 
 func newForwardHeaders(prefix string, userHeaders []string) forwardHeaders {
@@ -156,6 +157,7 @@ func newForwardHeaders(prefix string, userHeaders []string) forwardHeaders {
 	for _, name := range userHeaders {
 		f.user = append(f.user, http.CanonicalHeaderKey(name))
 	}
+	f.groups = http.CanonicalHeaderKey(prefix + "Groups")
 	return f
 }
 
@@ -164,8 +166,9 @@ func newForwardHeaders(prefix string, userHeaders []string) forwardHeaders {
 func (h *Handler) forward(r *http.Request, s *session) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if user := s.rec.User; user != "" {
-		// One allocation, but no two headers share a slice.
-		values := make([]string, len(h.fwd.user))
+		// One allocation, but no two headers share a slice. The last
+		// slot is for the groups.
+		values := make([]string, len(h.fwd.user)+1)
 		for i, name := range h.fwd.user {
 			values[i] = user
 			r.Header[name] = values[i : i+1 : i+1]
@@ -174,6 +177,7 @@ func (h *Handler) forward(r *http.Request, s *session) {
 			repl.Set("http.session.user", user)
 			repl.Set("http.auth.user.id", user)
 		}
+		h.forwardGroups(r, s, values[len(h.fwd.user):], repl)
 	}
 	for k, v := range s.rec.Data {
 		// Keys and values were validated when they were written (see

@@ -20,6 +20,8 @@ type session struct {
 	// saved is false for a session that exists only in this request so
 	// far (not yet in the store or in a cookie).
 	saved bool
+	// groups are the logged-in user's groups now, set by serve.
+	groups *groupSet
 }
 
 // Session states, as counted in metrics.
