@@ -34,6 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		realm <name>
 //		path_prefix <prefix>
 //		public { <matchers> }
+//		allow [user <name>...] [group <name>...] [{ <matchers> }]
 //		idle_timeout <duration>
 //		lifetime <duration>
 //		cookie {
@@ -52,7 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		login_limit <failures> <window>
 //	}
 //
-// Every subdirective but user may be given once. Every value is checked
+// Every subdirective but user and allow may be given once. Every value is checked
 // here, so that `caddy adapt` and `caddy validate` name the line of a bad
 // one: secrets are resolved ({env.*} and {file.*} too) and measured, and
 // the users file and the login template are read.
@@ -64,7 +65,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if seen[sub] && sub != "user" {
+		if seen[sub] && sub != "user" && sub != "allow" {
 			return d.Errf("session: %s given twice", sub)
 		}
 		seen[sub] = true
@@ -112,6 +113,8 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("public needs at least one matcher")
 			}
 			s.PublicRaw = append(s.PublicRaw, set)
+		case "allow":
+			err = s.unmarshalRule(d)
 		case "idle_timeout":
 			var dur caddy.Duration
 			dur, err = durationArg(d, true)

@@ -86,6 +86,12 @@ type Handler struct {
 	// session forwarded if there is one.
 	PublicRaw caddyhttp.RawMatcherSets `json:"public,omitempty" caddy:"namespace=http.matchers"`
 
+	// Rules say who may reach what: the first rule whose matchers match a
+	// request lets in the users and groups it names and refuses every
+	// other logged-in user with 403. Requests no rule matches are open to
+	// every logged-in user; public requests to anyone. See Rule.
+	Rules []Rule `json:"rules,omitempty"`
+
 	// IdleTimeout ends a session that has not been used for this long.
 	// Default 30m; 0 disables it.
 	IdleTimeout *caddy.Duration `json:"idle_timeout,omitempty"`
@@ -129,6 +135,7 @@ type Handler struct {
 	scope      string // the throttle's scope
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
+	rules      ruleSet
 	users      *userDB
 	throttle   *throttle
 	templates  *template.Template
@@ -215,6 +222,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err := h.public.FromInterface(sets); err != nil {
 			return err
 		}
+	}
+	if h.rules, err = loadRules(ctx, h.Rules); err != nil {
+		return err
 	}
 
 	h.users, err = newUserDB(h.Users, h.UsersFile, h.logger)
@@ -347,6 +357,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	if s != nil {
 		s.groups = h.groupsOf(s.rec)
+		if done, err := h.authorize(w, r, s); done {
+			return err
+		}
 		h.forward(r, s)
 	}
 	if !h.ForwardCookie {
