@@ -355,8 +355,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			return h.loginRequired(w, r)
 		}
 	}
+	h.identify(r, s)
 	if s != nil {
-		s.groups = h.groupsOf(s.rec)
 		if done, err := h.authorize(w, r, s); done {
 			return err
 		}

@@ -242,3 +242,109 @@ func TestRulesJudgeThePathTheUpstreamReceives(t *testing.T) {
 		}
 	}
 }
+
+// TestMatcherInHandleBlocks: the session matcher routes by user, group
+// and session data in handle, route, respond, error and reverse_proxy,
+// after the session handler and without reading the cookie itself.
+func TestMatcherInHandleBlocks(t *testing.T) {
+	up := StartUpstream(t)
+	const tmpl = `
+[[.Site]] {
+	session {
+		store memory
+		user alice [[.Extra.alice]] admin
+		user bob [[.Extra.bob]] staff
+		user carol [[.Extra.alice]]
+		upstream_control on
+		public {
+			path /public/*
+		}
+	}
+	@admins session group admin
+	@bob session user bob
+	@mfa session data mfa ok
+	@staffWithMFA session {
+		group staff
+		data mfa ok
+	}
+	@anyone session
+	@stranger not session
+	handle /set {
+		reverse_proxy [[.Upstream]]
+	}
+	handle /admin/* {
+		handle @admins {
+			respond "welcome, admin" 200
+		}
+		handle {
+			respond "admins only" 403
+		}
+	}
+	handle /area {
+		respond @admins "admin area" 200
+		respond @bob "bob's area" 200
+		respond "someone else's area" 200
+	}
+	route /mfa {
+		respond @staffWithMFA "staff with mfa" 200
+		respond @mfa "mfa" 200
+		error @anyone "needs mfa" 403
+	}
+	handle /public/* {
+		respond @stranger "hello, stranger" 200
+		respond @anyone "hello, {http.session.user}" 200
+	}
+	route /proxy {
+		reverse_proxy @admins [[.Upstream]]
+		respond "not for you" 404
+	}
+	handle_errors {
+		respond "{err.status_code} {err.message}"
+	}
+}
+`
+	c := StartCaddy(t, up.Addr, tmpl, WithExtra("alice", aliceHash), WithExtra("bob", bobHash))
+	clients := map[string]*Client{"anonymous": NewClient(t, c.Site)}
+	for user, pw := range map[string]string{"alice": alicePassword, "bob": bobPassword, "carol": alicePassword} {
+		clients[user] = NewClient(t, c.Site)
+		clients[user].MustLogin(user, pw)
+	}
+	check := func(user, path string, wantStatus int, wantBody string) {
+		t.Helper()
+		r := clients[user].Get(path, "Accept: application/json")
+		if r.StatusCode != wantStatus || (wantBody != "" && string(r.Body) != wantBody) {
+			t.Errorf("%s GET %s: %d %q, want %d %q", user, path, r.StatusCode, r.Body, wantStatus, wantBody)
+		}
+	}
+	check("alice", "/admin/x", 200, "welcome, admin")
+	check("bob", "/admin/x", 403, "admins only")
+	check("anonymous", "/admin/x", 401, "")
+	check("alice", "/area", 200, "admin area")
+	check("bob", "/area", 200, "bob's area")
+	check("carol", "/area", 200, "someone else's area")
+	check("anonymous", "/area", 401, "")
+	check("anonymous", "/public/x", 200, "hello, stranger")
+	check("carol", "/public/x", 200, "hello, carol")
+	// A forged session cookie of the right name is no session.
+	if r := rawGet(t, c.Site, "/public/x", "Cookie: caddy_session=forged"); string(r.Body) != "hello, stranger" {
+		t.Errorf("a forged cookie: %d %q", r.StatusCode, r.Body)
+	}
+
+	check("bob", "/mfa", 403, "403 needs mfa")
+	check("carol", "/mfa", 403, "403 needs mfa")
+	for _, user := range []string{"bob", "carol"} {
+		clients[user].Get("/set?h=X-Session-Set-Mfa:ok").Echo(t)
+	}
+	check("bob", "/mfa", 200, "staff with mfa")
+	check("carol", "/mfa", 200, "mfa")
+	check("alice", "/mfa", 403, "403 needs mfa")
+
+	before := up.Requests.Load()
+	if e := clients["alice"].Get("/proxy").Echo(t); e.Headers["X-Session-Groups"][0] != "admin" {
+		t.Errorf("alice through reverse_proxy @admins: %v", e.Headers)
+	}
+	check("bob", "/proxy", 404, "not for you")
+	if n := up.Requests.Load() - before; n != 1 {
+		t.Errorf("%d requests reached the upstream through reverse_proxy @admins, want alice's 1", n)
+	}
+}
