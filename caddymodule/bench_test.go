@@ -95,7 +95,10 @@ func BenchmarkServeHTTP(b *testing.B) {
 					"User-Agent": {"bench"}, "Accept-Encoding": {"gzip"},
 				}
 				r := httptest.NewRequest("GET", "/app/page?x=1", nil)
-				r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+				ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+				// Caddy gives every request a vars map.
+				ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+				r = r.WithContext(ctx)
 				for pb.Next() {
 					r.Header = template.Clone()
 					if err := h.ServeHTTP(w, r, okHandler); err != nil {
