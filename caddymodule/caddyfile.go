@@ -35,6 +35,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		path_prefix <prefix>
 //		public { <matchers> }
 //		allow [user <name>...] [group <name>...] [{ <matchers> }]
+//		assertion [{
+//			header <name>
+//			issuer <iss>
+//			audience <aud>...
+//			lifetime <duration>
+//			rotate_every <duration>
+//		}]
 //		idle_timeout <duration>
 //		lifetime <duration>
 //		cookie {
@@ -115,6 +122,8 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			s.PublicRaw = append(s.PublicRaw, set)
 		case "allow":
 			err = s.unmarshalRule(d)
+		case "assertion":
+			err = s.unmarshalAssertion(d)
 		case "idle_timeout":
 			var dur caddy.Duration
 			dur, err = durationArg(d, true)

@@ -16,6 +16,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, endpoint
 		return h.serveLogout(w, r)
 	case "/whoami":
 		return h.serveWhoami(w, r)
+	case "/jwks.json":
+		return h.serveJWKS(w, r)
 	}
 	return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }

@@ -92,6 +92,10 @@ type Handler struct {
 	// every logged-in user; public requests to anyone. See Rule.
 	Rules []Rule `json:"rules,omitempty"`
 
+	// Assertion, if set, sends the upstream a short-lived signed token of
+	// who the user is. See Assertion.
+	Assertion *Assertion `json:"assertion,omitempty"`
+
 	// IdleTimeout ends a session that has not been used for this long.
 	// Default 30m; 0 disables it.
 	IdleTimeout *caddy.Duration `json:"idle_timeout,omitempty"`
@@ -136,6 +140,7 @@ type Handler struct {
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
 	rules      ruleSet
+	assert     *asserter
 	users      *userDB
 	throttle   *throttle
 	templates  *template.Template
@@ -240,6 +245,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.cop = http.NewCrossOriginProtection()
 	h.prepareHeaders()
+	if err := h.setupAssertion(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -361,6 +369,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			return err
 		}
 		h.forward(r, s)
+		h.forwardAssertion(r, s)
 	}
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
