@@ -50,9 +50,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		upstream_control on|off
 //		login_template <file>
 //		login_limit <failures> <window>
+//		oidc <name> { ... }
 //	}
 //
-// Every subdirective but user may be given once. Every value is checked
+// oidc is described at unmarshalOIDC. Every subdirective but user and
+// oidc may be given once. Every value is checked
 // here, so that `caddy adapt` and `caddy validate` name the line of a bad
 // one: secrets are resolved ({env.*} and {file.*} too) and measured, and
 // the users file and the login template are read.
@@ -64,7 +66,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if seen[sub] && sub != "user" {
+		if seen[sub] && sub != "user" && sub != "oidc" {
 			return d.Errf("session: %s given twice", sub)
 		}
 		seen[sub] = true
@@ -84,6 +86,8 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "user":
 			err = s.unmarshalUser(d)
+		case "oidc":
+			err = s.unmarshalOIDC(d)
 		case "realm":
 			s.Realm, err = oneArg(d)
 			if err == nil {

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,9 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, endpoint
 		return h.serveLogout(w, r)
 	case "/whoami":
 		return h.serveWhoami(w, r)
+	}
+	if rest, ok := strings.CutPrefix(endpoint, "/oidc/"); ok && h.oidc != nil {
+		return h.serveOIDC(w, r, rest)
 	}
 	return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }

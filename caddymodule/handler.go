@@ -124,9 +124,14 @@ type Handler struct {
 	// LoginLimit throttles password guessing. Default 5 failures in 15m.
 	LoginLimit *LoginLimit `json:"login_limit,omitempty"`
 
+	// OIDC are the OpenID Connect providers users may sign in with, one
+	// button each on the login page.
+	OIDC []*OIDCProvider `json:"oidc,omitempty"`
+
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identitySource
-	scope      string // the throttle's scope
+	oidc       *oidcProviders // nil without providers
+	scope      string         // the throttle's scope
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
 	users      *userDB
@@ -219,6 +224,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.users, err = newUserDB(h.Users, h.UsersFile, h.logger)
 	if err != nil {
+		return err
+	}
+	if err := h.setupOIDC(ctx, secrets); err != nil {
 		return err
 	}
 	h.setupSources()

@@ -27,12 +27,20 @@ type loginPage struct {
 	Username string // as typed, after a failure
 	Error    string // the one generic failure message, or ""
 	Nonce    string // for the page's inline <style>, allowed by the CSP
+	// Providers are the OIDC providers' buttons, in the order configured.
+	Providers []oidcButton
+	// PasswordForm is false when only providers can sign users in.
+	PasswordForm bool
 }
 
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return h.renderLogin(w, http.StatusOK, loginPage{Redirect: safeRedirect(r.URL.Query().Get("redirect"))})
+		redirect := safeRedirect(r.URL.Query().Get("redirect"))
+		if name := r.URL.Query().Get("provider"); name != "" {
+			return h.startOIDCLogin(w, r, name, redirect)
+		}
+		return h.renderLogin(w, http.StatusOK, loginPage{Redirect: redirect})
 	case http.MethodPost:
 		return h.postLogin(w, r)
 	}

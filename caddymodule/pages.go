@@ -38,6 +38,8 @@ const pageCSP = "default-src 'none'; style-src 'nonce-%s'; form-action 'self'; f
 func (h *Handler) renderLogin(w http.ResponseWriter, status int, page loginPage) error {
 	page.Action = h.PathPrefix + "/login"
 	page.Nonce = rand.Text()
+	page.Providers = h.oidcButtons(page.Redirect)
+	page.PasswordForm = len(page.Providers) == 0 || len(h.Users) > 0 || h.UsersFile != ""
 	return h.render(w, status, "login.html", page.Nonce, page)
 }
 

@@ -201,6 +201,7 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	fresh.rec.User = id.user
 	fresh.rec.Source = id.source
 	fresh.rec.Fingerprint = id.fingerprint
+	fresh.rec.Groups = id.groups
 	fresh.rec.Data = data
 	if h.store != nil {
 		// For a person to recognise the session in a list; the cookie
