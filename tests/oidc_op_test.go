@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -157,7 +158,9 @@ func newOP(t testing.TB, port int, sites ...string) *OP {
 	}
 	o := &OP{Issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	o.storage = &opStorage{Storage: storage.NewStorageWithClients(users, clients), groups: groups, claimsInIDTk: map[string]bool{opClientIDToken: true}}
-	router := exampleop.SetupServer(o.Issuer, o.storage, nil, false)
+	// The example logs every request through slog's default logger, which
+	// it replaces with the one given: one that keeps quiet.
+	router := exampleop.SetupServer(o.Issuer, o.storage, slog.New(slog.DiscardHandler), false)
 	o.srv = &http.Server{Handler: o.hook(t, router), ReadHeaderTimeout: 10 * time.Second}
 	return o
 }
