@@ -51,6 +51,9 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		h.metrics.logouts.Inc()
 		h.logger.Info("logout", zap.String("user", s.rec.User), zapRemoteIP(r))
 	}
+	if target := h.oidcLogoutRedirect(w, r, s); target != "" && !acceptsJSON(r) {
+		redirect = target // the provider's logout, then back
+	}
 	if acceptsJSON(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -95,6 +95,19 @@ type OIDCProvider struct {
 	// that is not in trusted_proxies). Default: built from each request,
 	// <scheme>://<host><path_prefix>/oidc/<name>/callback.
 	RedirectURL string `json:"redirect_url,omitempty"`
+
+	// ProviderLogout makes a logout end the user's session at the
+	// provider too (RP-initiated logout, when the provider has an
+	// end_session_endpoint): after the session here is gone, the browser
+	// goes to the provider with id_token_hint, and comes back to
+	// PostLogoutRedirectURL. Default false: a logout here leaves the user
+	// signed in to the provider (and to its other applications).
+	ProviderLogout bool `json:"provider_logout,omitempty"`
+
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// its logout; register it with the provider. Default: the site's
+	// root, <scheme>://<host>/.
+	PostLogoutRedirectURL string `json:"post_logout_redirect_url,omitempty"`
 }
 
 // Defaults of OIDCProvider.
@@ -112,10 +125,12 @@ const oidcSourcePrefix = "oidc:"
 type oidcProviders struct {
 	list   []*oidcProvider
 	byName map[string]*oidcProvider
-	// codec seals the in-progress login cookies: keys of their own, so
-	// that no session cookie decodes as one, nor the other way round.
-	codec   *cookieCodec
-	metrics *prometheus.CounterVec
+	// stateCodec seals the in-progress login cookies, hintCodec the
+	// logout hint cookies: keys of their own, so that no cookie decodes
+	// as another kind.
+	stateCodec *cookieCodec
+	hintCodec  *cookieCodec
+	metrics    *prometheus.CounterVec
 }
 
 func (ps *oidcProviders) get(name string) *oidcProvider {
@@ -210,6 +225,11 @@ func (p *OIDCProvider) validate() error {
 			return fmt.Errorf("oidc %s: %w", p.Name, err)
 		}
 	}
+	if p.PostLogoutRedirectURL != "" {
+		if u, err := parseAbsoluteURL(p.PostLogoutRedirectURL); err != nil || u.Fragment != "" {
+			return fmt.Errorf("oidc %s: post_logout_redirect_url %q: want an absolute http(s) URL", p.Name, p.PostLogoutRedirectURL)
+		}
+	}
 	if p.Label == "" {
 		p.Label = "Sign in with " + p.Name
 	}
@@ -293,7 +313,11 @@ func (h *Handler) setupOIDC(ctx caddy.Context, secrets [][]byte) error {
 	}
 	ps := &oidcProviders{byName: map[string]*oidcProvider{}, metrics: registerOIDCMetrics(ctx.GetMetricsRegistry(), h.logger)}
 	var err error
-	ps.codec, err = newPurposeCodec("edgesession oidc state", "oidc-state", h.Realm, secrets, oidcStateLifetime)
+	ps.stateCodec, err = newPurposeCodec("edgesession oidc state", "oidc-state", h.Realm, secrets, oidcStateLifetime)
+	if err != nil {
+		return err
+	}
+	ps.hintCodec, err = newPurposeCodec("edgesession oidc logout", "oidc-logout", h.Realm, secrets, h.lifetime)
 	if err != nil {
 		return err
 	}
@@ -341,9 +365,11 @@ func (p *oidcProvider) configFingerprint() string {
 }
 
 // accepts implements identitySource: a session of this provider is a
-// login while the provider is configured as it was at login.
+// login while the provider is configured as it was at login. (What
+// follows the provider's fingerprint identifies the user at the provider:
+// see loginFingerprint.)
 func (p *oidcProvider) accepts(rec sessionstore.Record) bool {
-	return rec.Fingerprint == p.fingerprint
+	return rec.Fingerprint == p.fingerprint || strings.HasPrefix(rec.Fingerprint, p.fingerprint+":")
 }
 
 // discoverInBackground runs discovery until it succeeds, backing off up

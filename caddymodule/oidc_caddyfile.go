@@ -21,6 +21,8 @@ import (
 //		allow_groups <group>...
 //		label <text>
 //		redirect_url <url>
+//		provider_logout on|off
+//		post_logout_redirect_url <url>
 //	}
 //
 // issuer and client_id are required; every option may be given once, and
@@ -85,6 +87,10 @@ func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 			p.Label, err = oneArg(d)
 		case "redirect_url":
 			p.RedirectURL, err = oneArg(d)
+		case "provider_logout":
+			p.ProviderLogout, err = onOff(d)
+		case "post_logout_redirect_url":
+			p.PostLogoutRedirectURL, err = oneArg(d)
 		default:
 			return d.Errf("oidc %s: unknown option %q", p.Name, opt)
 		}

@@ -88,7 +88,7 @@ func (h *Handler) startOIDCLogin(w http.ResponseWriter, r *http.Request, name, r
 		RedirectURI: p.redirectURI(r, h.PathPrefix),
 	}
 	b, _ := json.Marshal(st)
-	v, err := h.oidc.codec.encode(b)
+	v, err := h.oidc.stateCodec.encode(b)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (h *Handler) takeOIDCState(w http.ResponseWriter, r *http.Request, p *oidcP
 	c.MaxAge = -1
 	http.SetCookie(w, c)
 	for _, v := range values {
-		b, err := h.oidc.codec.verify(v)
+		b, err := h.oidc.stateCodec.verify(v)
 		if err != nil || json.Unmarshal(b, &st) != nil {
 			continue
 		}
@@ -131,6 +131,9 @@ func (h *Handler) takeOIDCState(w http.ResponseWriter, r *http.Request, p *oidcP
 func (h *Handler) serveOIDC(w http.ResponseWriter, r *http.Request, rest string) error {
 	name, what, _ := strings.Cut(rest, "/")
 	p := h.oidc.get(name)
+	if p != nil && what == "backchannel-logout" {
+		return h.oidcBackchannelLogout(w, r, p)
+	}
 	if p == nil || what != "callback" {
 		return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
@@ -184,13 +187,13 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		p.logger.Error("oidc token request failed", zapRemoteIP(r), zap.Error(err))
 		return h.oidcProblem(w, r, p, http.StatusBadGateway, "Sign-in failed", p.Label+" did not answer as expected. Please try again later.")
 	}
-	claims, err := p.verify(ctx, d, tok, st.Nonce)
+	v, err := p.verify(ctx, d, tok, st.Nonce)
 	if err != nil {
 		h.oidcCount(p, "failure")
 		p.logger.Error("oidc id token refused", zapRemoteIP(r), zap.Error(err))
 		return h.oidcProblem(w, r, p, http.StatusBadGateway, "Sign-in failed", "The answer of "+p.Label+" could not be verified. Please try again later.")
 	}
-	who, err := p.identify(claims)
+	who, err := p.identify(v.claims)
 	if err != nil {
 		h.oidcCount(p, "failure")
 		p.logger.Error("oidc claims unusable", zapRemoteIP(r), zap.Error(err))
@@ -207,17 +210,19 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		h.oidcCount(p, "error")
 		return h.serviceUnavailable(w)
 	}
-	id := identity{user: who.user, source: p.source, fingerprint: p.fingerprint, groups: who.groups}
+	id := identity{user: who.user, source: p.source, fingerprint: p.loginFingerprint(v.sub, v.sid), groups: who.groups}
 	data := carriedData(old, id)
 	if data == nil {
 		data = map[string]string{}
 	}
 	maps.Copy(data, who.data)
-	if _, err := h.login(r.Context(), w, r, old, id, data); err != nil {
+	fresh, err := h.login(r.Context(), w, r, old, id, data)
+	if err != nil {
 		h.oidcCount(p, "error")
 		h.logSaveError(r, "login", err)
 		return h.serviceUnavailable(w)
 	}
+	h.keepLogoutHint(w, r, p, d, fresh.rec, v.raw)
 	h.oidcCount(p, "success")
 	p.logger.Info("login", zap.String("user", who.user), zapRemoteIP(r))
 	if acceptsJSON(r) {
@@ -227,12 +232,18 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	return nil
 }
 
+// verifiedLogin is what a verified ID token says.
+type verifiedLogin struct {
+	claims   map[string]any // with those of userinfo the ID token lacks
+	sub, sid string
+	raw      string // the ID token
+}
+
 // verify checks the ID token of tok (go-oidc: signature against the
 // provider's keys, fetched again when an unknown key appears; iss, aud,
-// exp) and what go-oidc leaves to its caller: nonce, azp, at_hash. It
-// returns the claims, with those of the userinfo endpoint that the ID
-// token lacks.
-func (p *oidcProvider) verify(ctx context.Context, d *oidcDiscovery, tok *oauth2.Token, nonce string) (map[string]any, error) {
+// exp) and what go-oidc leaves to its caller: nonce, azp, at_hash. The
+// claims the ID token lacks are taken from the userinfo endpoint.
+func (p *oidcProvider) verify(ctx context.Context, d *oidcDiscovery, tok *oauth2.Token, nonce string) (*verifiedLogin, error) {
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		return nil, errors.New("no id_token in the token response")
@@ -276,7 +287,8 @@ func (p *oidcProvider) verify(ctx context.Context, d *oidcDiscovery, tok *oauth2
 		}
 		mergeUserInfo(claims, more)
 	}
-	return claims, nil
+	sid, _ := claims["sid"].(string)
+	return &verifiedLogin{claims: claims, sub: idt.Subject, sid: sid, raw: raw}, nil
 }
 
 // wantsUserInfo reports whether a claim the provider's settings use is

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 )
 
 //go:embed templates/*.html
@@ -46,17 +47,26 @@ func (h *Handler) renderLogin(w http.ResponseWriter, status int, page loginPage)
 func (h *Handler) renderLogout(w http.ResponseWriter, page logoutPage) error {
 	page.Action = h.PathPrefix + "/logout"
 	page.Nonce = rand.Text()
-	return h.render(w, http.StatusOK, "logout.html", page.Nonce, page)
+	return h.renderCSP(w, http.StatusOK, "logout.html", page.Nonce, h.logoutFormAction(), page)
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, name, nonce string, data any) error {
+	return h.renderCSP(w, status, name, nonce, "", data)
+}
+
+// renderCSP is render with more sources for form-action than 'self'.
+func (h *Handler) renderCSP(w http.ResponseWriter, status int, name, nonce, formAction string, data any) error {
 	var buf bytes.Buffer
 	if err := h.templates.ExecuteTemplate(&buf, name, data); err != nil {
 		return fmt.Errorf("rendering %s: %w", name, err)
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Content-Security-Policy", fmt.Sprintf(pageCSP, nonce))
+	csp := fmt.Sprintf(pageCSP, nonce)
+	if formAction != "" {
+		csp = strings.Replace(csp, "form-action 'self'", "form-action 'self' "+formAction, 1)
+	}
+	hdr.Set("Content-Security-Policy", csp)
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("X-Frame-Options", "DENY")

@@ -14,11 +14,12 @@ import (
 // TestOIDCBrowserLogin walks a real headless Chromium through a provider
 // login with the keyboard only: the login page's provider link (reached
 // with Tab, followed with Enter), the provider's login form, the callback,
-// and the page behind the session. No console error or CSP violation on
-// the way.
+// and the page behind the session; then the logout, which goes on to the
+// provider's logout and back (the logout form's CSP lets it). No console
+// error or CSP violation on the way.
 func TestOIDCBrowserLogin(t *testing.T) {
 	chromium := chromiumPath(t)
-	c, _, _ := startOIDCSite(t, "")
+	c, o, _ := startOIDCSite(t, WithExtra("testopts", "provider_logout on"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -124,9 +125,32 @@ func TestOIDCBrowserLogin(t *testing.T) {
 	if !strings.Contains(body, `"X-Session-User":["alice"]`) {
 		t.Errorf("the upstream did not see alice:\n%s", body)
 	}
+
+	// Sign out: here, at the provider, and back to the site, whose root
+	// wants a login again.
+	_, err = chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/.session/logout"))
+	must("navigating to the logout page", err)
+	must("waiting for the Sign out button", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`))))
+	_, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	must("signing out", err)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		loc, err = chromedp.Run(bctx, chromedp.Location())
+		must("location", err)
+		if strings.HasPrefix(loc, c.Site+"/.session/login") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.HasPrefix(loc, c.Site+"/.session/login") {
+		t.Fatalf("after signing out at %s, want the login page", loc)
+	}
 	entries, _ := console.since(0)
 	for _, e := range entries {
-		if e.isProblem() && strings.HasPrefix(e.URL, c.Site) {
+		if strings.Contains(e.Text, "Content Security Policy") {
+			t.Errorf("CSP: %s", e)
+		}
+		if e.isProblem() && (strings.HasPrefix(e.URL, c.Site) || strings.HasPrefix(e.URL, o.Issuer+"/end_session")) {
 			t.Errorf("console: %s", e)
 		}
 	}

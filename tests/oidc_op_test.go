@@ -64,6 +64,7 @@ type opStorage struct {
 	*storage.Storage
 	groups       map[string][]string
 	claimsInIDTk map[string]bool
+	postLogout   []string // every client's post_logout_redirect_uris
 }
 
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
@@ -88,15 +89,22 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.Storage.GetClientByClientID(ctx, id)
-	if err == nil && s.claimsInIDTk[id] {
-		return claimsInIDTokenClient{c}, nil
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	return opClientOf{Client: c, claimsInIDToken: s.claimsInIDTk[id], postLogout: s.postLogout}, nil
 }
 
-type claimsInIDTokenClient struct{ op.Client }
+// opClientOf is a client of the example with what the example cannot
+// set: claims in the ID token, post-logout redirect URIs.
+type opClientOf struct {
+	op.Client
+	claimsInIDToken bool
+	postLogout      []string
+}
 
-func (claimsInIDTokenClient) IDTokenUserinfoClaimsAssertion() bool { return true }
+func (c opClientOf) IDTokenUserinfoClaimsAssertion() bool { return c.claimsInIDToken }
+func (c opClientOf) PostLogoutRedirectURIs() []string     { return c.postLogout }
 
 // OP is a running test provider.
 type OP struct {
@@ -143,8 +151,9 @@ func newOP(t testing.TB, port int, sites ...string) *OP {
 			Email: u.email, EmailVerified: u.verified, PreferredLanguage: language.English}
 		groups[u.id] = u.groups
 	}
-	var edge, edgeID []string
+	var edge, edgeID, postLogout []string
 	for _, s := range sites {
+		postLogout = append(postLogout, s+"/")
 		edge = append(edge, s+"/.session/oidc/test/callback")
 		edgeID = append(edgeID, s+"/.session/oidc/idclaims/callback")
 	}
@@ -157,7 +166,7 @@ func newOP(t testing.TB, port int, sites ...string) *OP {
 		clients[c.GetID()] = c
 	}
 	o := &OP{Issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	o.storage = &opStorage{Storage: storage.NewStorageWithClients(users, clients), groups: groups, claimsInIDTk: map[string]bool{opClientIDToken: true}}
+	o.storage = &opStorage{Storage: storage.NewStorageWithClients(users, clients), groups: groups, claimsInIDTk: map[string]bool{opClientIDToken: true}, postLogout: postLogout}
 	// The example logs every request through slog's default logger, which
 	// it replaces with the one given: one that keeps quiet.
 	router := exampleop.SetupServer(o.Issuer, o.storage, slog.New(slog.DiscardHandler), false)
@@ -222,6 +231,35 @@ func (o *OP) Resign(t testing.TB, idToken string, key *rsa.PrivateKey, change fu
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", sk.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(claims)
+	jws, err := signer.Sign(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Sign signs claims with the provider's key (or key, under the
+// provider's key ID), as a logout token: typ logout+jwt.
+func (o *OP) Sign(t testing.TB, key *rsa.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	sk, err := o.storage.SigningKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signWith := sk.Key()
+	if key != nil {
+		signWith = key
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", sk.ID()))
 	if err != nil {
 		t.Fatal(err)
 	}

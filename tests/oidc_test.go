@@ -13,11 +13,12 @@ import (
 // "test" (claims from userinfo; allow-lists: a verified example.com email
 // or group staff) and as "idclaims" (claims in the ID token, no
 // allow-lists, the email as user name). [[.Extra.users]] may add local
-// users.
+// users, [[.Extra.testopts]] options of "test"; [[.Extra.store]] is the
+// store.
 const oidcTemplate = `
 [[.Site]] {
 	session {
-		store memory
+		[[.Extra.store]]
 		secret 0123456789abcdef0123456789abcdef
 		[[.Extra.users]]
 		oidc test {
@@ -28,6 +29,7 @@ const oidcTemplate = `
 			allow_domains example.com
 			allow_groups staff
 			label "Sign in with Test"
+			[[.Extra.testopts]]
 		}
 		oidc idclaims {
 			issuer [[.Extra.issuer]]
@@ -40,15 +42,16 @@ const oidcTemplate = `
 }
 `
 
-// startOIDCSite starts a provider and a Caddy that signs in with it.
-func startOIDCSite(t *testing.T, users string) (*Caddy, *OP, *Upstream) {
+// startOIDCSite starts a provider and a Caddy that signs in with it
+// (oidcTemplate, with the memory store unless opts say otherwise).
+func startOIDCSite(t *testing.T, opts ...Option) (*Caddy, *OP, *Upstream) {
 	t.Helper()
 	port := freePort(t)
 	site := "http://127.0.0.1:" + strconv.Itoa(port)
 	o := StartOP(t, 0, site)
 	up := StartUpstream(t)
-	c := StartCaddy(t, up.Addr, oidcTemplate, WithSitePort(port),
-		WithExtra("issuer", o.Issuer), WithExtra("secret", opSecret), WithExtra("users", users))
+	c := StartCaddy(t, up.Addr, oidcTemplate, append([]Option{WithSitePort(port), WithExtra("issuer", o.Issuer), WithExtra("secret", opSecret),
+		WithExtra("users", ""), WithExtra("store", "store memory"), WithExtra("testopts", "")}, opts...)...)
 	return c, o, up
 }
 
@@ -56,7 +59,7 @@ func startOIDCSite(t *testing.T, users string) (*Caddy, *OP, *Upstream) {
 // links to the provider, the provider's login form, the callback, the
 // session, and the user, data and groups at the upstream.
 func TestOIDCLogin(t *testing.T) {
-	c, _, up := startOIDCSite(t, "")
+	c, _, up := startOIDCSite(t)
 	cl := NewClient(t, c.Site)
 
 	// A browser is sent to the login page, which has only the provider
@@ -131,7 +134,7 @@ func TestOIDCLogin(t *testing.T) {
 // TestOIDCLoginPageWithPasswords: with local users and providers, the
 // page has both; ?provider= of an unknown provider is a 404 page.
 func TestOIDCLoginPageWithPasswords(t *testing.T) {
-	c, _, _ := startOIDCSite(t, "user alice "+aliceHash)
+	c, _, _ := startOIDCSite(t, WithExtra("users", "user alice "+aliceHash))
 	cl := NewClient(t, c.Site)
 	body := string(cl.Get("/.session/login", "Accept: text/html").Body)
 	if !strings.Contains(body, `type="password"`) || !strings.Contains(body, "provider=test") {
@@ -150,7 +153,7 @@ func TestOIDCLoginPageWithPasswords(t *testing.T) {
 // or a group; an unverified email never counts; a refusal is a 403 that
 // says why, and no session.
 func TestOIDCAllowLists(t *testing.T) {
-	c, _, up := startOIDCSite(t, "")
+	c, _, up := startOIDCSite(t)
 	tests := []struct {
 		user, password string
 		status         int
@@ -199,7 +202,7 @@ func TestOIDCAllowLists(t *testing.T) {
 // TestOIDCState: the callback needs the state cookie of the browser that
 // started the login, with the same state, once.
 func TestOIDCState(t *testing.T) {
-	c, _, _ := startOIDCSite(t, "")
+	c, _, _ := startOIDCSite(t)
 
 	t.Run("another browser", func(t *testing.T) {
 		a := NewClient(t, c.Site)
@@ -304,7 +307,7 @@ func TestOIDCState(t *testing.T) {
 // hand over, re-signed with the provider's own key unless said otherwise,
 // never make a session.
 func TestOIDCIDTokenChecks(t *testing.T) {
-	c, o, _ := startOIDCSite(t, "")
+	c, o, _ := startOIDCSite(t)
 	now := time.Now()
 	tests := []struct {
 		name   string
@@ -367,7 +370,8 @@ func TestOIDCProviderDown(t *testing.T) {
 	opPort := freePort(t)
 	up := StartUpstream(t)
 	c := StartCaddy(t, up.Addr, oidcTemplate, WithSitePort(port),
-		WithExtra("issuer", "http://127.0.0.1:"+strconv.Itoa(opPort)), WithExtra("secret", opSecret), WithExtra("users", ""))
+		WithExtra("issuer", "http://127.0.0.1:"+strconv.Itoa(opPort)), WithExtra("secret", opSecret), WithExtra("users", ""),
+		WithExtra("store", "store memory"), WithExtra("testopts", ""))
 	cl := NewClient(t, c.Site)
 	cl.Allow5xx = true
 	r := cl.Get("/.session/login?provider=test", "Accept: text/html")
@@ -387,7 +391,7 @@ func TestOIDCProviderDown(t *testing.T) {
 // TestOIDCSessionsFollowTheProvider: a provider re-pointed to another
 // client no longer accepts the sessions it issued.
 func TestOIDCSessionsFollowTheProvider(t *testing.T) {
-	c, _, _ := startOIDCSite(t, "")
+	c, _, _ := startOIDCSite(t)
 	cl := NewClient(t, c.Site)
 	OIDCLogin(t, cl, "test", "alice", "alice-pw")
 	if status, _ := cl.Whoami(); status != http.StatusOK {
