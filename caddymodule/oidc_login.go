@@ -228,6 +228,13 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	if acceptsJSON(r) {
 		return writeJSON(w, http.StatusOK, map[string]string{"user": who.user})
 	}
+	if h.Cookie.SameSite == "strict" {
+		// A redirect would go on with the navigation the provider began,
+		// a cross-site one, without the Strict session cookie. A page of
+		// ours that moves on begins a navigation of our own.
+		page := oidcProblemPage{Title: "Signed in", Continue: safeRedirect(st.Redirect), Retry: safeRedirect(st.Redirect), Nonce: rand.Text()}
+		return h.render(w, http.StatusOK, "oidc.html", page.Nonce, page)
+	}
 	http.Redirect(w, r, safeRedirect(st.Redirect), http.StatusSeeOther)
 	return nil
 }
@@ -320,10 +327,11 @@ func mergeUserInfo(claims, more map[string]any) {
 
 // oidcProblemPage is what the sign-in problem template is given.
 type oidcProblemPage struct {
-	Title   string
-	Message string
-	Retry   string // the login page, to start again
-	Nonce   string
+	Title    string
+	Message  string
+	Retry    string // the login page, to start again
+	Continue string // where to go on to at once, after a login
+	Nonce    string
 }
 
 // oidcProblem answers a provider login that did not work: a page that

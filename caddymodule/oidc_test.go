@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -229,5 +230,21 @@ func TestMergeUserInfo(t *testing.T) {
 	mergeUserInfo(claims, map[string]any{"email": "b@x.org", "email_verified": true})
 	if claims["email"] != "b@x.org" || claims["email_verified"] != true {
 		t.Errorf("merged %v", claims)
+	}
+}
+
+func TestOIDCContinuePage(t *testing.T) {
+	h := &Handler{}
+	var err error
+	if h.templates, err = loadTemplates(""); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	page := oidcProblemPage{Title: "Signed in", Continue: "/a?b=1&c=2", Nonce: "n"}
+	if err := h.render(rec, 200, "oidc.html", page.Nonce, page); err != nil {
+		t.Fatal(err)
+	}
+	if body := rec.Body.String(); !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=/a?b=1&amp;c=2">`) {
+		t.Errorf("continue page:\n%s", body)
 	}
 }

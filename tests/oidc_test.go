@@ -402,3 +402,22 @@ func TestOIDCSessionsFollowTheProvider(t *testing.T) {
 		t.Errorf("session of the old client still accepted: %d", status)
 	}
 }
+
+// TestOIDCStrictCookie: with a SameSite=Strict session cookie, the
+// callback does not redirect (the browser would go on with the provider's
+// cross-site navigation and leave the cookie out) but answers a page of
+// its own that moves on.
+func TestOIDCStrictCookie(t *testing.T) {
+	c, _, _ := startOIDCSite(t, WithExtra("users", "cookie {\n\t\t\tsame_site strict\n\t\t}"))
+	cl := NewClient(t, c.Site)
+	r := FinishOIDCLogin(t, cl, StartOIDCLogin(t, cl, "test", "/private", "alice", "alice-pw"))
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.Body), `<meta http-equiv="refresh" content="0;url=/private">`) {
+		t.Fatalf("callback with a strict cookie: %d %s", r.StatusCode, r.Body)
+	}
+	if set := strings.Join(r.Header.Values("Set-Cookie"), "\n"); !strings.Contains(set, "caddy_session=") || !strings.Contains(set, "SameSite=Strict") {
+		t.Errorf("session cookie not set Strict:\n%s", set)
+	}
+	if _, user := cl.Whoami(); user != "alice" {
+		t.Errorf("whoami %q", user)
+	}
+}
