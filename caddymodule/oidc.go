@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -149,10 +150,10 @@ type oidcProvider struct {
 	client      *http.Client
 	logger      *zap.Logger
 
-	mu      sync.Mutex // held during an on-demand discovery
-	disc    *oidcDiscovery
-	lastErr error
-	lastTry time.Time
+	disc    atomic.Pointer[oidcDiscovery] // nil until discovery succeeded
+	trying  sync.Mutex                    // held during a discovery
+	lastErr error                         // of the last discovery; guarded by trying
+	lastTry time.Time                     // guarded by trying
 }
 
 // oidcDiscovery is what discovery found out about a provider.
@@ -393,10 +394,13 @@ func (p *oidcProvider) discoverInBackground(ctx context.Context) {
 // discovery returns what discovery found, running it now if it has not
 // succeeded yet (at most every oidcRetryEvery).
 func (p *oidcProvider) discovery(ctx context.Context) (*oidcDiscovery, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.disc != nil {
-		return p.disc, nil
+	if d := p.disc.Load(); d != nil {
+		return d, nil
+	}
+	p.trying.Lock()
+	defer p.trying.Unlock()
+	if d := p.disc.Load(); d != nil {
+		return d, nil
 	}
 	if p.lastErr != nil && time.Since(p.lastTry) < oidcRetryEvery {
 		return nil, p.lastErr
@@ -414,14 +418,15 @@ func (p *oidcProvider) discovery(ctx context.Context) (*oidcDiscovery, error) {
 		EndSession string `json:"end_session_endpoint"`
 	}
 	_ = prov.Claims(&extra) // optional; discovery already parsed
-	p.disc = &oidcDiscovery{
+	d := &oidcDiscovery{
 		provider:   prov,
 		verifier:   prov.Verifier(&oidc.Config{ClientID: p.ClientID}),
 		endSession: extra.EndSession,
 	}
+	p.disc.Store(d)
 	p.lastErr = nil
 	p.logger.Info("oidc provider discovered", zap.String("issuer", p.Issuer))
-	return p.disc, nil
+	return d, nil
 }
 
 // oauth2Config is the provider's client configuration for one login.

@@ -137,8 +137,9 @@ func (h *Handler) serveOIDC(w http.ResponseWriter, r *http.Request, rest string)
 	if p == nil || what != "callback" {
 		return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return methodNotAllowed(w, "GET, HEAD")
+	if r.Method != http.MethodGet {
+		// Not even HEAD: it would spend the code.
+		return methodNotAllowed(w, "GET")
 	}
 	return h.oidcCallback(w, r, p)
 }
@@ -151,7 +152,10 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		h.oidcCount(p, "failure")
 		desc := shorten(q.Get("error_description"), 200)
 		p.logger.Warn("oidc login failed at the provider", zapRemoteIP(r), zap.String("error", shorten(e, 64)), zap.String("description", desc))
-		status, msg := http.StatusBadRequest, p.Label+" could not sign you in ("+shorten(e, 64)+")."
+		if !isErrorCode(e) {
+			e = "error" // anyone can send a browser here: show no text of theirs
+		}
+		status, msg := http.StatusBadRequest, p.Label+" could not sign you in ("+e+")."
 		switch e {
 		case "access_denied":
 			status, msg = http.StatusForbidden, p.Label+" did not allow the sign-in."
@@ -237,6 +241,11 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	}
 	http.Redirect(w, r, safeRedirect(st.Redirect), http.StatusSeeOther)
 	return nil
+}
+
+// isErrorCode reports whether e looks like an OAuth error code.
+func isErrorCode(e string) bool {
+	return len(e) <= 40 && !strings.ContainsFunc(e, func(r rune) bool { return (r < 'a' || r > 'z') && r != '_' })
 }
 
 // verifiedLogin is what a verified ID token says.

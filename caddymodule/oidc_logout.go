@@ -121,8 +121,8 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 	if p == nil || !p.ProviderLogout {
 		return ""
 	}
-	d, err := p.discovery(r.Context())
-	if err != nil || d.endSession == "" {
+	d := p.disc.Load() // the logout page's CSP allowed only what was known
+	if d == nil || d.endSession == "" {
 		return ""
 	}
 	u, err := url.Parse(d.endSession)
@@ -164,9 +164,7 @@ func (h *Handler) logoutFormAction() string {
 		if !p.ProviderLogout {
 			continue
 		}
-		p.mu.Lock()
-		d := p.disc
-		p.mu.Unlock()
+		d := p.disc.Load()
 		if d == nil || d.endSession == "" {
 			continue
 		}
