@@ -248,3 +248,25 @@ func TestOIDCContinuePage(t *testing.T) {
 		t.Errorf("continue page:\n%s", body)
 	}
 }
+
+func TestOIDCProviderValidateJSON(t *testing.T) {
+	for _, p := range []OIDCProvider{
+		{Name: "a", ClientID: "x"},
+		{Name: "a", Issuer: "https://idp.example"},
+		{Issuer: "https://idp.example", ClientID: "x"},
+		{Name: "a", Issuer: "ftp://idp.example", ClientID: "x"},
+		{Name: "a", Issuer: "https://idp.example", ClientID: "x", Scopes: []string{"openid", "a b"}},
+		{Name: "a", Issuer: "https://idp.example", ClientID: "x", PostLogoutRedirectURL: "/bye"},
+	} {
+		if err := p.validate(); err == nil {
+			t.Errorf("%+v: no error", p)
+		}
+	}
+	p := OIDCProvider{Name: "a", Issuer: "https://idp.example", ClientID: "x", Scopes: []string{"email"}}
+	if err := p.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Scopes[0] != "openid" || p.UsernameClaim != "preferred_username" || p.GroupsClaim != "groups" || p.Label != "Sign in with a" {
+		t.Errorf("defaults: %+v", p)
+	}
+}
