@@ -114,6 +114,15 @@ func (p *oidcProvider) admit(u oidcUser) string {
 	return fmt.Sprintf("You are signed in to %s as %s, but %s.", p.Label, u.user, s)
 }
 
+// claimKeys are the session data keys that p's logins set from claims.
+func (p *oidcProvider) claimKeys() []string {
+	keys := []string{"email", "name"}
+	for _, c := range p.Claims {
+		keys = append(keys, claimDataKey(c))
+	}
+	return keys
+}
+
 // claimDataKey is the session data key of a claim: lower case, with '_'
 // and '.' as '-'.
 func claimDataKey(claim string) string {

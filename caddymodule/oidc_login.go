@@ -219,6 +219,11 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	if data == nil {
 		data = map[string]string{}
 	}
+	// The claims are as the provider says now: one it no longer sends
+	// (a group the user left) does not live on from the old session.
+	for _, k := range p.claimKeys() {
+		delete(data, k)
+	}
 	maps.Copy(data, who.data)
 	fresh, err := h.login(r.Context(), w, r, old, id, data)
 	if err != nil {

@@ -62,7 +62,8 @@ func (opUserStore) ExampleClientID() string { return storage.ServiceUserID }
 // want the user's claims in the ID token.
 type opStorage struct {
 	*storage.Storage
-	groups       map[string][]string
+	mu           sync.Mutex
+	groups       map[string][]string // guarded by mu
 	claimsInIDTk map[string]bool
 	postLogout   []string // every client's post_logout_redirect_uris
 }
@@ -71,7 +72,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
 		return err
 	}
-	if g := s.groups[req.GetSubject()]; g != nil && len(scopes) > 0 {
+	if g := s.groupsOf(req.GetSubject()); g != nil && len(scopes) > 0 {
 		ui.AppendClaims("groups", g)
 	}
 	return nil
@@ -81,10 +82,23 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
 		return err
 	}
-	if g := s.groups[subject]; g != nil {
+	if g := s.groupsOf(subject); g != nil {
 		ui.AppendClaims("groups", g)
 	}
 	return nil
+}
+
+func (s *opStorage) groupsOf(user string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups[user]
+}
+
+// SetGroups changes the groups the provider says user is in.
+func (o *OP) SetGroups(user string, groups ...string) {
+	o.storage.mu.Lock()
+	defer o.storage.mu.Unlock()
+	o.storage.groups[user] = groups
 }
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {

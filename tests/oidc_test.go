@@ -59,7 +59,7 @@ func startOIDCSite(t *testing.T, opts ...Option) (*Caddy, *OP, *Upstream) {
 // links to the provider, the provider's login form, the callback, the
 // session, and the user, data and groups at the upstream.
 func TestOIDCLogin(t *testing.T) {
-	c, _, up := startOIDCSite(t)
+	c, o, up := startOIDCSite(t)
 	cl := NewClient(t, c.Site)
 
 	// A browser is sent to the login page, which has only the provider
@@ -107,6 +107,14 @@ func TestOIDCLogin(t *testing.T) {
 		if strings.Contains(ck.Name, "_oidc_") {
 			t.Errorf("state cookie %s left after the login", ck.Name)
 		}
+	}
+
+	// Claims are as the provider says at each login: a group alice left
+	// does not live on in the data carried over from her session.
+	o.SetGroups("alice")
+	OIDCLogin(t, cl, "test", "alice", "alice-pw")
+	if g, ok := cl.Get("/private").Echo(t).Headers["X-Session-Data-Groups"]; ok {
+		t.Errorf("groups %q live on after the provider dropped them", g)
 	}
 
 	// The other provider puts the claims in the ID token, and names the
