@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/edgesession/edgesession/sessionstore"
 )
@@ -147,6 +148,10 @@ type oidcProvider struct {
 	fingerprint string
 	client      *http.Client
 	logger      *zap.Logger
+	// logouts bounds back-channel logout requests: anyone can post a
+	// token, and one signed with an unknown key makes go-oidc fetch the
+	// provider's keys again.
+	logouts *rate.Limiter
 
 	disc    atomic.Pointer[oidcDiscovery] // nil until discovery succeeded
 	trying  sync.Mutex                    // held during a discovery
@@ -318,6 +323,7 @@ func (h *Handler) setupOIDC(ctx caddy.Context, secrets [][]byte) error {
 			OIDCProvider: *cfg,
 			source:       oidcSourcePrefix + cfg.Name,
 			client:       &http.Client{Timeout: oidcHTTPTimeout},
+			logouts:      rate.NewLimiter(rate.Limit(backchannelLogoutsPerSecond), backchannelLogoutBurst),
 			logger:       h.logger.With(zap.String("provider", cfg.Name)),
 		}
 		if cfg.ClientSecret != "" {

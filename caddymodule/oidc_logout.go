@@ -175,6 +175,13 @@ func (h *Handler) logoutFormAction() string {
 	return strings.Join(origins, " ")
 }
 
+// A provider sends a back-channel logout per session it ends: a few a
+// second even for a busy one.
+const (
+	backchannelLogoutsPerSecond = 10
+	backchannelLogoutBurst      = 50
+)
+
 // maxLogoutToken bounds a back-channel logout request body.
 const maxLogoutToken = 64 << 10
 
@@ -183,6 +190,11 @@ const maxLogoutToken = 64 << 10
 func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, p *oidcProvider) error {
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(w, "POST")
+	}
+	if !p.logouts.Allow() {
+		p.logger.Warn("oidc back-channel logouts come too fast; refused", zapRemoteIP(r))
+		w.Header().Set("Retry-After", "1")
+		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable"})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutToken)
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("logout_token") == "" {
