@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		forward_cookie on|off
 //		upstream_control on|off
 //		login_template <file>
+//		title <text>
 //		login_limit <failures> <window>
 //	}
 //
@@ -141,6 +142,15 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			s.UpstreamControl, err = onOff(d)
 		case "login_template":
 			s.LoginTemplate, err = oneArg(d)
+		case "title":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.Err(`title needs one value; quote a name with spaces: title "Acme Wiki"`)
+			}
+			if err := validTitle(args[0]); err != nil {
+				return d.Err(err.Error())
+			}
+			s.Title = args[0]
 		case "login_limit":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
