@@ -49,6 +49,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		forward_cookie on|off
 //		upstream_control on|off
 //		login_template <file>
+//		title <text>
 //		login_limit <failures> <window>
 //	}
 //
@@ -146,6 +147,15 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.WrapErr(err)
 				}
 			}
+		case "title":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.Err(`title needs one value; quote a name with spaces: title "Acme Wiki"`)
+			}
+			if err := validTitle(args[0]); err != nil {
+				return d.Err(err.Error())
+			}
+			s.Title = args[0]
 		case "login_limit":
 			args := d.RemainingArgs()
 			if len(args) != 2 {

@@ -121,6 +121,12 @@ type Handler struct {
 	// login page.
 	LoginTemplate string `json:"login_template,omitempty"`
 
+	// Title is the site's name as people know it ("Acme Wiki"). The
+	// login page says "Sign in to <title>", and every page the handler
+	// serves carries it in its title. Default: none, the pages say only
+	// "Sign in", "Sign out".
+	Title string `json:"title,omitempty"`
+
 	// LoginLimit throttles password guessing. Default 5 failures in 15m.
 	LoginLimit *LoginLimit `json:"login_limit,omitempty"`
 
@@ -294,6 +300,9 @@ func (h *Handler) validate() error {
 			return fmt.Errorf("user_header %q: not a valid header name", name)
 		}
 	}
+	if err := validTitle(h.Title); err != nil {
+		return err
+	}
 	if h.LoginLimit.Failures < 1 || h.LoginLimit.Window <= 0 {
 		return fmt.Errorf("login_limit %d %v: need at least 1 failure and a positive window", h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
 	}
@@ -380,11 +389,12 @@ func emptySessionPlaceholders(key string) (any, bool) {
 }
 
 // loginRequired answers a request that needs a user and has none: a browser
-// navigating is sent to the login page, anything else gets 401 JSON.
+// navigating is sent to the login page (under the path the browser sees,
+// see mountPrefix), anything else gets 401 JSON.
 func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
-		target := h.PathPrefix + "/login?redirect=" + url.QueryEscape(originalRequestURI(r))
+	if isNavigation(r) {
+		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
 	}
