@@ -58,6 +58,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		h.logStoreError(r, "logout", err)
 		return h.serviceUnavailable(w)
 	}
+	h.clearSiteData(w)
 	if s != nil && s.rec.User != "" {
 		h.metrics.logouts.Inc()
 		h.logger.Info("logout", zap.String("user", s.rec.User), zapRemoteIP(r))

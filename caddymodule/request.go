@@ -146,30 +146,28 @@ func (t *trailerStripper) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// forwardHeaders are the canonical names forward writes, worked out once.
+// forwardHeaders are the canonical names forward writes, worked out once
+// (newForwardHeaders).
 type forwardHeaders struct {
-	user       []string // <prefix>User and the user headers
-	dataPrefix string   // <prefix>Data-
-}
-
-func newForwardHeaders(prefix string, userHeaders []string) forwardHeaders {
-	f := forwardHeaders{user: []string{http.CanonicalHeaderKey(prefix + "User")}, dataPrefix: http.CanonicalHeaderKey(prefix + "Data-")}
-	for _, name := range userHeaders {
-		f.user = append(f.user, http.CanonicalHeaderKey(name))
-	}
-	return f
+	user       []string       // <prefix>User, the user headers, the headers mapped to the user
+	data       []mappedHeader // the headers mapped to a data key
+	dataPrefix string         // <prefix>Data-
 }
 
 // forward puts the session into the request for the upstream: trusted
 // headers and placeholders.
 func (h *Handler) forward(r *http.Request, s *session) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	// One allocation for the values of the user's and the mapped headers,
+	// but no two headers share a slice: its capacity is never exceeded.
+	var values []string
+	if n := len(h.fwd.user) + len(h.fwd.data); s.rec.User != "" || len(h.fwd.data) > 0 && len(s.rec.Data) > 0 {
+		values = make([]string, 0, n)
+	}
 	if user := s.rec.User; user != "" {
-		// One allocation, but no two headers share a slice.
-		values := make([]string, len(h.fwd.user))
-		for i, name := range h.fwd.user {
-			values[i] = user
-			r.Header[name] = values[i : i+1 : i+1]
+		for _, name := range h.fwd.user {
+			values = append(values, user)
+			r.Header[name] = values[len(values)-1 : len(values) : len(values)]
 		}
 		if repl != nil {
 			repl.Set("http.session.user", user)
@@ -186,6 +184,12 @@ func (h *Handler) forward(r *http.Request, s *session) {
 		r.Header[h.fwd.dataPrefix+canonicalKeyTail(k)] = []string{v}
 		if repl != nil {
 			repl.Set("http.session.data."+k, v)
+		}
+	}
+	for _, m := range h.fwd.data {
+		if v, ok := s.rec.Data[m.key]; ok && validDataValue(v) {
+			values = append(values, v)
+			r.Header[m.name] = values[len(values)-1 : len(values) : len(values)]
 		}
 	}
 }

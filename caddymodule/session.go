@@ -42,8 +42,13 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	case err != nil:
 		h.logStoreError(r, "loading session", err)
 		return nil, err
-	case state == stateInvalid || state == stateExpired:
+	case state == stateInvalid:
 		h.expireCookie(w, r)
+		return nil, nil
+	case state == stateExpired:
+		// Expired, revoked or logged out elsewhere: the app's session
+		// ends with it.
+		h.sessionEnded(w, r)
 		return nil, nil
 	case s == nil:
 		return nil, nil
@@ -54,7 +59,7 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	}
 	if !s.saved {
 		// Deleted between Find and the write-back: a logout won the race.
-		h.expireCookie(w, r)
+		h.sessionEnded(w, r)
 		return nil, nil
 	}
 	return s, nil
@@ -221,6 +226,13 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
 	}
+	if s == nil || s.rec.User != id.user || s.rec.Source != id.source {
+		// The app's session in this browser, if any, may be another
+		// user's: one whose session here was replaced, or ended without a
+		// logout (idle, closed browser). Only a login that continues the
+		// same user's session keeps it.
+		h.expireAppCookies(w, r)
+	}
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			// The new session is in place; the old one will expire.
@@ -265,14 +277,15 @@ func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return nil
 }
 
-// destroy deletes s from the store and expires the cookie.
+// destroy deletes s from the store and expires the cookie and the app's
+// logout cookies.
 func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) error {
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			return err
 		}
 	}
-	h.expireCookie(w, r)
+	h.sessionEnded(w, r)
 	return nil
 }
 
