@@ -158,21 +158,37 @@ func BenchmarkCookieDecode(b *testing.B) {
 	})
 }
 
+// BenchmarkStripAndForward is the request path's header work. With
+// "mapped headers", three more names are stripped and forwarded (the user
+// and two data keys under names the app trusts).
 func BenchmarkStripAndForward(b *testing.B) {
-	h := newTestHandler(b, nil)
-	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
-	base := http.Header{
-		"Accept": {"text/html"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"bench"},
-		"Cookie": {"caddy_session=xyz; theme=dark"}, "X-Session-User": {"mallory"}, "X_session_data_role": {"root"},
-		"Remote-User": {"mallory"}, "Referer": {"https://example.com/"}, "Accept-Language": {"en"},
-	}
-	r := httptest.NewRequest("GET", "/", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Header = base.Clone()
-		h.strip.removeFrom(r.Header)
-		h.forward(r, s)
-		removeCookie(r.Header, h.Cookie.Name)
+	for _, mapped := range []bool{false, true} {
+		name := "default"
+		if mapped {
+			name = "mapped headers"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newTestHandler(b, nil)
+			s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
+			if mapped {
+				h.Headers = map[string]string{"User-Name": "user", "X-Forwarded-Email": "data.email", "X-Webauth-Role": "data.role"}
+				h.prepareHeaders()
+				s.rec.Data["email"] = "alice@example.com"
+			}
+			base := http.Header{
+				"Accept": {"text/html"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"bench"},
+				"Cookie": {"caddy_session=xyz; theme=dark"}, "X-Session-User": {"mallory"}, "X_session_data_role": {"root"},
+				"Remote-User": {"mallory"}, "Referer": {"https://example.com/"}, "Accept-Language": {"en"},
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Header = base.Clone()
+				h.strip.removeFrom(r.Header)
+				h.forward(r, s)
+				removeCookie(r.Header, h.Cookie.Name)
+			}
+		})
 	}
 }
 
@@ -232,8 +248,8 @@ func (c *countingStore) Create(ctx context.Context, key sessionstore.Key, rec se
 func TestNoWritesInsideWriteBackInterval(t *testing.T) {
 	store := &countingStore{Store: sessionstore.NewMemory(0)}
 	h := newTestHandler(t, store)
-	h.idle = 2 * time.Second
-	h.touchEvery = h.idle / 20 // 100ms
+	h.idle = time.Hour
+	h.touchEvery = h.idle / 20 // 3m: no run of this test comes near it
 	cookie := loggedIn(t, h, "alice")
 	store.writes.Store(0)
 	serve := func() {
@@ -251,11 +267,62 @@ func TestNoWritesInsideWriteBackInterval(t *testing.T) {
 	if n := store.writes.Load(); n != 0 {
 		t.Fatalf("1000 requests inside the write-back interval wrote %d times", n)
 	}
-	time.Sleep(h.touchEvery + 10*time.Millisecond)
+	// The session was last seen longer ago than the interval: set it so in
+	// the store, rather than wait for the clock.
+	id, err := h.codec.verify(strings.TrimPrefix(cookie, h.Cookie.Name+"="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := h.key(sessionstore.ID(id))
+	rec, _, _ := store.Find(context.Background(), key)
+	rec.LastSeen = time.Now().Add(-h.touchEvery - time.Second)
+	store.Store.Create(context.Background(), key, rec)
 	for range 1000 {
 		serve()
 	}
 	if n := store.writes.Load(); n != 1 {
-		t.Fatalf("1000 requests just after the interval wrote %d times, want 1", n)
+		t.Fatalf("1000 requests after the interval wrote %d times, want 1", n)
+	}
+}
+
+// findCountingStore counts lookups.
+type findCountingStore struct {
+	sessionstore.Store
+	finds atomic.Int64
+}
+
+func (c *findCountingStore) Find(ctx context.Context, key sessionstore.Key) (sessionstore.Record, bool, error) {
+	c.finds.Add(1)
+	return c.Store.Find(ctx, key)
+}
+
+// TestManySessionCookiesAreBounded: a request with many validly signed but
+// dead session cookies costs at most maxSessionCookies lookups, and a live
+// one among the first of them still wins over the dead ones before it.
+func TestManySessionCookiesAreBounded(t *testing.T) {
+	store := &findCountingStore{Store: sessionstore.NewMemory(0)}
+	h := newTestHandler(t, store)
+	dead := loggedIn(t, h, "mallory")
+	live := loggedIn(t, h, "alice")
+	// Logging alice in again would delete nothing: end mallory's directly.
+	deadID, _ := h.codec.verify(strings.TrimPrefix(dead, h.Cookie.Name+"="))
+	store.Delete(context.Background(), h.key(sessionstore.ID(deadID)))
+
+	serve := func(cookie string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", cookie)
+		h.ServeHTTP(w, r, okHandler)
+		return w
+	}
+	store.finds.Store(0)
+	if w := serve(strings.Repeat(dead+"; ", 100) + live); w.Code == 200 {
+		t.Fatal("the 101st session cookie was looked at")
+	}
+	if n := store.finds.Load(); n != maxSessionCookies {
+		t.Fatalf("%d lookups for 101 session cookies, want %d", n, maxSessionCookies)
+	}
+	if w := serve(strings.Repeat(dead+"; ", maxSessionCookies-1) + live); w.Code != 200 {
+		t.Fatalf("a live session after %d dead ones: %d", maxSessionCookies-1, w.Code)
 	}
 }

@@ -33,7 +33,7 @@ func (m *metrics) request(state string) { m.byState[state].Inc() }
 var processMetrics = &metrics{
 	logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "logins_total",
-		Help: "Login attempts by result: success, failure, throttled, error.",
+		Help: "Login attempts by result: success, failure, throttled, error. Each request with HTTP Basic credentials is one.",
 	}, []string{"result"}),
 	logouts: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "logouts_total",

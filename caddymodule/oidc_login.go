@@ -57,7 +57,7 @@ func (h *Handler) oidcStateCookie(state string) string {
 func (h *Handler) oidcCookie(r *http.Request, p *oidcProvider, name, value string) *http.Cookie {
 	c := h.cookie(r, value)
 	c.Name = name
-	c.Path = h.PathPrefix + "/oidc/" + p.Name + "/"
+	c.Path = h.endpointURL(r, "/oidc/"+p.Name+"/")
 	if hasPrefixFold(h.Cookie.Name, "__Host-") {
 		c.Path = "/"
 	}
@@ -85,7 +85,7 @@ func (h *Handler) startOIDCLogin(w http.ResponseWriter, r *http.Request, name, r
 		Nonce:       rand.Text(),
 		Verifier:    oauth2.GenerateVerifier(),
 		Redirect:    redirect,
-		RedirectURI: p.redirectURI(r, h.PathPrefix),
+		RedirectURI: p.redirectURI(r, mountPrefix(r)+h.PathPrefix),
 	}
 	b, _ := json.Marshal(st)
 	v, err := h.oidc.stateCodec.encode(b)
@@ -354,7 +354,7 @@ func (h *Handler) oidcProblem(w http.ResponseWriter, r *http.Request, p *oidcPro
 	if acceptsJSON(r) {
 		return writeJSON(w, status, map[string]string{"error": msg})
 	}
-	page := oidcProblemPage{Title: title, Message: msg, Retry: h.PathPrefix + "/login", Nonce: rand.Text()}
+	page := oidcProblemPage{Title: title, Message: msg, Retry: h.endpointURL(r, "/login"), Nonce: rand.Text()}
 	return h.render(w, status, "oidc.html", page.Nonce, page)
 }
 
@@ -377,7 +377,7 @@ type oidcButton struct {
 
 // oidcButtons are the login page's provider buttons, for a login that
 // goes on to redirect.
-func (h *Handler) oidcButtons(redirect string) []oidcButton {
+func (h *Handler) oidcButtons(r *http.Request, redirect string) []oidcButton {
 	if h.oidc == nil {
 		return nil
 	}
@@ -387,7 +387,7 @@ func (h *Handler) oidcButtons(redirect string) []oidcButton {
 		if redirect != "" && redirect != "/" {
 			q.Set("redirect", redirect)
 		}
-		buttons = append(buttons, oidcButton{Name: p.Name, Label: p.Label, URL: h.PathPrefix + "/login?" + q.Encode()})
+		buttons = append(buttons, oidcButton{Name: p.Name, Label: p.Label, URL: h.endpointURL(r, "/login") + "?" + q.Encode()})
 	}
 	return buttons
 }

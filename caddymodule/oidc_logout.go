@@ -70,7 +70,7 @@ func sessionBinding(rec sessionstore.Record) string {
 func (h *Handler) oidcHintCookie(r *http.Request, value string) *http.Cookie {
 	c := h.cookie(r, value)
 	c.Name = h.Cookie.Name + "_oidc_logout"
-	c.Path = h.PathPrefix + "/logout"
+	c.Path = h.endpointURL(r, "/logout")
 	if hasPrefixFold(h.Cookie.Name, "__Host-") {
 		c.Path = "/"
 	}

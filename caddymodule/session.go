@@ -42,8 +42,13 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	case err != nil:
 		h.logStoreError(r, "loading session", err)
 		return nil, err
-	case state == stateInvalid || state == stateExpired:
+	case state == stateInvalid:
 		h.expireCookie(w, r)
+		return nil, nil
+	case state == stateExpired:
+		// Expired, revoked or logged out elsewhere: the app's session
+		// ends with it.
+		h.sessionEnded(w, r)
 		return nil, nil
 	case s == nil:
 		return nil, nil
@@ -54,7 +59,7 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	}
 	if !s.saved {
 		// Deleted between Find and the write-back: a logout won the race.
-		h.expireCookie(w, r)
+		h.sessionEnded(w, r)
 		return nil, nil
 	}
 	return s, nil
@@ -71,6 +76,11 @@ func (h *Handler) find(r *http.Request) (*session, string, error) {
 	values := cookieValues(r, h.Cookie.Name)
 	if len(values) == 0 {
 		return nil, stateNone, nil
+	}
+	if len(values) > maxSessionCookies {
+		// A browser sends one or two. More is someone making each request
+		// cost many decodes and store lookups.
+		values = values[:maxSessionCookies]
 	}
 	now := time.Now()
 	state := stateInvalid
@@ -110,6 +120,10 @@ func (h *Handler) find(r *http.Request) (*session, string, error) {
 	}
 	return nil, state, nil
 }
+
+// maxSessionCookies is how many session cookies of one request are looked
+// at, in the order sent.
+const maxSessionCookies = 8
 
 // deadOrForeign is the state after a cookie that named a dead session: a
 // foreign one seen before still counts (its cookie must not be expired).
@@ -213,6 +227,13 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
 	}
+	if s == nil || s.rec.User != id.user || s.rec.Source != id.source {
+		// The app's session in this browser, if any, may be another
+		// user's: one whose session here was replaced, or ended without a
+		// logout (idle, closed browser). Only a login that continues the
+		// same user's session keeps it.
+		h.expireAppCookies(w, r)
+	}
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			// The new session is in place; the old one will expire.
@@ -257,14 +278,15 @@ func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return nil
 }
 
-// destroy deletes s from the store and expires the cookie.
+// destroy deletes s from the store and expires the cookie and the app's
+// logout cookies.
 func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) error {
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			return err
 		}
 	}
-	h.expireCookie(w, r)
+	h.sessionEnded(w, r)
 	return nil
 }
 

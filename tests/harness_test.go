@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -69,17 +70,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Caddy is one Caddy process under test.
 type Caddy struct {
 	t         testing.TB
@@ -114,19 +104,42 @@ const globalOptions = `{
 
 // StartCaddy starts Caddy with the Caddyfile template tmpl (delimiters
 // [[ ]], so that Caddy's { } placeholders stay as they are) and waits
-// until the site answers.
+// until it is ready (see ready). If another process took one of its ports
+// first, it starts it again on other ports, a few times.
 func StartCaddy(t testing.TB, upstream, tmpl string, opts ...Option) *Caddy {
 	t.Helper()
-	c := &Caddy{t: t, Dir: t.TempDir(), AdminPort: freePort(t), SitePort: freePort(t), Upstream: upstream, Extra: map[string]any{}}
-	c.Site = fmt.Sprintf("http://127.0.0.1:%d", c.SitePort)
+	c := &Caddy{t: t, Dir: t.TempDir(), Upstream: upstream, Extra: map[string]any{}}
+	c.choosePorts()
 	for _, o := range opts {
 		o(c)
 	}
 	c.file = filepath.Join(c.Dir, "Caddyfile")
-	c.writeConfig(tmpl)
 	t.Cleanup(c.Stop) // first, so that a failed start leaves no process
-	c.start()
-	return c
+	for attempt := 1; ; attempt++ {
+		c.writeConfig(tmpl)
+		err := c.tryStart()
+		if err == nil {
+			return c
+		}
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			t.Fatalf("starting caddy (attempt %d): %v\n%s", attempt, err, c.Logs())
+		}
+		t.Logf("starting caddy (attempt %d): %v; trying other ports", attempt, err)
+		c.choosePorts()
+	}
+}
+
+// startAttempts bounds how often StartCaddy tries other ports.
+const startAttempts = 5
+
+// errPortTaken is why a start failed when another process holds, or
+// shares, one of Caddy's ports.
+var errPortTaken = errors.New("port taken by another process")
+
+// choosePorts gives Caddy an admin and a site port of its own.
+func (c *Caddy) choosePorts() {
+	c.AdminPort, c.SitePort = freePort(c.t), freePort(c.t)
+	c.Site = fmt.Sprintf("http://127.0.0.1:%d", c.SitePort)
 }
 
 // Option changes how StartCaddy starts Caddy.
@@ -173,37 +186,123 @@ func (c *Caddy) env() []string {
 	return env
 }
 
+// start starts Caddy on the ports it has, or fails the test.
 func (c *Caddy) start() {
 	c.t.Helper()
+	if err := c.tryStart(); err != nil {
+		c.t.Fatalf("starting caddy: %v\n%s", err, c.Logs())
+	}
+}
+
+// tryStart starts Caddy and waits until it is ready; if it is not, it
+// kills it and says why (errPortTaken if another process holds a port).
+func (c *Caddy) tryStart() error {
 	logf, err := os.OpenFile(filepath.Join(c.Dir, "caddy.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
+	logStart, _ := logf.Seek(0, io.SeekEnd) // this run's part of the log
 	c.cmd = exec.Command(caddyBin, "run", "--config", c.file, "--adapter", "caddyfile")
 	c.cmd.Env = c.env()
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		logf.Close()
+		return err
 	}
 	c.done = make(chan struct{})
 	go func() { c.cmd.Wait(); logf.Close(); close(c.done) }()
+
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-c.done:
-			c.t.Fatalf("caddy exited while starting:\n%s", c.Logs())
+			if log := c.Logs(); int64(len(log)) >= logStart && strings.Contains(log[logStart:], "address already in use") {
+				return fmt.Errorf("%w: caddy exited: address already in use", errPortTaken)
+			}
+			return errors.New("caddy exited while starting")
 		default:
 		}
-		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.SitePort)); err == nil {
-			conn.Close()
-			return
+		err := c.ready()
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, errPortTaken) {
+			c.Kill()
+			return err
 		}
 		if time.Now().After(deadline) {
 			c.Kill()
-			c.t.Fatalf("caddy did not start in 60s:\n%s", c.Logs())
+			return fmt.Errorf("caddy not ready in 60s: %w", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// readyClient asks Caddy's admin endpoint whether it is ready.
+var readyClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// ready proves that the Caddy on the ports is this process, ready to
+// serve: nobody else listens on its admin or site port (where the system
+// shows that: Caddy listens with SO_REUSEPORT, so a second Caddy on the
+// same port would share it without an error), its admin endpoint answers
+// with a config that listens on the site's port (the admin endpoint
+// answers only once that config runs), and the site port accepts
+// connections.
+func (c *Caddy) ready() error {
+	if err := c.listensAlone(c.AdminPort); err != nil {
+		return err
+	}
+	resp, err := readyClient.Get(fmt.Sprintf("http://127.0.0.1:%d/config/", c.AdminPort))
+	if err != nil {
+		return err
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string `json:"listen"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&cfg)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		return fmt.Errorf("admin endpoint: GET /config/: %d %v", resp.StatusCode, err)
+	}
+	site := false
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		for _, addr := range srv.Listen {
+			site = site || strings.HasSuffix(addr, fmt.Sprintf(":%d", c.SitePort))
+		}
+	}
+	if !site {
+		return fmt.Errorf("the config at the admin endpoint does not listen on port %d", c.SitePort)
+	}
+	if err := c.listensAlone(c.SitePort); err != nil {
+		return err
+	}
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.SitePort), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	return nil
+}
+
+// listensAlone checks that this Caddy, and no other process, listens on
+// port (where the system lets us see it).
+func (c *Caddy) listensAlone(port int) error {
+	ours, others, known := portListeners(port, c.cmd.Process.Pid)
+	switch {
+	case !known:
+		return nil
+	case others > 0:
+		return fmt.Errorf("%w: %d other sockets listen on port %d", errPortTaken, others, port)
+	case ours == 0:
+		return fmt.Errorf("caddy does not listen on port %d yet", port)
+	}
+	return nil
 }
 
 // Reload loads a new Caddyfile through the admin API, as `caddy reload`
@@ -236,8 +335,8 @@ func (c *Caddy) Kill() {
 	}
 }
 
-// Restart kills Caddy and starts it again with the same config and
-// directories.
+// Restart kills Caddy and starts it again with the same config,
+// directories and ports (which freePort keeps reserved meanwhile).
 func (c *Caddy) Restart() {
 	c.Kill()
 	c.start()

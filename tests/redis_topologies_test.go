@@ -1,8 +1,8 @@
 package tests
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,24 +11,27 @@ import (
 	"time"
 )
 
-// startRedisProcess starts redis-server with args and stops it with the
-// test.
-func startRedisProcess(t *testing.T, port int, args ...string) {
+// startRedisProcess starts redis-server with the arguments that args
+// gives for a port that pick chooses, and stops it with the test. If
+// another process took the port first, it tries another. It returns the
+// port.
+func startRedisProcess(t *testing.T, pick func(*testing.T) int, args func(port int) []string) int {
 	t.Helper()
-	cmd := exec.Command("redis-server", args...)
-	cmd.Dir = t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 10*time.Second, fmt.Sprintf("redis on port %d", port), func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	for attempt := 1; ; attempt++ {
+		port := pick(t)
+		p, err := startRedis(t, port, args(port)...)
 		if err == nil {
-			c.Close()
+			t.Cleanup(p.kill)
+			return port
 		}
-		return err == nil
-	})
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			t.Fatalf("starting redis-server (attempt %d): %v", attempt, err)
+		}
+	}
 }
+
+// anyPort chooses a port for startRedisProcess.
+func anyPort(t *testing.T) int { return freePort(t) }
 
 func redisCLI(t *testing.T, args ...string) string {
 	t.Helper()
@@ -75,11 +78,14 @@ func loginAndCheck(t *testing.T, c *Caddy, countKeys func() int) {
 
 func TestRedisSentinel(t *testing.T) {
 	needRedisTools(t)
-	master, sentinel := freePort(t), freePort(t)
-	startRedisProcess(t, master, "--port", fmt.Sprint(master), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	master := startRedisProcess(t, anyPort, func(port int) []string {
+		return []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	})
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
-	writeFile(t, conf, fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\n", sentinel, master))
-	startRedisProcess(t, sentinel, conf, "--sentinel")
+	sentinel := startRedisProcess(t, anyPort, func(port int) []string {
+		writeFile(t, conf, fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\n", port, master))
+		return []string{conf, "--sentinel"}
+	})
 	waitFor(t, 10*time.Second, "sentinel to know the master", func() bool {
 		out, _ := exec.Command("redis-cli", "-p", fmt.Sprint(sentinel), "sentinel", "get-master-addr-by-name", "mymaster").Output()
 		return strings.Contains(string(out), fmt.Sprint(master))
@@ -100,11 +106,12 @@ func TestRedisCluster(t *testing.T) {
 	var ports []int
 	var addrs []string
 	for range 3 {
-		p := clusterPort(t)
+		p := startRedisProcess(t, clusterPort, func(p int) []string {
+			return []string{"--port", fmt.Sprint(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+				"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", p)}
+		})
 		ports = append(ports, p)
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
-		startRedisProcess(t, p, "--port", fmt.Sprint(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", p))
 	}
 	redisCLI(t, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...)
 	waitFor(t, 20*time.Second, "the cluster to be ok", func() bool {
@@ -134,15 +141,11 @@ func TestRedisCluster(t *testing.T) {
 }
 
 // clusterPort returns a free port whose cluster bus port (+10000) is free
-// too.
+// too; both stay reserved as freePort's do.
 func clusterPort(t *testing.T) int {
 	for range 100 {
 		p := freePort(t)
-		if p+10000 > 65535 {
-			continue
-		}
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000)); err == nil {
-			l.Close()
+		if p+10000 <= 65535 && reserveExactPort(t, p+10000) {
 			return p
 		}
 	}

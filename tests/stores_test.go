@@ -1,10 +1,15 @@
 package tests
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +21,7 @@ import (
 type RedisServer struct {
 	t    testing.TB
 	Port int
-	cmd  *exec.Cmd
+	proc *redisProcess
 }
 
 func StartRedisServer(t testing.TB) *RedisServer {
@@ -27,44 +32,142 @@ func StartRedisServer(t testing.TB) *RedisServer {
 		}
 		t.Skip("SKIP: redis-server not found")
 	}
-	r := &RedisServer{t: t, Port: freePort(t)}
-	r.Start()
+	r := &RedisServer{t: t}
 	t.Cleanup(r.Stop)
-	return r
+	for attempt := 1; ; attempt++ {
+		r.Port = freePort(t)
+		err := r.tryStart()
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			t.Fatalf("starting redis-server (attempt %d): %v", attempt, err)
+		}
+	}
 }
 
 func (r *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port) }
 
-// Start starts redis-server (again) on its port, with nothing kept on disk.
+// Start starts redis-server again on its port, with nothing kept on disk.
 func (r *RedisServer) Start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
+	if err := r.tryStart(); err != nil {
+		r.t.Fatalf("starting redis-server: %v", err)
 	}
-	waitFor(r.t, 10*time.Second, "redis-server to listen", func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+}
+
+func (r *RedisServer) tryStart() (err error) {
+	r.proc, err = startRedis(r.t, r.Port, "--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	return err
 }
 
 // Stop kills redis-server.
 func (r *RedisServer) Stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		r.cmd.Process.Signal(syscall.SIGCONT)
-		r.cmd.Process.Kill()
-		r.cmd.Wait()
-		r.cmd = nil
+	if r.proc != nil {
+		r.proc.kill()
+		r.proc = nil
 	}
 }
 
 // Pause freezes redis-server (SIGSTOP): connections hang, as on a network
 // partition. Resume thaws it.
-func (r *RedisServer) Pause()  { r.cmd.Process.Signal(syscall.SIGSTOP) }
-func (r *RedisServer) Resume() { r.cmd.Process.Signal(syscall.SIGCONT) }
+func (r *RedisServer) Pause()  { r.proc.cmd.Process.Signal(syscall.SIGSTOP) }
+func (r *RedisServer) Resume() { r.proc.cmd.Process.Signal(syscall.SIGCONT) }
+
+// redisProcess is a redis-server that startRedis started.
+type redisProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  string // its output
+}
+
+// kill kills it (paused or not) and waits until it is gone.
+func (p *redisProcess) kill() {
+	p.cmd.Process.Signal(syscall.SIGCONT)
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// startRedis starts redis-server with args (which make it listen on port)
+// in a directory of its own, and waits until the Redis answering on port
+// is this process: INFO gives its process ID. If it exits because the
+// port is in use, the error is errPortTaken. The caller kills it.
+func startRedis(t testing.TB, port int, args ...string) (*redisProcess, error) {
+	dir := t.TempDir()
+	p := &redisProcess{cmd: exec.Command("redis-server", args...), done: make(chan struct{}), log: filepath.Join(dir, "redis.log")}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		return nil, err
+	}
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			out, _ := os.ReadFile(p.log)
+			if strings.Contains(string(out), "already in use") {
+				return nil, fmt.Errorf("%w: redis-server on port %d: %s", errPortTaken, port, lastLine(out))
+			}
+			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, out)
+		default:
+		}
+		pid, err := redisPID(port)
+		switch {
+		case err == nil && pid == p.cmd.Process.Pid:
+			return p, nil
+		case err == nil:
+			p.kill()
+			return nil, fmt.Errorf("%w: another Redis (pid %d) answers on port %d", errPortTaken, pid, port)
+		case time.Now().After(deadline):
+			p.kill()
+			return nil, fmt.Errorf("redis-server on port %d not ready in 10s: %v", port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// redisPID asks the Redis on port for its process ID.
+func redisPID(port int) (int, error) {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(conn, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"); err != nil {
+		return 0, err
+	}
+	br := bufio.NewReader(conn)
+	head, err := br.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil {
+		return 0, fmt.Errorf("INFO answered %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, errors.New("INFO names no process_id")
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
 
 func redisSite(url string) string {
 	return fmt.Sprintf("redis %s {\n\t\t\tdial_timeout 300ms\n\t\t}", url)
