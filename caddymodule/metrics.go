@@ -98,6 +98,9 @@ func instrument(s sessionstore.Store, m *metrics) sessionstore.Store {
 
 func since(o prometheus.Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
 
+// Unwrap returns the store below.
+func (s *instrumentedStore) Unwrap() sessionstore.Store { return s.Store }
+
 func (s *instrumentedStore) Find(ctx context.Context, key sessionstore.Key) (sessionstore.Record, bool, error) {
 	defer since(s.find, time.Now())
 	return s.Store.Find(ctx, key)

@@ -231,11 +231,7 @@ var errCannotList = errors.New("session store cannot list sessions")
 // revokeOIDCSessions deletes the sessions p issued for sid (when given;
 // with sub too when both are) or else for every session of sub.
 func (h *Handler) revokeOIDCSessions(ctx context.Context, p *oidcProvider, sub, sid string) (int, error) {
-	store := h.store
-	if is, ok := store.(*instrumentedStore); ok {
-		store = is.Store
-	}
-	lister, ok := store.(sessionstore.Lister)
+	lister, ok := underlyingStore(h.store).(sessionstore.Lister)
 	if !ok {
 		return 0, errCannotList
 	}
