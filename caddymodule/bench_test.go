@@ -95,7 +95,10 @@ func BenchmarkServeHTTP(b *testing.B) {
 					"User-Agent": {"bench"}, "Accept-Encoding": {"gzip"},
 				}
 				r := httptest.NewRequest("GET", "/app/page?x=1", nil)
-				r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+				ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+				// Caddy gives every request a vars map.
+				ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+				r = r.WithContext(ctx)
 				for pb.Next() {
 					r.Header = template.Clone()
 					if err := h.ServeHTTP(w, r, okHandler); err != nil {
@@ -158,21 +161,37 @@ func BenchmarkCookieDecode(b *testing.B) {
 	})
 }
 
+// BenchmarkStripAndForward is the request path's header work. With
+// "mapped headers", three more names are stripped and forwarded (the user
+// and two data keys under names the app trusts).
 func BenchmarkStripAndForward(b *testing.B) {
-	h := newTestHandler(b, nil)
-	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
-	base := http.Header{
-		"Accept": {"text/html"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"bench"},
-		"Cookie": {"caddy_session=xyz; theme=dark"}, "X-Session-User": {"mallory"}, "X_session_data_role": {"root"},
-		"Remote-User": {"mallory"}, "Referer": {"https://example.com/"}, "Accept-Language": {"en"},
-	}
-	r := httptest.NewRequest("GET", "/", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Header = base.Clone()
-		h.strip.removeFrom(r.Header)
-		h.forward(r, s)
-		removeCookie(r.Header, h.Cookie.Name)
+	for _, mapped := range []bool{false, true} {
+		name := "default"
+		if mapped {
+			name = "mapped headers"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newTestHandler(b, nil)
+			s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
+			if mapped {
+				h.Headers = map[string]string{"User-Name": "user", "X-Forwarded-Email": "data.email", "X-Webauth-Role": "data.role"}
+				h.prepareHeaders()
+				s.rec.Data["email"] = "alice@example.com"
+			}
+			base := http.Header{
+				"Accept": {"text/html"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"bench"},
+				"Cookie": {"caddy_session=xyz; theme=dark"}, "X-Session-User": {"mallory"}, "X_session_data_role": {"root"},
+				"Remote-User": {"mallory"}, "Referer": {"https://example.com/"}, "Accept-Language": {"en"},
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Header = base.Clone()
+				h.strip.removeFrom(r.Header)
+				h.forward(r, s)
+				removeCookie(r.Header, h.Cookie.Name)
+			}
+		})
 	}
 }
 

@@ -2,8 +2,11 @@ package caddymodule
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -34,6 +37,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		realm <name>
 //		path_prefix <prefix>
 //		public { <matchers> }
+//		allow [user <name>...] [group <name>...] [{ <matchers> }]
+//		assertion [{
+//			header <name>
+//			issuer <iss>
+//			audience <aud>...
+//			lifetime <duration>
+//			rotate_every <duration>
+//		}]
 //		idle_timeout <duration>
 //		lifetime <duration>
 //		cookie {
@@ -48,23 +59,34 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		user_header <name>...
 //		forward_cookie on|off
 //		upstream_control on|off
+//		header <name> user|data.<key>
+//		logout_cookies <name>... {
+//			path <path>...
+//			domain <domain>
+//		}
+//		clear_site_data cookies|storage|cache|*...
+//		http_basic on|off [<realm>]
 //		login_template <file>
+//		title <text>
 //		login_limit <failures> <window>
+//		oidc <name> { ... }
 //	}
 //
-// Every subdirective but user may be given once. Every value is checked
-// here, so that `caddy adapt` and `caddy validate` name the line of a bad
-// one: secrets are resolved ({env.*} and {file.*} too) and measured, and
-// the users file and the login template are read.
+// oidc is described at unmarshalOIDC. Every subdirective but user,
+// header, logout_cookies, oidc and allow may be given once. Every value is
+// checked here, so that `caddy adapt` and `caddy validate` name the line of
+// a bad one: secrets are resolved ({env.*} and {file.*} too) and measured,
+// and the users file and the login template are read.
 func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "session"
 	if d.NextArg() {
 		return d.Errf("session takes no arguments, only a block; got %q", d.Val())
 	}
 	seen := map[string]bool{}
+	headerLines := map[string]int{} // where each header was given
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if seen[sub] && sub != "user" {
+		if seen[sub] && sub != "user" && sub != "header" && sub != "logout_cookies" && sub != "oidc" && sub != "allow" {
 			return d.Errf("session: %s given twice", sub)
 		}
 		seen[sub] = true
@@ -84,6 +106,8 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "user":
 			err = s.unmarshalUser(d)
+		case "oidc":
+			err = s.unmarshalOIDC(d)
 		case "realm":
 			s.Realm, err = oneArg(d)
 			if err == nil {
@@ -112,6 +136,10 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("public needs at least one matcher")
 			}
 			s.PublicRaw = append(s.PublicRaw, set)
+		case "allow":
+			err = s.unmarshalRule(d)
+		case "assertion":
+			err = s.unmarshalAssertion(d)
 		case "idle_timeout":
 			var dur caddy.Duration
 			dur, err = durationArg(d, true)
@@ -130,15 +158,54 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(s.UserHeaders) == 0 {
 				return d.Err("user_header needs at least one header name")
 			}
-			for _, n := range s.UserHeaders {
-				if !validHeaderName(n) {
-					return d.Errf("user_header %q: not a valid header name", n)
-				}
+			if err := s.checkTrustedNames(""); err != nil {
+				return d.Err(err.Error())
 			}
 		case "forward_cookie":
 			s.ForwardCookie, err = onOff(d)
 		case "upstream_control":
 			s.UpstreamControl, err = onOff(d)
+		case "header":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Err("header needs a header name and what it carries, user or data.<key>: e.g. header X-Forwarded-Email data.email")
+			}
+			if _, dup := s.Headers[args[0]]; dup {
+				return d.Errf("header %q given twice", args[0])
+			}
+			if s.Headers == nil {
+				s.Headers = map[string]string{}
+			}
+			s.Headers[args[0]] = args[1]
+			headerLines[args[0]] = d.Line()
+			if err := s.checkTrustedNames(""); err != nil {
+				return d.Err(err.Error())
+			}
+		case "logout_cookies":
+			err = s.unmarshalLogoutCookies(d)
+		case "clear_site_data":
+			s.ClearSiteData = d.RemainingArgs()
+			if len(s.ClearSiteData) == 0 {
+				return d.Errf("clear_site_data needs at least one of %s", strings.Join(clearSiteDataTypes, ", "))
+			}
+			if err := s.validateAppLogout(); err != nil {
+				return d.Err(err.Error())
+			}
+		case "http_basic":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 || (args[0] != "on" && args[0] != "off") || (args[0] == "off" && len(args) == 2) {
+				return d.Err("http_basic needs on [<realm>] or off")
+			}
+			s.HTTPBasic = nil
+			if args[0] == "on" {
+				s.HTTPBasic = &HTTPBasic{}
+				if len(args) == 2 {
+					if err := validBasicRealm(args[1]); err != nil {
+						return d.Err(err.Error())
+					}
+					s.HTTPBasic.Realm = args[1]
+				}
+			}
 		case "login_template":
 			s.LoginTemplate, err = oneArg(d)
 			if err == nil {
@@ -146,6 +213,15 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.WrapErr(err)
 				}
 			}
+		case "title":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.Err(`title needs one value; quote a name with spaces: title "Acme Wiki"`)
+			}
+			if err := validTitle(args[0]); err != nil {
+				return d.Err(err.Error())
+			}
+			s.Title = args[0]
 		case "login_limit":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -165,6 +241,64 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	// Only now is the header prefix known.
+	prefix := s.HeaderPrefix
+	if prefix == "" {
+		prefix = DefaultHeaderPrefix
+	}
+	for _, name := range slices.SortedFunc(maps.Keys(headerLines), func(a, b string) int { return headerLines[a] - headerLines[b] }) {
+		if underPrefix(name, prefix) {
+			return fmt.Errorf("header %q: starts with the header prefix %q, which is the handler's own, at %s:%d", name, prefix, d.File(), headerLines[name])
+		}
+	}
+	return nil
+}
+
+// unmarshalLogoutCookies reads one logout_cookies line: names, and the
+// path(s) and domain the app sets them with.
+func (s *Handler) unmarshalLogoutCookies(d *caddyfile.Dispenser) error {
+	names := d.RemainingArgs()
+	if len(names) == 0 {
+		return d.Err("logout_cookies needs the names of the app's cookies, e.g. logout_cookies sessionid")
+	}
+	paths, domain := []string{""}, ""
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("logout_cookies: %s given twice", sub)
+		}
+		seen[sub] = true
+		switch sub {
+		case "path":
+			if paths = d.RemainingArgs(); len(paths) == 0 {
+				return d.Err("path needs at least one path")
+			}
+		case "domain":
+			var err error
+			if domain, err = oneArg(d); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("logout_cookies: unknown option %q; want path or domain", sub)
+		}
+	}
+	sessionCookie := s.Cookie.Name
+	if sessionCookie == "" {
+		sessionCookie = DefaultCookieName
+	}
+	for _, name := range names {
+		for _, path := range paths {
+			c := AppCookie{Name: name, Path: path, Domain: domain}
+			if err := c.validate(sessionCookie); err != nil {
+				return d.Errf("logout_cookies %q: %v", name, err)
+			}
+			if slices.Contains(s.LogoutCookies, c) {
+				return d.Errf("logout_cookies %q (path %q, domain %q) given twice", name, path, domain)
+			}
+			s.LogoutCookies = append(s.LogoutCookies, c)
 		}
 	}
 	return nil

@@ -106,17 +106,24 @@ type cookieCodec struct {
 // secret with HKDF-SHA256, for the realm (no realm: the keys of before
 // realms existed). maxAge bounds the age of any cookie it accepts.
 func newCookieCodec(name, realm string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
+	return newPurposeCodec("edgesession cookie", name, realm, secrets, maxAge)
+}
+
+// newPurposeCodec is newCookieCodec for cookies of another purpose: keys
+// derived with HKDF info "<purpose> hmac-sha256" and "<purpose> aes-256"
+// (and the realm), so that no cookie of one purpose decodes as another.
+func newPurposeCodec(purpose, name, realm string, secrets [][]byte, maxAge time.Duration) (*cookieCodec, error) {
 	c := &cookieCodec{name: name}
 	info := ""
 	if realm != "" {
 		info = " realm " + realm
 	}
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie hmac-sha256"+info, 32)
+		hashKey, err := hkdf.Key(sha256.New, secret, nil, purpose+" hmac-sha256"+info, 32)
 		if err != nil {
 			return nil, err
 		}
-		blockKey, err := hkdf.Key(sha256.New, secret, nil, "edgesession cookie aes-256"+info, 32)
+		blockKey, err := hkdf.Key(sha256.New, secret, nil, purpose+" aes-256"+info, 32)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,11 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, endpoint
 		return h.serveWhoami(w, r)
 	case "/sessions":
 		return h.serveSessions(w, r)
+	case "/jwks.json":
+		return h.serveJWKS(w, r)
+	}
+	if rest, ok := strings.CutPrefix(endpoint, "/oidc/"); ok && h.oidc != nil {
+		return h.serveOIDC(w, r, rest)
 	}
 	return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }
@@ -27,12 +33,29 @@ func methodNotAllowed(w http.ResponseWriter, allow string) error {
 	return writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
 }
 
+// endpointURL is the URL of one of the handler's endpoints ("/login") as
+// the browser sees it: under the mount prefix, if Caddy stripped one.
+func (h *Handler) endpointURL(r *http.Request, endpoint string) string {
+	return mountPrefix(r) + h.PathPrefix + endpoint
+}
+
 // sameOrigin rejects cross-origin state-changing requests, judged by
-// Sec-Fetch-Site and Origin as http.CrossOriginProtection does.
+// Sec-Fetch-Site and Origin as http.CrossOriginProtection does. A person
+// whose browser posted a form from another site gets a page that says
+// what happened; API clients get JSON.
 func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 	if err := h.cop.Check(r); err != nil {
 		h.logger.Warn("cross-origin request refused", zapRemoteIP(r), zapPath(r))
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused"})
+		if wantsPage(r) {
+			h.renderMessage(w, http.StatusForbidden, messagePage{
+				Heading:  "Form from another site refused",
+				Text:     "This form was sent from a page on another site, so it was not accepted and nothing has changed. To sign in or out, use this site's own page.",
+				Link:     h.endpointURL(r, "/login"),
+				LinkText: "Go to the sign-in page",
+			})
+		} else {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused"})
+		}
 		return false
 	}
 	return true

@@ -86,6 +86,16 @@ type Handler struct {
 	// session forwarded if there is one.
 	PublicRaw caddyhttp.RawMatcherSets `json:"public,omitempty" caddy:"namespace=http.matchers"`
 
+	// Rules say who may reach what: the first rule whose matchers match a
+	// request lets in the users and groups it names and refuses every
+	// other logged-in user with 403. Requests no rule matches are open to
+	// every logged-in user; public requests to anyone. See Rule.
+	Rules []Rule `json:"rules,omitempty"`
+
+	// Assertion, if set, sends the upstream a short-lived signed token of
+	// who the user is. See Assertion.
+	Assertion *Assertion `json:"assertion,omitempty"`
+
 	// IdleTimeout ends a session that has not been used for this long.
 	// Default 30m; 0 disables it.
 	IdleTimeout *caddy.Duration `json:"idle_timeout,omitempty"`
@@ -117,18 +127,61 @@ type Handler struct {
 	// <prefix>Logout). Default false; the headers are removed either way.
 	UpstreamControl bool `json:"upstream_control,omitempty"`
 
+	// Headers forwards the user or a session data key under header names
+	// the app already trusts: each key is a header name, each value
+	// "user" or "data.<key>", e.g. {"X-Forwarded-Email": "data.email",
+	// "User-Name": "user"}. Like the prefix and the user headers, each
+	// name is always removed from the client's request first. A name may
+	// not start with HeaderPrefix.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// LogoutCookies are the app's own cookies (its session, e.g. tt-rss's
+	// ttrss_sid or Django's sessionid) that are expired whenever a session
+	// ends here: at logout, when the upstream logs the user out, when a
+	// login replaces what may be another user's session, and when a
+	// session is found expired or revoked. The app's session then does not
+	// outlive ours. They are also kept from the upstream in that request.
+	LogoutCookies []AppCookie `json:"logout_cookies,omitempty"`
+
+	// ClearSiteData is sent as a Clear-Site-Data header on logout (the
+	// logout endpoint and the upstream's logout): "cookies", "storage",
+	// "cache" or "*". "cookies" clears every cookie of the whole site
+	// (the registrable domain, all its subdomains), ours too. Browsers
+	// honour it only over HTTPS and on localhost.
+	ClearSiteData []string `json:"clear_site_data,omitempty"`
+
+	// HTTPBasic lets clients that cannot fill in a form (CalDAV, WebDAV,
+	// git, scripts) send the same users' passwords with HTTP Basic on
+	// every request. Such a request is throttled like a login, creates no
+	// session and is forwarded as a logged-in one; its Authorization
+	// header never reaches the upstream. Off when absent.
+	HTTPBasic *HTTPBasic `json:"http_basic,omitempty"`
+
 	// LoginTemplate is a Go html/template file that replaces the built-in
 	// login page.
 	LoginTemplate string `json:"login_template,omitempty"`
 
+	// Title is the site's name as people know it ("Acme Wiki"). The
+	// login page says "Sign in to <title>", and every page the handler
+	// serves carries it in its title. Default: none, the pages say only
+	// "Sign in", "Sign out".
+	Title string `json:"title,omitempty"`
+
 	// LoginLimit throttles password guessing. Default 5 failures in 15m.
 	LoginLimit *LoginLimit `json:"login_limit,omitempty"`
 
+	// OIDC are the OpenID Connect providers users may sign in with, one
+	// button each on the login page.
+	OIDC []*OIDCProvider `json:"oidc,omitempty"`
+
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identitySource
-	scope      string // the throttle's scope
+	oidc       *oidcProviders // nil without providers
+	scope      string         // the throttle's scope
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
+	rules      ruleSet
+	assert     *asserter
 	users      *userDB
 	throttle   *throttle
 	templates  *template.Template
@@ -216,9 +269,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if h.rules, err = loadRules(ctx, h.Rules); err != nil {
+		return err
+	}
 
 	h.users, err = newUserDB(h.Users, h.UsersFile, h.logger)
 	if err != nil {
+		return err
+	}
+	if err := h.setupOIDC(ctx, secrets); err != nil {
 		return err
 	}
 	h.setupSources()
@@ -230,6 +289,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.cop = http.NewCrossOriginProtection()
 	h.prepareHeaders()
+	if err := h.setupAssertion(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -269,8 +331,8 @@ func (h *Handler) setDefaults() {
 
 // prepareHeaders works out the header names of the request path once.
 func (h *Handler) prepareHeaders() {
-	h.strip = newHeaderMatcher(h.HeaderPrefix, h.UserHeaders)
-	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders)
+	h.strip = newHeaderMatcher(h.HeaderPrefix, h.trustedNames())
+	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
 func (h *Handler) validate() error {
@@ -286,13 +348,17 @@ func (h *Handler) validate() error {
 	if h.lifetime <= 0 {
 		return fmt.Errorf("lifetime %v: must be positive", h.lifetime)
 	}
-	if !validHeaderName(h.HeaderPrefix) {
-		return fmt.Errorf("header_prefix %q: not a valid header name prefix", h.HeaderPrefix)
+	if err := h.checkHeaderNames(); err != nil {
+		return err
 	}
-	for _, name := range h.UserHeaders {
-		if !validHeaderName(name) {
-			return fmt.Errorf("user_header %q: not a valid header name", name)
-		}
+	if err := h.validateAppLogout(); err != nil {
+		return err
+	}
+	if err := h.validateBasic(); err != nil {
+		return err
+	}
+	if err := validTitle(h.Title); err != nil {
+		return err
 	}
 	if h.LoginLimit.Failures < 1 || h.LoginLimit.Window <= 0 {
 		return fmt.Errorf("login_limit %d %v: need at least 1 failure and a positive window", h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
@@ -323,6 +389,7 @@ func validRealm(realm string) error {
 // the prefix leaves on any path.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.stripRequest(r)
+	basic := h.takeBasicCredentials(r)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Map(emptySessionPlaceholders)
 	}
@@ -333,6 +400,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	// On a store error s is nil: fail closed. Public requests go on
 	// without a session; the rest are refused until the store is back.
 	s, err := h.load(w, r)
+	byBasic := (s == nil || s.rec.User == "") && basic.given
+	if byBasic {
+		// Not even a store error stops a Basic client: it needs no store.
+		if s, err = h.basicLogin(w, r, basic); s == nil {
+			return err // answered
+		}
+	}
 	if s == nil || s.rec.User == "" {
 		public, merr := h.isPublic(r)
 		if merr != nil {
@@ -345,13 +419,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			return h.loginRequired(w, r)
 		}
 	}
+	h.identify(r, s)
 	if s != nil {
+		if done, err := h.authorize(w, r, s); done {
+			return err
+		}
 		h.forward(r, s)
+		h.forwardAssertion(r, s)
 	}
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
 	}
 	rw := h.wrapResponse(w, r, s)
+	if byBasic {
+		rw.control = false // the session is in no store to write to
+	}
 	err = next.ServeHTTP(rw, r)
 	rw.finish()
 	rw.stripTrailers()
@@ -373,20 +455,25 @@ func (h *Handler) isPublic(r *http.Request) (bool, error) {
 // text. Values set for this request (forward) come first.
 func emptySessionPlaceholders(key string) (any, bool) {
 	switch {
-	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."):
+	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."),
+		key == "http.session.groups":
 		return "", true
 	}
 	return nil, false
 }
 
 // loginRequired answers a request that needs a user and has none: a browser
-// navigating is sent to the login page, anything else gets 401 JSON.
+// navigating is sent to the login page (under the path the browser sees,
+// see mountPrefix), anything else gets 401 JSON.
 func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
-		target := h.PathPrefix + "/login?redirect=" + url.QueryEscape(originalRequestURI(r))
+	if isNavigation(r) {
+		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
+	}
+	if h.offersBasic(r) {
+		h.basicChallenge(w)
 	}
 	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 }

@@ -120,6 +120,9 @@ type closingStore struct {
 	sessionstore.Store
 }
 
+// Unwrap returns the store below.
+func (s closingStore) Unwrap() sessionstore.Store { return s.Store }
+
 // Delete implements sessionstore.Store.
 func (s closingStore) Delete(ctx context.Context, key sessionstore.Key) error {
 	if err := s.Store.Delete(ctx, key); err != nil {

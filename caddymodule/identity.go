@@ -24,7 +24,7 @@ const (
 )
 
 // identitySource is one way users get logged in. Password users and
-// upstream logins are sources; every OIDC provider will be one.
+// upstream logins are sources; so is every OIDC provider (oidc.go).
 type identitySource interface {
 	// accepts reports whether a session this source issued (rec.Source
 	// names it) is still a login: the user still exists, the password
@@ -53,6 +53,7 @@ type identity struct {
 	user        string
 	source      string
 	fingerprint string
+	groups      []string
 }
 
 // setupSources makes the identity sources this handler accepts.
@@ -60,6 +61,11 @@ func (h *Handler) setupSources() {
 	h.sources = map[string]identitySource{sourcePassword: passwordSource{h.users}}
 	if h.UpstreamControl {
 		h.sources[sourceUpstream] = upstreamSource{}
+	}
+	if h.oidc != nil {
+		for _, p := range h.oidc.list {
+			h.sources[p.source] = p
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -22,27 +23,58 @@ const maxPassword = 1024
 
 // loginPage is what the login template is given.
 type loginPage struct {
-	Action   string // the form's action: <prefix>/login
+	Action   string // the form's action: <mount><prefix>/login
 	Redirect string // where to go after login, already validated
 	Username string // as typed, after a failure
 	Error    string // the one generic failure message, or ""
+	Notice   string // news that is not an error ("You have signed out."), or ""
+	Title    string // the site's name (the title subdirective), or ""
 	Nonce    string // for the page's inline <style>, allowed by the CSP
+	// Providers are the OIDC providers' buttons, in the order configured.
+	Providers []oidcButton
+	// PasswordForm is false when only providers can sign users in.
+	PasswordForm bool
 }
+
+// signedOut is the query parameter of the login page that a logout lands
+// on; the page then says the user has signed out.
+const signedOut = "signed_out"
 
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return h.renderLogin(w, http.StatusOK, loginPage{Redirect: safeRedirect(r.URL.Query().Get("redirect"))})
+		q := r.URL.Query()
+		page := loginPage{Redirect: safeRedirectOr(redirectParam(q), home(mountPrefix(r)))}
+		if q.Get(signedOut) == "1" {
+			// Anyone can link here: say it only when it is true.
+			if s, err := h.load(w, r); err == nil && (s == nil || s.rec.User == "") {
+				page.Notice = "You have signed out."
+			}
+		}
+		if name := q.Get("provider"); name != "" {
+			return h.startOIDCLogin(w, r, name, page.Redirect)
+		}
+		return h.renderLogin(w, r, http.StatusOK, page)
 	case http.MethodPost:
 		return h.postLogin(w, r)
 	}
 	return methodNotAllowed(w, "GET, HEAD, POST")
 }
 
+// redirectParam is where to go after login or logout: the redirect
+// parameter, or next, which Django and Flask-Login send.
+func redirectParam(v url.Values) string {
+	if target := v.Get("redirect"); target != "" {
+		return target
+	}
+	return v.Get("next")
+}
+
 type credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Redirect string `json:"redirect"`
+	Next     string `json:"next"` // an alias of redirect
 }
 
 func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
@@ -68,7 +100,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	} else if err = r.ParseForm(); err == nil {
-		cred = credentials{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Redirect: r.PostForm.Get("redirect")}
+		cred = credentials{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Redirect: redirectParam(r.PostForm)}
 	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -79,13 +111,16 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.Error(err))
 		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 	}
-	redirect := safeRedirect(cred.Redirect)
+	if cred.Redirect == "" {
+		cred.Redirect = cred.Next
+	}
+	redirect := safeRedirectOr(cred.Redirect, home(mountPrefix(r)))
 	if err := validUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
 		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.NamedError("reason", err))
 		if isJSON {
 			return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 		}
-		return h.renderLogin(w, http.StatusBadRequest, loginPage{Redirect: redirect, Error: "Invalid username or password."})
+		return h.renderLogin(w, r, http.StatusBadRequest, loginPage{Redirect: redirect, Error: "Invalid username or password."})
 	}
 
 	ip := clientIP(r)
@@ -101,7 +136,16 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	if attempt == nil {
 		h.metrics.logins.WithLabelValues("throttled").Inc()
 		h.logger.Warn("login throttled", zap.String("user", cred.Username), zap.String("remote_ip", ip))
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		if wantsPage(r) {
+			return h.renderMessage(w, http.StatusTooManyRequests, messagePage{
+				Heading:  "Too many failed sign-ins",
+				Text:     "Signing in is paused after too many wrong passwords. Try again " + retryIn(secs) + ".",
+				Link:     h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(redirect),
+				LinkText: "Back to the sign-in page",
+			})
+		}
 		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
 	}
 	defer attempt.end()
@@ -118,7 +162,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		if isJSON {
 			return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 		}
-		return h.renderLogin(w, http.StatusUnauthorized, loginPage{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
+		return h.renderLogin(w, r, http.StatusUnauthorized, loginPage{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
 	}
 	attempt.succeeded(r.Context())
 
@@ -143,6 +187,16 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, redirect, http.StatusSeeOther)
 	return nil
+}
+
+// retryIn says when to try again, in whole minutes rounded up: a person
+// reads "in 15 minutes" better than a count of seconds.
+func retryIn(secs int) string {
+	minutes := max((secs+59)/60, 1)
+	if minutes == 1 {
+		return "in 1 minute"
+	}
+	return "in " + strconv.Itoa(minutes) + " minutes"
 }
 
 func zapRemoteIP(r *http.Request) zap.Field { return zap.String("remote_ip", clientIP(r)) }

@@ -9,8 +9,9 @@ import (
 // logoutPage is what the logout confirmation template is given.
 type logoutPage struct {
 	Action   string
-	Redirect string
+	Redirect string // where to go after logout, validated; "" for the signed-out page
 	User     string
+	Title    string
 	Nonce    string
 }
 
@@ -20,11 +21,14 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		// A GET changes nothing (a link or an image could trigger it); it
 		// shows a button that POSTs.
 		s, _ := h.load(w, r)
-		page := logoutPage{Redirect: safeRedirect(r.URL.Query().Get("redirect"))}
+		var page logoutPage
+		if target := redirectParam(r.URL.Query()); target != "" {
+			page.Redirect = safeRedirectOr(target, home(mountPrefix(r)))
+		}
 		if s != nil {
 			page.User = s.rec.User
 		}
-		return h.renderLogout(w, page)
+		return h.renderLogout(w, r, page)
 	case http.MethodPost:
 	default:
 		return methodNotAllowed(w, "GET, HEAD, POST")
@@ -32,10 +36,17 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if !h.sameOrigin(w, r) {
 		return nil
 	}
-	redirect := "/"
+	// Without a redirect of its own, a logout lands on the login page,
+	// which says that the user has signed out: a person sees that it
+	// worked, and can sign in again (as someone else, on a shared
+	// computer). The site's home would do that only if it is public, and
+	// would otherwise send them to the login page with nothing said.
+	redirect := h.endpointURL(r, "/login") + "?" + signedOut + "=1"
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	if err := r.ParseForm(); err == nil {
-		redirect = safeRedirect(r.Form.Get("redirect"))
+		if target := redirectParam(r.Form); target != "" {
+			redirect = safeRedirectOr(target, home(mountPrefix(r)))
+		}
 	}
 	s, err := h.load(w, r)
 	if err == nil {
@@ -47,9 +58,13 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		h.logStoreError(r, "logout", err)
 		return h.serviceUnavailable(w)
 	}
+	h.clearSiteData(w)
 	if s != nil && s.rec.User != "" {
 		h.metrics.logouts.Inc()
 		h.logger.Info("logout", zap.String("user", s.rec.User), zapRemoteIP(r))
+	}
+	if target := h.oidcLogoutRedirect(w, r, s); target != "" && !acceptsJSON(r) {
+		redirect = target // the provider's logout, then back
 	}
 	if acceptsJSON(r) {
 		w.WriteHeader(http.StatusNoContent)

@@ -33,7 +33,7 @@ func (m *metrics) request(state string) { m.byState[state].Inc() }
 var processMetrics = &metrics{
 	logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "logins_total",
-		Help: "Login attempts by result: success, failure, throttled, error.",
+		Help: "Login attempts by result: success, failure, throttled, error. Each request with HTTP Basic credentials is one.",
 	}, []string{"result"}),
 	logouts: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "logouts_total",
@@ -97,6 +97,9 @@ func instrument(s sessionstore.Store, m *metrics) sessionstore.Store {
 }
 
 func since(o prometheus.Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
+
+// Unwrap returns the store below.
+func (s *instrumentedStore) Unwrap() sessionstore.Store { return s.Store }
 
 func (s *instrumentedStore) Find(ctx context.Context, key sessionstore.Key) (sessionstore.Record, bool, error) {
 	defer since(s.find, time.Now())

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -145,35 +146,37 @@ func (t *trailerStripper) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// forwardHeaders are the canonical names forward writes, worked out once.
+// forwardHeaders are the canonical names forward writes, worked out once
+// (newForwardHeaders).
 type forwardHeaders struct {
-	user       []string // <prefix>User and the user headers
-	dataPrefix string   // <prefix>Data-
-}
-
-func newForwardHeaders(prefix string, userHeaders []string) forwardHeaders {
-	f := forwardHeaders{user: []string{http.CanonicalHeaderKey(prefix + "User")}, dataPrefix: http.CanonicalHeaderKey(prefix + "Data-")}
-	for _, name := range userHeaders {
-		f.user = append(f.user, http.CanonicalHeaderKey(name))
-	}
-	return f
+	user       []string       // <prefix>User, the user headers, the headers mapped to the user
+	data       []mappedHeader // the headers mapped to a data key
+	dataPrefix string         // <prefix>Data-
+	groups     string         // <prefix>Groups
 }
 
 // forward puts the session into the request for the upstream: trusted
 // headers and placeholders.
 func (h *Handler) forward(r *http.Request, s *session) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	// One allocation for the values of the user's, the groups' and the
+	// mapped headers, but no two headers share a slice: its capacity is
+	// never exceeded.
+	var values []string
+	if n := len(h.fwd.user) + 1 + len(h.fwd.data); s.rec.User != "" || len(h.fwd.data) > 0 && len(s.rec.Data) > 0 {
+		values = make([]string, 0, n)
+	}
 	if user := s.rec.User; user != "" {
-		// One allocation, but no two headers share a slice.
-		values := make([]string, len(h.fwd.user))
-		for i, name := range h.fwd.user {
-			values[i] = user
-			r.Header[name] = values[i : i+1 : i+1]
+		for _, name := range h.fwd.user {
+			values = append(values, user)
+			r.Header[name] = values[len(values)-1 : len(values) : len(values)]
 		}
 		if repl != nil {
 			repl.Set("http.session.user", user)
 			repl.Set("http.auth.user.id", user)
 		}
+		values = append(values, "") // the groups' slot
+		h.forwardGroups(r, s, values[len(values)-1:], repl)
 	}
 	for k, v := range s.rec.Data {
 		// Keys and values were validated when they were written (see
@@ -185,6 +188,12 @@ func (h *Handler) forward(r *http.Request, s *session) {
 		r.Header[h.fwd.dataPrefix+canonicalKeyTail(k)] = []string{v}
 		if repl != nil {
 			repl.Set("http.session.data."+k, v)
+		}
+	}
+	for _, m := range h.fwd.data {
+		if v, ok := s.rec.Data[m.key]; ok && validDataValue(v) {
+			values = append(values, v)
+			r.Header[m.name] = values[len(values)-1 : len(values) : len(values)]
 		}
 	}
 }
@@ -203,8 +212,39 @@ func canonicalKeyTail(k string) string {
 	return string(b)
 }
 
-// acceptsHTML reports whether the client is a browser navigating, judged by
-// Accept.
+// isNavigation reports whether r is a browser navigating to a page, which
+// may be sent to the login page: a GET or HEAD that accepts HTML and is not
+// a script's request. Prototype.js and jQuery accept text/html too, but say
+// X-Requested-With; fetch() and XMLHttpRequest in today's browsers say
+// Sec-Fetch-Mode cors, same-origin or no-cors. A script would only follow
+// the redirect and get the login page's HTML where it wants data.
+func isNavigation(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) && !fromScript(r)
+}
+
+// fromScript reports whether r was sent by a page's script rather than by
+// the browser navigating.
+func fromScript(r *http.Request) bool {
+	if _, ok := r.Header["X-Requested-With"]; ok {
+		return true
+	}
+	mode, ok := r.Header["Sec-Fetch-Mode"]
+	return ok && (len(mode) != 1 || mode[0] != "navigate")
+}
+
+// wantsPage reports whether an answer that is not a success (a refused
+// cross-origin form, a throttled login) is for a person to read: a browser
+// that posted a form by navigating. API clients (Accept: application/json,
+// a JSON body, a script, a client that does not accept HTML) get JSON.
+func wantsPage(r *http.Request) bool {
+	if !acceptsHTML(r) || acceptsJSON(r) || fromScript(r) {
+		return false
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType != "application/json"
+}
+
+// acceptsHTML reports whether the client accepts HTML, judged by Accept.
 func acceptsHTML(r *http.Request) bool {
 	for _, v := range r.Header["Accept"] {
 		if strings.Contains(v, "text/html") {

@@ -20,6 +20,8 @@ type session struct {
 	// saved is false for a session that exists only in this request so
 	// far (not yet in the store or in a cookie).
 	saved bool
+	// groups are the logged-in user's groups now, set by serve.
+	groups *groupSet
 }
 
 // Session states, as counted in metrics.
@@ -42,8 +44,13 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	case err != nil:
 		h.logStoreError(r, "loading session", err)
 		return nil, err
-	case state == stateInvalid || state == stateExpired:
+	case state == stateInvalid:
 		h.expireCookie(w, r)
+		return nil, nil
+	case state == stateExpired:
+		// Expired, revoked or logged out elsewhere: the app's session
+		// ends with it.
+		h.sessionEnded(w, r)
 		return nil, nil
 	case s == nil:
 		return nil, nil
@@ -54,7 +61,7 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	}
 	if !s.saved {
 		// Deleted between Find and the write-back: a logout won the race.
-		h.expireCookie(w, r)
+		h.sessionEnded(w, r)
 		return nil, nil
 	}
 	return s, nil
@@ -210,6 +217,7 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	fresh.rec.User = id.user
 	fresh.rec.Source = id.source
 	fresh.rec.Fingerprint = id.fingerprint
+	fresh.rec.Groups = id.groups
 	fresh.rec.Data = data
 	if h.store != nil {
 		// For a person to recognise the session in a list; the cookie
@@ -220,6 +228,13 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	fresh.id = sessionstore.NewID()
 	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
+	}
+	if s == nil || s.rec.User != id.user || s.rec.Source != id.source {
+		// The app's session in this browser, if any, may be another
+		// user's: one whose session here was replaced, or ended without a
+		// logout (idle, closed browser). Only a login that continues the
+		// same user's session keeps it.
+		h.expireAppCookies(w, r)
 	}
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
@@ -265,14 +280,15 @@ func (h *Handler) save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return nil
 }
 
-// destroy deletes s from the store and expires the cookie.
+// destroy deletes s from the store and expires the cookie and the app's
+// logout cookies.
 func (h *Handler) destroy(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) error {
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			return err
 		}
 	}
-	h.expireCookie(w, r)
+	h.sessionEnded(w, r)
 	return nil
 }
 

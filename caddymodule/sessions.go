@@ -171,16 +171,6 @@ func (h *Handler) renderSessions(w http.ResponseWriter, page sessionsPage) error
 // the wrappers that time its operations and close sockets (which do not
 // pass optional interfaces on), or nil if the store has none.
 func userIndexOf(s sessionstore.Store) sessionstore.UserIndex {
-	for {
-		switch st := s.(type) {
-		case sessionstore.UserIndex:
-			return st
-		case closingStore:
-			s = st.Store
-		case *instrumentedStore:
-			s = st.Store
-		default:
-			return nil
-		}
-	}
+	ui, _ := underlyingStore(s).(sessionstore.UserIndex)
+	return ui
 }

@@ -28,6 +28,19 @@ type StoreProvider interface {
 	SessionStore() sessionstore.Store
 }
 
+// underlyingStore returns the store below the handler's wrappers (metrics,
+// closing hijacked connections), for an optional power such as Lister.
+// Deletes still go through the wrappers.
+func underlyingStore(s sessionstore.Store) sessionstore.Store {
+	for {
+		u, ok := s.(interface{ Unwrap() sessionstore.Store })
+		if !ok {
+			return s
+		}
+		s = u.Unwrap()
+	}
+}
+
 // stores holds the server-side stores, so that a config reload reuses the
 // store of the config before it: every session is kept, and bolt's file
 // lock is never waited on.

@@ -35,6 +35,10 @@ type throttle struct {
 // maxInFlight bounds the logins of one client that are checked at once.
 const maxInFlight = 64
 
+// busyWait is the wait begin answers when the attempts in flight are what
+// refuses an attempt, not failures: a retry may well get through.
+const busyWait = time.Second
+
 // newThrottle returns the throttle for a handler with these limits and
 // store: counts live in Redis with the redis store, else in the process.
 func newThrottle(limit *LoginLimit, store any, logger *zap.Logger) *throttle {
@@ -92,7 +96,7 @@ func (t *throttle) begin(ctx context.Context, scope, ip, user string, now time.T
 	case byClient.n >= 4*t.failures:
 		return nil, byClient.end.Sub(now), nil
 	case byUser.n+tb.inFlight[k.user] >= t.failures || tb.inFlight[k.client] >= maxInFlight:
-		return nil, time.Second, nil
+		return nil, busyWait, nil
 	}
 	tb.inFlight[k.user]++
 	tb.inFlight[k.client]++

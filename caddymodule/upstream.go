@@ -24,11 +24,12 @@ type responseWriter struct {
 	h           *Handler
 	r           *http.Request
 	s           *session
+	control     bool // apply upstream control
 	wroteHeader bool
 }
 
 func (h *Handler) wrapResponse(w http.ResponseWriter, r *http.Request, s *session) *responseWriter {
-	return &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s}
+	return &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s, control: h.UpstreamControl}
 }
 
 // WriteHeader implements http.ResponseWriter.
@@ -56,7 +57,7 @@ func (rw *responseWriter) finish() {
 		return
 	}
 	rw.wroteHeader = true
-	if rw.h.UpstreamControl {
+	if rw.control {
 		rw.h.applyUpstreamControl(&rw.ResponseWriterWrapper, rw.r, rw.s)
 	}
 	rw.h.removeControlHeaders(rw.Header())
@@ -199,6 +200,10 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		if err := h.destroy(ctx, w, r, s); err != nil {
 			h.logStoreError(r, "upstream logout", err)
 			return
+		}
+		if c.login == "" {
+			// Not with a login: "cookies" would clear the new session's.
+			h.clearSiteData(w)
 		}
 		if s != nil && s.rec.User != "" {
 			h.metrics.logouts.Inc()

@@ -40,6 +40,8 @@ type account struct {
 	// fp is the password fingerprint (see passwordFingerprint).
 	fp     string
 	groups []string
+	// groupSet is groups as forwarded and judged (see groups.go).
+	groupSet *groupSet
 }
 
 // bcryptMaxPassword is how much of a password bcrypt reads.
@@ -201,6 +203,7 @@ func newAccount(hash string, groups []string) (*account, error) {
 	if len(groups) > 0 {
 		acct.groups = slices.Clip(slices.Clone(groups))
 	}
+	acct.groupSet = newGroupSet(acct.groups)
 	acct.fp = passwordFingerprint(acct.hash)
 	return acct, nil
 }

@@ -422,8 +422,16 @@ func TestBrowserLoginLogout(t *testing.T) {
 
 	_, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
 	must("clicking Sign out", err)
-	// Signed out, the browser went to / and from there to the login page.
-	wantLoginPage("after sign out", "/")
+	// Signed out, the browser is on the login page, which says so.
+	wantLoginPage("after sign out", "")
+	if u := location(); u.Query().Get("signed_out") != "1" {
+		t.Errorf("after sign out the browser is at %s, want the signed-out login page", u)
+	}
+	notice, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#notice[role="status"]`)))
+	must("reading the signed-out notice", err)
+	if strings.TrimSpace(notice) != "You have signed out." {
+		t.Errorf("signed-out notice %q", notice)
+	}
 	cookies, err = chromedp.Call(bctx, network.GetCookies, network.GetCookiesParams{URLs: []string{c.Site + "/"}})
 	must("reading cookies", err)
 	for _, ck := range cookies.Cookies {

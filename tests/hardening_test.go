@@ -1,12 +1,17 @@
 package tests
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http2"
 )
 
 // TestPublicNeedsAPlainPath: a path that Caddy's matchers read as public
@@ -266,4 +271,74 @@ func TestPlaceholdersWithoutValueAreEmpty(t *testing.T) {
 	check(cl.Get("/public/x").Echo(t), "")
 	cl.MustLogin("alice", alicePassword)
 	check(cl.Get("/private").Echo(t), "alice")
+}
+
+// TestHTTP2ClientsForgeNothing: over HTTP/2 (h2c here), header names are
+// lower case, there is no Connection header, and trailers come in a frame
+// of their own; none of it carries a trusted header to the upstream.
+func TestHTTP2ClientsForgeNothing(t *testing.T) {
+	up := StartUpstream(t)
+	up.Hooks["/public/trailers"] = func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"proto": r.Proto, "headers": r.Header, "trailers": r.Trailer})
+	}
+	c := startSite(t, up, "memory", "", WithGlobals("servers {\n\t\tprotocols h1 h2c\n\t}"))
+	h2 := &http.Client{Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	cl := NewClient(t, c.Site)
+	cl.MustLogin("bob", bobPassword)
+	for _, who := range []string{"anonymous", "bob"} {
+		t.Run(who, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			req, _ := http.NewRequest("POST", c.Site+"/public/trailers", pr)
+			for _, name := range spoofedHeaders {
+				req.Header[strings.ToLower(name)] = []string{"mallory"}
+			}
+			if who == "bob" {
+				req.Header.Set("Cookie", "caddy_session="+cl.SessionCookie())
+			}
+			req.Trailer = http.Header{"X-Session-User": nil, "Remote-User": nil, "X-Checksum": nil}
+			go func() {
+				io.WriteString(pw, "hello")
+				req.Trailer.Set("X-Session-User", "mallory")
+				req.Trailer.Set("Remote-User", "mallory")
+				req.Trailer.Set("X-Checksum", "abc")
+				pw.Close()
+			}()
+			resp, err := h2.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got struct {
+				Proto             string
+				Headers, Trailers http.Header
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.ProtoMajor != 2 {
+				t.Fatalf("%s %d: %v", resp.Proto, resp.StatusCode, err)
+			}
+			for _, h := range []http.Header{got.Headers, got.Trailers} {
+				for name, values := range h {
+					if strings.Contains(fmt.Sprint(values), "mallory") {
+						t.Errorf("the upstream got the client's %s: %q", name, values)
+					}
+				}
+			}
+			if got.Trailers.Get("X-Checksum") != "abc" {
+				t.Errorf("an ordinary trailer was lost: %v", got.Trailers)
+			}
+			want := ""
+			if who == "bob" {
+				want = "bob"
+			}
+			if got.Headers.Get("X-Session-User") != want || got.Headers.Get("Remote-User") != want {
+				t.Errorf("X-Session-User %q, Remote-User %q; want %q", got.Headers.Get("X-Session-User"), got.Headers.Get("Remote-User"), want)
+			}
+		})
+	}
 }

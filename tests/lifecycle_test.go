@@ -13,12 +13,14 @@ func TestReloadsKeepSessions(t *testing.T) {
 		cl := NewClient(t, c.Site)
 		cl.MustLogin("alice", alicePassword)
 
-		// Two reloads in a row, each a real config change.
-		for i, more := range []string{"path_prefix /.auth", "path_prefix /.session"} {
-			took := c.Reload(strings.Replace(siteTemplate, "[[.Extra.more]]", more, 1))
-			if took > 5*time.Second {
-				t.Errorf("reload %d took %v; a reload must not wait on the store", i+1, took)
-			}
+		// Two reloads in a row, each a real config change. Caddy provisions
+		// the new config before it cleans up the old one: a bolt store not
+		// shared through the pool would wait for its own file lock and fail
+		// the reload after the lock timeout, so a reload that succeeds did
+		// not wait on the store. (No wall-clock bound here: under load a
+		// race-built `caddy reload` alone can take seconds.)
+		for _, more := range []string{"path_prefix /.auth", "path_prefix /.session"} {
+			c.Reload(strings.Replace(siteTemplate, "[[.Extra.more]]", more, 1))
 		}
 		if code, user := cl.Whoami(); code != 200 || user != "alice" {
 			t.Fatalf("after two reloads: whoami %d %q", code, user)

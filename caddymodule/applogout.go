@@ -1,0 +1,143 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Logout reaches the app (SPEC §12). An app behind the handler often
+// keeps a session of its own once it has seen the user (tt-rss's
+// ttrss_sid, Django's session under PersistentRemoteUserMiddleware). If
+// that session outlives ours, the next person at the same browser is the
+// previous user to the app. So whenever one of our sessions ends, the
+// app's session cookies named in LogoutCookies are expired too, and on
+// logout Clear-Site-Data can be sent.
+
+// AppCookie is one of the app's own cookies, expired when a session ends.
+// A browser drops a cookie only when told so with the name, path and
+// domain it was set with: give each path and domain the app uses.
+type AppCookie struct {
+	// Name of the cookie.
+	Name string `json:"name"`
+	// Path the app sets it with. Default "/".
+	Path string `json:"path,omitempty"`
+	// Domain the app sets it with. Default none (a host-only cookie).
+	Domain string `json:"domain,omitempty"`
+}
+
+// clearSiteDataTypes are the Clear-Site-Data types that may be sent.
+var clearSiteDataTypes = []string{"cookies", "storage", "cache", "*"}
+
+func (h *Handler) validateAppLogout() error {
+	for _, c := range h.LogoutCookies {
+		if err := c.validate(h.Cookie.Name); err != nil {
+			return fmt.Errorf("logout_cookies %q: %v", c.Name, err)
+		}
+	}
+	for i, t := range h.ClearSiteData {
+		if !slices.Contains(clearSiteDataTypes, t) {
+			return fmt.Errorf("clear_site_data %q: want some of %s", t, strings.Join(clearSiteDataTypes, ", "))
+		}
+		if slices.Contains(h.ClearSiteData[:i], t) {
+			return fmt.Errorf("clear_site_data %q given twice", t)
+		}
+	}
+	return nil
+}
+
+// validate checks c; sessionCookie is the handler's own cookie name,
+// which is expired anyway and must not be named here.
+func (c AppCookie) validate(sessionCookie string) error {
+	switch {
+	case c.Name == "" || strings.ContainsFunc(c.Name, func(r rune) bool { return !isTokenChar(r) }):
+		return fmt.Errorf("not a valid cookie name")
+	case c.Name == sessionCookie:
+		return fmt.Errorf("is the session cookie, which is expired at logout anyway")
+	case c.Path != "" && (c.Path[0] != '/' || strings.ContainsFunc(c.Path, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ';' })):
+		return fmt.Errorf("path %q: must start with / and have no spaces, ';' or control characters", c.Path)
+	case strings.ContainsFunc(c.Domain, func(r rune) bool { return !isTokenChar(r) }):
+		return fmt.Errorf("domain %q: not a domain", c.Domain)
+	case strings.HasPrefix(c.Name, "__Host-") && (c.Domain != "" || (c.Path != "" && c.Path != "/")):
+		return fmt.Errorf("a __Host- cookie has path / and no domain")
+	}
+	return nil
+}
+
+// sessionEnded is called whenever a session ends or is found to have
+// ended: the session cookie and the app's logout cookies are expired.
+func (h *Handler) sessionEnded(w http.ResponseWriter, r *http.Request) {
+	h.expireCookie(w, r)
+	h.expireAppCookies(w, r)
+}
+
+// expireAppCookies tells the browser to drop the app's logout cookies, and
+// takes them out of r, so that the upstream (if r goes on to it) does not
+// see the ended session and send its cookie again. A cookie the response
+// already sets, other than by an earlier call, is left as the upstream set
+// it: an app that logs a user in or out with its response knows its own
+// session best.
+func (h *Handler) expireAppCookies(w http.ResponseWriter, r *http.Request) {
+	if len(h.LogoutCookies) == 0 {
+		return
+	}
+	https := cameOverHTTPS(r)
+	ours := make([]string, len(h.LogoutCookies))
+	for i, c := range h.LogoutCookies {
+		ours[i] = c.expiry(https)
+	}
+	hdr := w.Header()
+	before := hdr["Set-Cookie"]
+	add := before[:len(before):len(before)]
+	for i, c := range h.LogoutCookies {
+		removeCookie(r.Header, c.Name)
+		if !slices.Contains(before, ours[i]) && !setsOtherwise(before, c.Name, ours) {
+			add = append(add, ours[i])
+		}
+	}
+	hdr["Set-Cookie"] = add
+}
+
+// expiry is the Set-Cookie line that expires c.
+func (c AppCookie) expiry(https bool) string {
+	ck := http.Cookie{
+		Name:   c.Name,
+		Path:   c.Path,
+		Domain: c.Domain,
+		MaxAge: -1, // Max-Age=0
+		// For clients that know only Expires.
+		Expires: time.Unix(0, 0),
+		// A browser lets only a secure origin overwrite a Secure cookie,
+		// and wants Secure on the prefixed names.
+		Secure: https || strings.HasPrefix(c.Name, "__Secure-") || strings.HasPrefix(c.Name, "__Host-"),
+	}
+	if ck.Path == "" {
+		ck.Path = "/"
+	}
+	return ck.String()
+}
+
+// setsOtherwise reports whether lines set the cookie name other than with
+// one of the lines in ours.
+func setsOtherwise(lines []string, name string, ours []string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, name+"=") && !slices.Contains(ours, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// clearSiteData adds the Clear-Site-Data header of a logout.
+func (h *Handler) clearSiteData(w http.ResponseWriter) {
+	if len(h.ClearSiteData) == 0 {
+		return
+	}
+	quoted := make([]string, len(h.ClearSiteData))
+	for i, t := range h.ClearSiteData {
+		quoted[i] = `"` + t + `"`
+	}
+	w.Header().Set("Clear-Site-Data", strings.Join(quoted, ", "))
+}

@@ -1,0 +1,528 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// sessionJSON adapts a Caddyfile session block and returns the handler's
+// JSON as a map.
+func sessionJSON(t *testing.T, body string) map[string]json.RawMessage {
+	t.Helper()
+	out, err := adapt(t, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg any
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	h := findSessionHandler(cfg)
+	if h == nil {
+		t.Fatalf("no session handler in %s", out)
+	}
+	b, _ := json.Marshal(h)
+	var raw map[string]json.RawMessage
+	json.Unmarshal(b, &raw)
+	return raw
+}
+
+func findSessionHandler(v any) map[string]any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v["handler"] == "session" {
+			return v
+		}
+		for _, e := range v {
+			if h := findSessionHandler(e); h != nil {
+				return h
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if h := findSessionHandler(e); h != nil {
+				return h
+			}
+		}
+	}
+	return nil
+}
+
+func TestCaddyfileAppOptions(t *testing.T) {
+	h := sessionJSON(t, `
+		user alice `+testHash+`
+		header X-Forwarded-Email data.email
+		header User-Name user
+		logout_cookies ttrss_sid {
+			path / /tt-rss/
+		}
+		logout_cookies sessionid csrftoken {
+			domain example.com
+		}
+		clear_site_data cookies storage
+		http_basic on "My Calendar"`)
+	want := map[string]string{
+		"headers":         `{"User-Name":"user","X-Forwarded-Email":"data.email"}`,
+		"logout_cookies":  `[{"name":"ttrss_sid","path":"/"},{"name":"ttrss_sid","path":"/tt-rss/"},{"domain":"example.com","name":"sessionid"},{"domain":"example.com","name":"csrftoken"}]`,
+		"clear_site_data": `["cookies","storage"]`,
+		"http_basic":      `{"realm":"My Calendar"}`,
+	}
+	for k, v := range want {
+		if got := string(h[k]); got != v {
+			t.Errorf("%s = %s, want %s", k, got, v)
+		}
+	}
+
+	h = sessionJSON(t, "user alice "+testHash+"\nhttp_basic on")
+	if got := string(h["http_basic"]); got != `{}` {
+		t.Errorf("http_basic on = %s, want {}", got)
+	}
+	h = sessionJSON(t, "user alice "+testHash+"\nhttp_basic off")
+	if _, ok := h["http_basic"]; ok {
+		t.Errorf("http_basic off = %s, want absent", h["http_basic"])
+	}
+}
+
+func TestCaddyfileAppOptionErrors(t *testing.T) {
+	tests := []struct {
+		name, body string
+		line       int
+		want       string
+	}{
+		{"header arity", "header X-Email", 3, "header needs a header name and what it carries"},
+		{"header bad name", "header X:Email user", 3, "not a valid header name"},
+		{"header bad source", "header X-Email email", 3, "want user or data.<key>"},
+		{"header bad key", "header X-Email data.E_mail", 3, "session data key"},
+		{"header given twice", "header X-Email user\nheader X-Email data.email", 4, `header "X-Email" given twice`},
+		{"header twice in another spelling", "header X-Email user\nheader x_email data.email", 4, "the same name as header X-Email"},
+		{"header is a user_header", "user_header Remote-User\nheader remote-user user", 4, "the same name as user_header Remote-User"},
+		{"user_header is a header", "header Remote-User user\nuser_header Remote_User", 4, "the same name as user_header"},
+		{"header under the prefix", "header X-Session-Email data.email", 3, "starts with the header prefix"},
+		{"header under a later prefix", "header X-Auth-Email data.email\nheader_prefix X-Auth-", 3, `starts with the header prefix "X-Auth-"`},
+		{"header reserved", "header Authorization user", 3, "HTTP or the proxy relies on this header"},
+		{"header reserved, other spelling", "header x_forwarded_for user", 3, "HTTP or the proxy relies on this header"},
+		{"user_header reserved", "user_header Cookie", 3, "HTTP or the proxy relies on this header"},
+		{"logout_cookies without names", "logout_cookies", 3, "logout_cookies needs the names"},
+		{"logout_cookies bad name", "logout_cookies a;b", 3, "not a valid cookie name"},
+		{"logout_cookies session cookie", "logout_cookies caddy_session", 3, "is the session cookie"},
+		{"logout_cookies bad path", "logout_cookies sid {\npath tt-rss\n}", 5, "must start with /"},
+		{"logout_cookies unknown option", "logout_cookies sid {\nsecure on\n}", 4, "unknown option"},
+		{"logout_cookies twice", "logout_cookies sid\nlogout_cookies sid", 4, "given twice"},
+		{"logout_cookies __Host- with path", "logout_cookies __Host-sid {\npath /app/\n}", 5, "__Host-"},
+		{"clear_site_data empty", "clear_site_data", 3, "clear_site_data needs"},
+		{"clear_site_data bad type", "clear_site_data everything", 3, `clear_site_data "everything"`},
+		{"clear_site_data twice", "clear_site_data cookies cookies", 3, "given twice"},
+		{"http_basic bad", "http_basic yes", 3, "http_basic needs on"},
+		{"http_basic off with realm", "http_basic off Cal", 3, "http_basic needs on"},
+		{"http_basic bad realm", `http_basic on "a\"b"`, 3, "http_basic realm"},
+		{"http_basic twice", "http_basic on\nhttp_basic off", 4, "http_basic given twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, tt.body)
+			if err == nil {
+				t.Fatalf("no error for %q", tt.body)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			if want := "Caddyfile:" + itoa(tt.line); !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name line %s", err, want)
+			}
+		})
+	}
+}
+
+// TestJSONAppOptionsAreChecked: what the Caddyfile refuses, a JSON config
+// cannot slip past Provision.
+func TestJSONAppOptionsAreChecked(t *testing.T) {
+	tests := map[string]func(h *Handler){
+		"header under the prefix":     func(h *Handler) { h.Headers = map[string]string{"x-session-email": "data.email"} },
+		"header twice in two cases":   func(h *Handler) { h.Headers = map[string]string{"X-Email": "user", "x-email": "user"} },
+		"header bad source":           func(h *Handler) { h.Headers = map[string]string{"X-Email": "session.email"} },
+		"logout cookie is ours":       func(h *Handler) { h.LogoutCookies = []AppCookie{{Name: "caddy_session"}} },
+		"logout cookie bad domain":    func(h *Handler) { h.LogoutCookies = []AppCookie{{Name: "sid", Domain: "a;b"}} },
+		"clear_site_data bad":         func(h *Handler) { h.ClearSiteData = []string{"Cookies"} },
+		"http_basic without users":    func(h *Handler) { h.Users = nil; h.HTTPBasic = &HTTPBasic{} },
+		"http_basic realm with quote": func(h *Handler) { h.HTTPBasic = &HTTPBasic{Realm: `a"b`} },
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := &Handler{Users: []User{{Name: "alice", Hash: testHash}}}
+			change(h)
+			h.setDefaults()
+			if err := h.validate(); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+	h := &Handler{Users: []User{{Name: "alice", Hash: testHash}}, Headers: map[string]string{"X-Forwarded-Email": "data.email", "User-Name": "user"},
+		LogoutCookies: []AppCookie{{Name: "sessionid", Path: "/app/"}}, ClearSiteData: []string{"cookies", "cache"}, HTTPBasic: &HTTPBasic{Realm: "DAV"}}
+	h.setDefaults()
+	if err := h.validate(); err != nil {
+		t.Fatalf("a good config: %v", err)
+	}
+}
+
+func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
+	h := newTestHandler(t, nil)
+	h.Headers = map[string]string{"User-Name": "user", "X-Forwarded-Email": "data.email", "X-WEBAUTH-ROLE": "data.role", "X-Missing": "data.missing"}
+	h.prepareHeaders()
+	for name, want := range map[string]bool{
+		"user-name": true, "USER_NAME": true, "x_forwarded_email": true, "X-Webauth-Role": true, "x-missing": true,
+		"X-Forwarded-Emai": false, "X-Forwarded-Email2": false, "User": false,
+	} {
+		if got := h.strip.matches(name); got != want {
+			t.Errorf("matches(%q) = %v, want %v", name, got, want)
+		}
+	}
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header = http.Header{"User_name": {"mallory"}, "X-Forwarded-Email": {"mallory@evil"}, "X-Missing": {"mallory"}, "Accept": {"*/*"},
+		"Connection": {"x_forwarded_email, User-Name"}}
+	r.Trailer = http.Header{"X-Webauth-Role": {"root"}}
+	h.stripRequest(r)
+	if len(r.Trailer) != 0 {
+		t.Errorf("trailers left: %v", r.Trailer)
+	}
+	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"email": "alice@example.com", "role": "admin", "bad": "x\ny"}}}
+	h.forward(r, s)
+	want := http.Header{
+		"Accept": {"*/*"}, "X-Session-User": {"alice"}, "Remote-User": {"alice"}, "User-Name": {"alice"},
+		"X-Forwarded-Email": {"alice@example.com"}, "X-Webauth-Role": {"admin"},
+		"X-Session-Data-Email": {"alice@example.com"}, "X-Session-Data-Role": {"admin"},
+	}
+	if len(r.Header) != len(want) {
+		t.Errorf("headers %v, want %v", r.Header, want)
+	}
+	for name, v := range want {
+		if got := r.Header[name]; len(got) != 1 || got[0] != v[0] {
+			t.Errorf("%s = %q, want %q", name, got, v)
+		}
+	}
+	// No two headers share a value slice: adding to one changes no other.
+	r.Header.Add("User-Name", "x")
+	r.Header.Add("X-Forwarded-Email", "y")
+	if r.Header.Get("Remote-User") != "alice" || len(r.Header["X-Webauth-Role"]) != 1 || len(r.Header["X-Session-User"]) != 1 {
+		t.Errorf("headers share their values: %v", r.Header)
+	}
+
+	// Anonymous session with data: the data keys go, no user.
+	r = httptest.NewRequest("GET", "/", nil)
+	h.forward(r, &session{rec: sessionstore.Record{Data: map[string]string{"email": "anon@example.com"}}})
+	if r.Header.Get("X-Forwarded-Email") != "anon@example.com" || r.Header.Get("User-Name") != "" {
+		t.Errorf("anonymous: %v", r.Header)
+	}
+}
+
+func TestExpireAppCookies(t *testing.T) {
+	h := newTestHandler(t, nil)
+	h.LogoutCookies = []AppCookie{{Name: "ttrss_sid"}, {Name: "ttrss_sid", Path: "/tt-rss/"}, {Name: "sessionid", Domain: "example.com"}, {Name: "__Host-sid"}}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/.session/logout", nil)
+	r.Header.Set("Cookie", "ttrss_sid=abc; theme=dark; sessionid=x")
+	h.expireAppCookies(w, r)
+	h.expireAppCookies(w, r) // twice: no line twice
+	want := []string{
+		"ttrss_sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
+		"ttrss_sid=; Path=/tt-rss/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
+		"sessionid=; Path=/; Domain=example.com; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
+		"__Host-sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Secure",
+	}
+	if got := w.Header()["Set-Cookie"]; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Set-Cookie:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := r.Header.Get("Cookie"); got != "theme=dark" {
+		t.Errorf("the request still has %q", got)
+	}
+
+	// Over TLS every line is Secure; a cookie the upstream's response
+	// sets itself is left as it set it.
+	w = httptest.NewRecorder()
+	w.Header().Add("Set-Cookie", "sessionid=fresh; Path=/; HttpOnly")
+	r = httptest.NewRequest("GET", "https://example.com/", nil)
+	h.expireAppCookies(w, r)
+	got := w.Header()["Set-Cookie"]
+	if len(got) != 4 || got[0] != "sessionid=fresh; Path=/; HttpOnly" || !strings.HasSuffix(got[1], "; Secure") {
+		t.Errorf("Set-Cookie over TLS after the app's own: %q", got)
+	}
+	for _, l := range got[1:] {
+		if strings.HasPrefix(l, "sessionid=") {
+			t.Errorf("the app's own sessionid was overridden: %q", got)
+		}
+	}
+
+	h.ClearSiteData = []string{"cookies", "storage"}
+	w = httptest.NewRecorder()
+	h.clearSiteData(w)
+	if got := w.Header().Get("Clear-Site-Data"); got != `"cookies", "storage"` {
+		t.Errorf("Clear-Site-Data: %q", got)
+	}
+}
+
+// TestSessionEndsReachTheApp: every way a session ends expires the app's
+// cookies; a login that continues the same user's session does not.
+func TestSessionEndsReachTheApp(t *testing.T) {
+	store := sessionstore.NewMemory(0)
+	t.Cleanup(func() { store.Close() })
+	h := newTestHandler(t, store)
+	h.LogoutCookies = []AppCookie{{Name: "app_sid"}}
+	h.cop = http.NewCrossOriginProtection()
+	expires := func(w *httptest.ResponseRecorder) bool {
+		for _, l := range w.Header()["Set-Cookie"] {
+			if strings.HasPrefix(l, "app_sid=;") && strings.Contains(l, "Max-Age=0") {
+				return true
+			}
+		}
+		return false
+	}
+	request := func(method, target, cookie string) *http.Request {
+		r := httptest.NewRequest(method, target, nil)
+		r.Header.Set("Cookie", cookie+"; app_sid=a")
+		return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	}
+
+	alice := loggedIn(t, h, "alice")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, request("GET", "/", alice), okHandler)
+	if w.Code != 200 || expires(w) {
+		t.Fatalf("a live session: %d, expired app cookie: %v", w.Code, expires(w))
+	}
+
+	// Logout.
+	w = httptest.NewRecorder()
+	r := request("POST", "/.session/logout", alice)
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	h.ServeHTTP(w, r, okHandler)
+	if w.Code != http.StatusSeeOther || !expires(w) {
+		t.Errorf("logout: %d, expired app cookie: %v", w.Code, expires(w))
+	}
+	// The ended session, replayed: found gone, so the app's cookie goes
+	// too, and is kept out of the request.
+	w = httptest.NewRecorder()
+	r = request("GET", "/", alice)
+	h.ServeHTTP(w, r, okHandler)
+	if !expires(w) || strings.Contains(r.Header.Get("Cookie"), "app_sid") {
+		t.Errorf("a revoked session: expired app cookie %v, request Cookie %q", expires(w), r.Header.Get("Cookie"))
+	}
+
+	// A login replacing another user's session, or no session.
+	for _, old := range []string{loggedIn(t, h, "bob"), ""} {
+		w = httptest.NewRecorder()
+		r = request("GET", "/", old)
+		s, _ := h.load(w, r)
+		if _, err := h.login(context.Background(), w, r, s, identity{user: "alice", source: sourceUpstream}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !expires(w) {
+			t.Errorf("login over %q did not expire the app's cookie", old)
+		}
+	}
+	// The same user again: the app's session is the same user's.
+	w = httptest.NewRecorder()
+	r = request("GET", "/", loggedIn(t, h, "alice"))
+	s, _ := h.load(w, r)
+	if _, err := h.login(context.Background(), w, r, s, identity{user: "alice", source: sourceUpstream}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if expires(w) {
+		t.Error("a login continuing the same user's session expired the app's cookie")
+	}
+}
+
+// basicHandler is a test handler with http_basic on, alice's password
+// "secret", and a throttle of its own.
+func basicHandler(t *testing.T, failures int) *Handler {
+	t.Helper()
+	h := newTestHandler(t, sessionstore.NewMemory(0))
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Users = []User{{Name: "alice", Hash: string(hash)}}
+	h.users, err = newUserDB(h.Users, "", h.logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.setupSources()
+	h.HTTPBasic = &HTTPBasic{Realm: "DAV"}
+	h.UpstreamControl = true
+	h.throttle = newThrottle(&LoginLimit{Failures: failures, Window: caddy.Duration(time.Minute)}, nil, h.logger)
+	h.throttle.table = newThrottleTable(1000)
+	h.scope = h.throttleScope()
+	return h
+}
+
+func basicRequest(user, password string, headers ...string) *http.Request {
+	r := httptest.NewRequest("PROPFIND", "/dav/", nil)
+	if user != "" {
+		r.SetBasicAuth(user, password)
+	}
+	for _, hv := range headers {
+		name, value, _ := strings.Cut(hv, ": ")
+		r.Header.Add(name, value)
+	}
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+}
+
+func TestHTTPBasic(t *testing.T) {
+	h := basicHandler(t, 3)
+	const challenge = `Basic realm="DAV", charset="UTF-8"`
+
+	var seen http.Header
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		seen = r.Header.Clone()
+		w.Header().Set("X-Session-Set-Cart", "x") // upstream control: nothing to write to
+		w.WriteHeader(http.StatusMultiStatus)
+		return nil
+	})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, basicRequest("alice", "secret", "Authorization: Bearer app-token"), next)
+	if w.Code != http.StatusMultiStatus {
+		t.Fatalf("good credentials: %d %s", w.Code, w.Body)
+	}
+	if seen.Get("X-Session-User") != "alice" || seen.Get("Remote-User") != "alice" {
+		t.Errorf("the upstream got %v", seen)
+	}
+	if got := seen["Authorization"]; len(got) != 1 || got[0] != "Bearer app-token" {
+		t.Errorf("the upstream got Authorization %q, want only the Bearer one", got)
+	}
+	if sc := w.Header()["Set-Cookie"]; len(sc) != 0 {
+		t.Errorf("a Basic request set a cookie: %q", sc)
+	}
+	if cc := w.Header()["Cache-Control"]; len(cc) != 0 {
+		t.Errorf("the upstream's answer got Cache-Control %q", cc)
+	}
+
+	// No credentials: a client that is not a browser is challenged; a
+	// browser's script is not (its own password dialog would follow).
+	for _, tc := range []struct {
+		headers   []string
+		challenge bool
+	}{
+		{nil, true},
+		{[]string{"Accept: */*", "User-Agent: git/2.39"}, true},
+		{[]string{"Sec-Fetch-Mode: cors"}, false},
+		{[]string{"X-Requested-With: XMLHttpRequest"}, false},
+		{[]string{"Referer: http://example.com/app"}, false},
+	} {
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, basicRequest("", "", tc.headers...), next)
+		got := w.Header().Get("WWW-Authenticate")
+		if w.Code != 401 || (got == challenge) != tc.challenge {
+			t.Errorf("no credentials, %q: %d, WWW-Authenticate %q, want challenge %v", tc.headers, w.Code, got, tc.challenge)
+		}
+	}
+	// A browser navigating still goes to the login page.
+	w = httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/dav/", nil)
+	r.Header.Set("Accept", "text/html")
+	h.ServeHTTP(w, r, next)
+	if w.Code != http.StatusFound || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("browser navigating: %d %v", w.Code, w.Header())
+	}
+
+	// Wrong passwords are failures of the same throttle as the form; an
+	// unknown user too.
+	for i, user := range []string{"alice", "nobody", "alice", "alice"} {
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, basicRequest(user, "wrong", "Sec-Fetch-Mode: cors"), next)
+		if w.Code != 401 || w.Header().Get("WWW-Authenticate") != challenge {
+			t.Errorf("wrong password %d: %d %q", i, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, basicRequest("alice", "wrong"), next)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("after the limit: %d %v", w.Code, w.Header())
+	}
+	// Locked out, the right password is not even checked.
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, basicRequest("alice", "secret"), next)
+	if w.Code != http.StatusTooManyRequests {
+		t.Errorf("locked out, right password: %d", w.Code)
+	}
+	if _, wait, _ := h.throttle.begin(context.Background(), h.scope, "192.0.2.1", "alice", time.Now()); wait <= 0 {
+		t.Error("the form's login is not locked out by Basic failures")
+	}
+}
+
+// TestHTTPBasicInParallel: a client sending many requests at once is not
+// turned away by the throttle's guard against parallel guessing.
+func TestHTTPBasicInParallel(t *testing.T) {
+	h := basicHandler(t, 2)
+	var wg sync.WaitGroup
+	codes := make([]int, 12)
+	for i := range codes {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, basicRequest("alice", "secret"), okHandler)
+			codes[i] = w.Code
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("request %d: %d", i, c)
+		}
+	}
+
+	// As many attempts in flight as the limit: the next one waits for
+	// one of them to end, then gets through.
+	ctx, now := context.Background(), time.Now()
+	a1, _, _ := h.throttle.begin(ctx, h.scope, "192.0.2.1", "alice", now)
+	a2, _, _ := h.throttle.begin(ctx, h.scope, "192.0.2.1", "alice", now)
+	if a1 == nil || a2 == nil {
+		t.Fatal("two attempts did not begin")
+	}
+	done := make(chan *attempt)
+	go func() {
+		a, _, _ := h.beginBasic(ctx, "192.0.2.1", "alice")
+		done <- a
+	}()
+	select {
+	case a := <-done:
+		t.Fatalf("began with the limit in flight: %v", a)
+	case <-time.After(200 * time.Millisecond):
+	}
+	a1.end()
+	if a := <-done; a == nil {
+		t.Error("refused after an attempt in flight ended")
+	} else {
+		a.end()
+	}
+	a2.end()
+}
+
+func TestBasicCredentialsNeverReachUpstream(t *testing.T) {
+	h := basicHandler(t, 5)
+	for _, auth := range [][]string{{"Basic YWxpY2U6c2VjcmV0"}, {"basic YWxpY2U6c2VjcmV0"}, {"Basic !!!"}, {"Bearer t", "Basic YWxpY2U6c2VjcmV0"}} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["Authorization"] = auth
+		h.takeBasicCredentials(r)
+		for _, v := range r.Header["Authorization"] {
+			if strings.HasPrefix(strings.ToLower(v), "basic") {
+				t.Errorf("%q: left %q", auth, r.Header["Authorization"])
+			}
+		}
+	}
+	// Off: Authorization is the app's.
+	h.HTTPBasic = nil
+	r := httptest.NewRequest("GET", "/", nil)
+	r.SetBasicAuth("alice", "secret")
+	if h.takeBasicCredentials(r).given || r.Header.Get("Authorization") == "" {
+		t.Error("http_basic off took the Authorization header")
+	}
+}

@@ -1,0 +1,205 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+	"github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+func testKeyring(t testing.TB, rotateEvery time.Duration) *keyring {
+	return &keyring{storage: &certmagic.FileStorage{Path: t.TempDir()}, rotateEvery: rotateEvery, logger: zap.NewNop()}
+}
+
+func publishedKIDs(t testing.TB, k *keyring) []string {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(k.published(), &set); err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, key := range set.Keys {
+		if !key.IsPublic() {
+			t.Fatal("a private key is published")
+		}
+		kids = append(kids, key.KeyID)
+	}
+	return kids
+}
+
+// TestKeyringRotation: one key is generated and kept; a rotation makes a
+// new one sign while the old one stays published until its tokens have
+// all expired; a second keyring on the same storage follows.
+func TestKeyringRotation(t *testing.T) {
+	ctx := context.Background()
+	k := testKeyring(t, time.Hour)
+	t0 := time.Now()
+	if err := k.sync(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	_, kid1 := k.current()
+	other := &keyring{storage: k.storage, logger: zap.NewNop()}
+	if err := other.sync(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, kid := other.current(); kid != kid1 {
+		t.Fatalf("a second keyring on the same storage signs with %s, not %s", kid, kid1)
+	}
+	if err := k.sync(ctx, t0.Add(59*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, kid := k.current(); kid != kid1 {
+		t.Fatal("rotated before rotate_every")
+	}
+
+	t1 := t0.Add(time.Hour)
+	if err := k.sync(ctx, t1); err != nil {
+		t.Fatal(err)
+	}
+	_, kid2 := k.current()
+	if kid2 == kid1 {
+		t.Fatal("not rotated after rotate_every")
+	}
+	if kids := publishedKIDs(t, k); len(kids) != 2 {
+		t.Fatalf("published %v, want the old and the new key", kids)
+	}
+	if err := other.sync(ctx, t1); err != nil {
+		t.Fatal(err)
+	}
+	if _, kid := other.current(); kid != kid2 {
+		t.Fatal("the second keyring did not follow the rotation")
+	}
+
+	// Once every token of the old key has expired, it goes.
+	if err := other.sync(ctx, t1.Add(retiredKeyKept+time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if kids := publishedKIDs(t, other); len(kids) != 1 || kids[0] != kid2 {
+		t.Fatalf("published %v, want only %s", kids, kid2)
+	}
+}
+
+func testAsserter(t testing.TB, h *Handler) {
+	h.Assertion = &Assertion{}
+	h.HeaderPrefix = DefaultHeaderPrefix
+	k := testKeyring(t, 0)
+	if err := k.sync(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.assert = &asserter{header: "X-Session-Assertion", lifetime: DefaultAssertionLifetime, prefix: h.PathPrefix, ring: k, logger: zap.NewNop(), cache: map[tokenKey]*cachedToken{}}
+}
+
+// TestAssertionCache: a session's token is reused, and signed again when
+// its groups change, for another host, or near its end.
+func TestAssertionCache(t *testing.T) {
+	h := newTestHandler(t, nil)
+	testAsserter(t, h)
+	s := &session{rec: sessionstore.Record{User: "alice", Created: time.Now(), Site: "example.com"}}
+	token := func(host string) string {
+		r := httptest.NewRequest("GET", "http://"+host+"/", nil)
+		h.forwardAssertion(r, s)
+		return r.Header.Get("X-Session-Assertion")
+	}
+	first := token("example.com")
+	if first == "" || token("example.com") != first {
+		t.Fatal("the token was not reused")
+	}
+	if token("other.example") == first {
+		t.Fatal("another host got the same token (its aud is another)")
+	}
+	s.groups = newGroupSet([]string{"admin"})
+	withGroups := token("example.com")
+	if withGroups == first {
+		t.Fatal("new groups, same token")
+	}
+	jws, err := jose.ParseSigned(withGroups, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims assertionClaims
+	json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+	if claims.Subject != "alice" || claims.Audience != "example.com" || claims.Issuer != "http://example.com/.session" ||
+		len(claims.Groups) != 1 || claims.Groups[0] != "admin" || claims.Expiry-claims.IssuedAt != 300 {
+		t.Errorf("claims %+v", claims)
+	}
+	// Near its end: signed again.
+	for k, c := range h.assert.cache {
+		cc := *c
+		cc.renewAt = time.Now().Add(-time.Second)
+		h.assert.cache[k] = &cc
+	}
+	if token("example.com") == withGroups {
+		t.Fatal("a token past its renewal time was reused")
+	}
+	// Anonymous: none.
+	anon := &session{rec: sessionstore.Record{Data: map[string]string{"a": "b"}}}
+	r := httptest.NewRequest("GET", "/", nil)
+	h.forwardAssertion(r, anon)
+	if _, ok := r.Header["X-Session-Assertion"]; ok {
+		t.Fatal("an anonymous session got a token")
+	}
+}
+
+func TestAssertionCaddyfile(t *testing.T) {
+	if _, err := adapt(t, "assertion"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := adapt(t, "assertion {\nheader X-Jwt\nissuer https://id.example\naudience app api\nlifetime 2m\nrotate_every 720h\n}")
+	if err != nil || !strings.Contains(out, `"assertion":{"audience":["app","api"],"header":"X-Jwt","issuer":"https://id.example","lifetime":120000000000,"rotate_every":2592000000000000}`) {
+		t.Fatalf("%v %s", err, out)
+	}
+	for body, want := range map[string]string{
+		"assertion on":                             "takes a block or nothing",
+		"assertion {\nlifetime 2h\n}":              "want 30s to 1h0m0s",
+		"assertion {\nrotate_every 10s\n}":         "at least 1m0s",
+		"assertion {\nheader \"X Y\"\n}":           "not a valid header name",
+		"assertion {\nfrob 1\n}":                   `unknown option "frob"`,
+		"assertion {\nlifetime 1m\nlifetime 2m\n}": "lifetime given twice",
+		"assertion\nassertion":                     "assertion given twice",
+	} {
+		if _, err := adapt(t, body); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}
+
+// BenchmarkServeHTTPAssertion is BenchmarkServeHTTP/memory with the
+// assertion on: what a cached token adds per request.
+func BenchmarkServeHTTPAssertion(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newTestHandler(b, sessionstore.NewMemory(0))
+			if on {
+				testAsserter(b, h)
+			}
+			cookie := loggedIn(b, h, "alice")
+			w := httptest.NewRecorder()
+			template := http.Header{"Cookie": {cookie}, "Accept": {"text/html"}, "User-Agent": {"bench"}}
+			r := httptest.NewRequest("GET", "/app/page?x=1", nil)
+			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Header = template.Clone()
+				if err := h.ServeHTTP(w, r, okHandler); err != nil {
+					b.Fatal(err)
+				}
+				if on && r.Header.Get("X-Session-Assertion") == "" {
+					b.Fatal("no token")
+				}
+			}
+		})
+	}
+}

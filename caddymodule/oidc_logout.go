@@ -1,0 +1,265 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// Logout reaches the provider in both directions:
+//
+//   - RP-initiated logout (ProviderLogout on): a logout at
+//     <prefix>/logout ends the session here, then sends the browser to the
+//     provider's end_session_endpoint with id_token_hint, client_id and
+//     post_logout_redirect_uri. The ID token for the hint is kept in a
+//     cookie of its own, sealed like the state cookie and sent only to
+//     <prefix>/logout: neither the store nor every request carries its
+//     kilobyte or so. A token too large for a cookie is not kept; the
+//     logout then goes without the hint (the provider may ask the user to
+//     confirm).
+//   - Back-channel logout: the provider POSTs a logout token to
+//     <prefix>/oidc/<name>/backchannel-logout; every session of that
+//     provider with the token's sid (or, without one, sub) is deleted
+//     from the store, which every instance sharing it sees at once. The
+//     sessions carry hashes of their sid and sub in their fingerprint;
+//     finding them walks the store (sessionstore.Lister: memory and bolt).
+//     A store that cannot list (redis) and the cookie store cannot revoke
+//     them: such a request is answered 501 and logged.
+
+// oidcLoginFingerprint is the fingerprint of a session p issued to the
+// ID token's sub and sid: the provider's, then hashes of both.
+func (p *oidcProvider) loginFingerprint(sub, sid string) string {
+	return p.fingerprint + ":" + idHash(sub) + ":" + idHash(sid)
+}
+
+// idHash is a short hash of a provider's identifier ("" for none): enough
+// to find a user's sessions, not to read the identifier back.
+func idHash(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("edgesession oidc id\x00" + s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// oidcHint is the logout hint cookie's content.
+type oidcHint struct {
+	Provider string `json:"p"`
+	IDToken  string `json:"t"`
+	Binding  string `json:"b"` // the session it belongs to
+}
+
+// sessionBinding ties a hint to one session, in cookie mode too (where a
+// session has no ID): its user, source and creation time.
+func sessionBinding(rec sessionstore.Record) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", rec.User, rec.Source, rec.Created.UnixNano()))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (h *Handler) oidcHintCookie(r *http.Request, value string) *http.Cookie {
+	c := h.cookie(r, value)
+	c.Name = h.Cookie.Name + "_oidc_logout"
+	c.Path = h.endpointURL(r, "/logout")
+	if hasPrefixFold(h.Cookie.Name, "__Host-") {
+		c.Path = "/"
+	}
+	return c
+}
+
+// keepLogoutHint sets the hint cookie for the session rec that p just
+// logged in with rawIDToken, when p logs out at the provider.
+func (h *Handler) keepLogoutHint(w http.ResponseWriter, r *http.Request, p *oidcProvider, d *oidcDiscovery, rec sessionstore.Record, rawIDToken string) {
+	if !p.ProviderLogout || d.endSession == "" {
+		return
+	}
+	b, _ := json.Marshal(oidcHint{Provider: p.Name, IDToken: rawIDToken, Binding: sessionBinding(rec)})
+	v, err := h.oidc.hintCodec.encode(b)
+	if err != nil {
+		p.logger.Info("id token too large to keep for logout; the logout at the provider will go without id_token_hint", zap.Int("bytes", len(rawIDToken)))
+		return
+	}
+	c := h.oidcHintCookie(r, v)
+	if h.Cookie.Persist {
+		c.MaxAge = int(h.lifetime / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+// oidcLogoutRedirect expires the hint cookie and returns where a browser
+// logging out of s goes to end its session at the provider, or "" when
+// not there.
+func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *session) string {
+	if h.oidc == nil {
+		return ""
+	}
+	var hint oidcHint
+	if values := cookieValues(r, h.Cookie.Name+"_oidc_logout"); len(values) > 0 {
+		c := h.oidcHintCookie(r, "")
+		c.MaxAge = -1
+		http.SetCookie(w, c)
+		for _, v := range values {
+			if b, err := h.oidc.hintCodec.verify(v); err == nil && json.Unmarshal(b, &hint) == nil {
+				break
+			}
+		}
+	}
+	if s == nil || !strings.HasPrefix(s.rec.Source, oidcSourcePrefix) {
+		return ""
+	}
+	p := h.oidc.get(strings.TrimPrefix(s.rec.Source, oidcSourcePrefix))
+	if p == nil || !p.ProviderLogout {
+		return ""
+	}
+	d := p.disc.Load() // the logout page's CSP allowed only what was known
+	if d == nil || d.endSession == "" {
+		return ""
+	}
+	u, err := url.Parse(d.endSession)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	q.Set("client_id", p.ClientID)
+	q.Set("post_logout_redirect_uri", p.postLogoutURI(r))
+	if hint.Provider == p.Name && hint.Binding == sessionBinding(s.rec) {
+		q.Set("id_token_hint", hint.IDToken)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// postLogoutURI is where the provider sends the browser after its logout:
+// PostLogoutRedirectURL, or the site's root.
+func (p *oidcProvider) postLogoutURI(r *http.Request) string {
+	if p.PostLogoutRedirectURL != "" {
+		return p.PostLogoutRedirectURL
+	}
+	scheme := "http"
+	if cameOverHTTPS(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/"
+}
+
+// logoutFormAction is what the logout page's CSP form-action must allow
+// besides 'self': the providers' end_session endpoints, where the logout
+// redirects (browsers hold a form's redirects to form-action too).
+func (h *Handler) logoutFormAction() string {
+	if h.oidc == nil {
+		return ""
+	}
+	var origins []string
+	for _, p := range h.oidc.list {
+		if !p.ProviderLogout {
+			continue
+		}
+		d := p.disc.Load()
+		if d == nil || d.endSession == "" {
+			continue
+		}
+		if u, err := url.Parse(d.endSession); err == nil && u.Host != "" && !containsString(origins, u.Scheme+"://"+u.Host) {
+			origins = append(origins, u.Scheme+"://"+u.Host)
+		}
+	}
+	return strings.Join(origins, " ")
+}
+
+// A provider sends a back-channel logout per session it ends: a few a
+// second even for a busy one.
+const (
+	backchannelLogoutsPerSecond = 10
+	backchannelLogoutBurst      = 50
+)
+
+// maxLogoutToken bounds a back-channel logout request body.
+const maxLogoutToken = 64 << 10
+
+// oidcBackchannelLogout serves OIDC Back-Channel Logout 1.0: the
+// provider's server, not a browser, POSTs a logout token.
+func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, p *oidcProvider) error {
+	if r.Method != http.MethodPost {
+		return methodNotAllowed(w, "POST")
+	}
+	if !p.logouts.Allow() {
+		p.logger.Warn("oidc back-channel logouts come too fast; refused", zapRemoteIP(r))
+		w.Header().Set("Retry-After", "1")
+		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable"})
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutToken)
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("logout_token") == "" {
+		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no logout_token"})
+	}
+	d, err := p.discovery(r.Context())
+	if err != nil {
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+	}
+	// go-oidc checks the signature, iss, aud, exp, the events claim, jti,
+	// no nonce, and sub and/or sid.
+	lt, err := d.verifier.VerifyLogout(r.Context(), r.PostForm.Get("logout_token"))
+	if err != nil {
+		p.logger.Warn("oidc logout token refused", zapRemoteIP(r), zap.Error(err))
+		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token refused"})
+	}
+	n, err := h.revokeOIDCSessions(r.Context(), p, lt.Subject, lt.SessionID)
+	if errors.Is(err, errCannotList) {
+		p.logger.Error("oidc back-channel logout: this session store cannot find a user's sessions (memory and bolt can); nothing revoked", zap.String("sid", lt.SessionID))
+		return writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "unsupported", "error_description": "the session store cannot revoke sessions by user"})
+	}
+	if err != nil {
+		h.logStoreError(r, "back-channel logout", err)
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+	}
+	h.metrics.logouts.Add(float64(n))
+	p.logger.Info("oidc back-channel logout", zap.Int("sessions", n), zap.Bool("by_sid", lt.SessionID != ""))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+var errCannotList = errors.New("session store cannot list sessions")
+
+// revokeOIDCSessions deletes the sessions p issued for sid (when given;
+// with sub too when both are) or else for every session of sub.
+func (h *Handler) revokeOIDCSessions(ctx context.Context, p *oidcProvider, sub, sid string) (int, error) {
+	lister, ok := underlyingStore(h.store).(sessionstore.Lister)
+	if !ok {
+		return 0, errCannotList
+	}
+	subHash, sidHash := idHash(sub), idHash(sid)
+	var keys []sessionstore.Key
+	err := lister.Each(ctx, func(key sessionstore.Key, rec sessionstore.Record) bool {
+		if rec.Source != p.source {
+			return true
+		}
+		rest, ok := strings.CutPrefix(rec.Fingerprint, p.fingerprint+":")
+		if !ok {
+			return true
+		}
+		recSub, recSid, _ := strings.Cut(rest, ":")
+		match := sid != "" && recSid == sidHash && (sub == "" || recSub == subHash) ||
+			sid == "" && recSub == subHash
+		if match {
+			keys = append(keys, key)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if err := h.store.Delete(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}

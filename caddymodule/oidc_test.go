@@ -1,0 +1,272 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+func TestOIDCCaddyfile(t *testing.T) {
+	t.Setenv("EDGESESSION_TEST_OIDC_SECRET", "s3cret")
+	out, err := adapt(t, `oidc google {
+		issuer https://accounts.google.com
+		client_id 123.apps.googleusercontent.com
+		client_secret {env.EDGESESSION_TEST_OIDC_SECRET}
+		allow_domains example.com
+		label "Sign in with Google"
+	}
+	oidc corp {
+		issuer https://sso.example.com/realms/corp
+		client_id app
+		scopes openid email profile groups
+		username_claim email
+		groups_claim roles
+		claims preferred_username roles
+		allow_emails a@x.org b@y.org
+		allow_groups staff admins
+		redirect_url https://app.example.com/.session/oidc/corp/callback
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Handle []struct {
+							Routes []struct {
+								Handle []json.RawMessage `json:"handle"`
+							} `json:"routes"`
+						} `json:"handle"`
+					} `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var h Handler
+	found := false
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		for _, r := range srv.Routes {
+			for _, sub := range r.Handle {
+				for _, sr := range sub.Routes {
+					for _, raw := range sr.Handle {
+						if strings.Contains(string(raw), `"handler":"session"`) {
+							found = json.Unmarshal(raw, &h) == nil
+						}
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no session handler in %s", out)
+	}
+	if len(h.OIDC) != 2 {
+		t.Fatalf("want 2 providers, got %+v", h.OIDC)
+	}
+	g, c := h.OIDC[0], h.OIDC[1]
+	if g.Name != "google" || g.Issuer != "https://accounts.google.com" || g.ClientSecret != "{env.EDGESESSION_TEST_OIDC_SECRET}" || g.Label != "Sign in with Google" || g.AllowDomains[0] != "example.com" {
+		t.Errorf("google: %+v", g)
+	}
+	if c.UsernameClaim != "email" || c.GroupsClaim != "roles" || len(c.Scopes) != 4 || len(c.AllowEmails) != 2 || len(c.AllowGroups) != 2 || c.RedirectURL == "" {
+		t.Errorf("corp: %+v", c)
+	}
+}
+
+func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, body string
+		line       int
+		want       string
+	}{
+		{"no name", "oidc {\nissuer https://a.example\n}", 3, "oidc needs a name"},
+		{"bad name", "oidc go/ogle {\n}", 3, "oidc name"},
+		{"twice", "oidc a {\nissuer https://a.example\nclient_id x\n}\noidc a {\n}", 7, "oidc a given twice"},
+		{"option twice", "oidc a {\nissuer https://a.example\nissuer https://b.example\n}", 5, "issuer given twice"},
+		{"unknown option", "oidc a {\nflavour x\n}", 4, `unknown option "flavour"`},
+		{"bad issuer", "oidc a {\nissuer accounts.google.com\n}", 4, "issuer"},
+		{"issuer with query", "oidc a {\nissuer https://a.example/?x=1\n}", 4, "no query"},
+		{"missing client_id", "oidc a {\nissuer https://a.example\n}", 3, "issuer and client_id are required"},
+		{"unset secret env", "oidc a {\nclient_secret {env.EDGESESSION_TEST_UNSET_OIDC}\n}", 4, "EDGESESSION_TEST_UNSET_OIDC is unset"},
+		{"bad domain", "oidc a {\nallow_domains @\n}", 4, "allow_domains"},
+		{"bad email", "oidc a {\nallow_emails bob\n}", 4, "allow_emails"},
+		{"bad group", "oidc a {\nallow_groups a,b\n}", 4, "comma"},
+		{"bad claim", "oidc a {\nclaims https://x/y\n}", 4, "claim"},
+		{"bad redirect_url", "oidc a {\nredirect_url /cb\n}", 4, "redirect_url"},
+		{"empty scopes", "oidc a {\nscopes\n}", 4, "scopes needs at least one value"},
+		{"label two values", "oidc a {\nlabel Sign in\n}", 4, "label needs exactly one value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, tt.body)
+			if err == nil {
+				t.Fatalf("no error for %q", tt.body)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			if want := "Caddyfile:" + itoa(tt.line); !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name line %s", err, want)
+			}
+		})
+	}
+}
+
+func testProvider(t *testing.T, cfg OIDCProvider) *oidcProvider {
+	t.Helper()
+	cfg.Issuer, cfg.ClientID = "https://idp.example", "app"
+	if cfg.Name == "" {
+		cfg.Name = "idp"
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &oidcProvider{OIDCProvider: cfg, logger: zap.NewNop()}
+}
+
+func TestOIDCIdentify(t *testing.T) {
+	p := testProvider(t, OIDCProvider{Claims: []string{"groups", "preferred_username", "locale"}})
+	tests := []struct {
+		name   string
+		claims map[string]any
+		user   string
+		groups []string
+		data   map[string]string
+	}{
+		{"preferred_username", map[string]any{"sub": "1", "preferred_username": "alice", "email": "a@x.org", "email_verified": true, "name": "Alice", "groups": []any{"staff", "ops"}},
+			"alice", []string{"staff", "ops"}, map[string]string{"email": "a@x.org", "name": "Alice", "groups": "staff,ops", "preferred-username": "alice"}},
+		{"verified email", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "true"}, "a@x.org", nil, map[string]string{"email": "a@x.org"}},
+		{"unverified email is no name", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": false}, "1", nil, map[string]string{"email": "a@x.org"}},
+		{"missing email_verified is unverified", map[string]any{"sub": "1", "email": "a@x.org"}, "1", nil, map[string]string{"email": "a@x.org"}},
+		{"unusable name falls back", map[string]any{"sub": "1", "preferred_username": "a:b"}, "1", nil, map[string]string{"preferred-username": "a:b"}},
+		{"bad groups skipped", map[string]any{"sub": "1", "groups": []any{"ok", "has space", "ok", 3, "a,b"}}, "1", []string{"ok"}, map[string]string{"groups": "ok"}},
+		{"one group as a string", map[string]any{"sub": "1", "groups": "staff"}, "1", []string{"staff"}, map[string]string{"groups": "staff"}},
+		{"other claim types", map[string]any{"sub": "1", "locale": map[string]any{"x": 1.0}}, "1", nil, map[string]string{"locale": `{"x":1}`}},
+		{"control characters dropped", map[string]any{"sub": "1", "name": "A\nB"}, "1", nil, map[string]string{"name": "AB"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := p.identify(tt.claims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.user != tt.user || strings.Join(u.groups, "|") != strings.Join(tt.groups, "|") {
+				t.Errorf("got user %q groups %q; want %q %q", u.user, u.groups, tt.user, tt.groups)
+			}
+			if len(u.data) != len(tt.data) {
+				t.Errorf("data %v; want %v", u.data, tt.data)
+			}
+			for k, v := range tt.data {
+				if u.data[k] != v {
+					t.Errorf("data %v; want %v", u.data, tt.data)
+				}
+			}
+		})
+	}
+	if _, err := p.identify(map[string]any{"email": "a@x.org"}); err == nil {
+		t.Error("claims without sub or a usable name gave a user")
+	}
+}
+
+func TestOIDCAllowLists(t *testing.T) {
+	p := testProvider(t, OIDCProvider{AllowDomains: []string{"Example.com"}, AllowEmails: []string{"Guest@other.org"}, AllowGroups: []string{"staff"}})
+	tests := []struct {
+		name string
+		u    oidcUser
+		want string // "" admitted, else part of the reason
+	}{
+		{"domain", oidcUser{user: "a", email: "a@EXAMPLE.com", emailVerified: true}, ""},
+		{"email", oidcUser{user: "g", email: "guest@other.org", emailVerified: true}, ""},
+		{"group", oidcUser{user: "s", groups: []string{"x", "staff"}}, ""},
+		{"unverified domain", oidcUser{user: "m", email: "m@example.com"}, "is not verified"},
+		{"unverified email", oidcUser{user: "m", email: "guest@other.org"}, "is not verified"},
+		{"subdomain is another domain", oidcUser{user: "m", email: "m@evil.example.com", emailVerified: true}, "may not sign in here"},
+		{"suffix is another domain", oidcUser{user: "m", email: "m@notexample.com", emailVerified: true}, "may not sign in here"},
+		{"no email", oidcUser{user: "m"}, "did not tell us your email"},
+		{"wrong group", oidcUser{user: "m", groups: []string{"guests"}}, "none of the groups"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := p.admit(tt.u)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("admit = %q; want %q", got, tt.want)
+			}
+		})
+	}
+	if open := testProvider(t, OIDCProvider{}); open.admit(oidcUser{user: "x"}) != "" {
+		t.Error("a provider without allow-lists refused someone")
+	}
+}
+
+func TestOIDCFingerprint(t *testing.T) {
+	a := testProvider(t, OIDCProvider{})
+	a.fingerprint = a.configFingerprint()
+	b := testProvider(t, OIDCProvider{})
+	b.ClientID = "other"
+	c := testProvider(t, OIDCProvider{AllowGroups: []string{"staff"}})
+	if a.configFingerprint() == b.configFingerprint() || a.configFingerprint() == c.configFingerprint() {
+		t.Error("fingerprint ignores the client or the allow-lists")
+	}
+	same := testProvider(t, OIDCProvider{Label: "another label"})
+	if same.configFingerprint() != a.fingerprint {
+		t.Error("fingerprint depends on the label")
+	}
+}
+
+func TestMergeUserInfo(t *testing.T) {
+	claims := map[string]any{"sub": "1", "email": "a@x.org"}
+	mergeUserInfo(claims, map[string]any{"sub": "2", "email": "b@x.org", "email_verified": true, "name": "A"})
+	if claims["sub"] != "1" || claims["email"] != "a@x.org" || claims["email_verified"] != nil || claims["name"] != "A" {
+		t.Errorf("merged %v", claims)
+	}
+	claims = map[string]any{"sub": "1"}
+	mergeUserInfo(claims, map[string]any{"email": "b@x.org", "email_verified": true})
+	if claims["email"] != "b@x.org" || claims["email_verified"] != true {
+		t.Errorf("merged %v", claims)
+	}
+}
+
+func TestOIDCContinuePage(t *testing.T) {
+	h := &Handler{}
+	var err error
+	if h.templates, err = loadTemplates(""); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	page := oidcProblemPage{Title: "Signed in", Continue: "/a?b=1&c=2", Nonce: "n"}
+	if err := h.render(rec, 200, "oidc.html", page.Nonce, page); err != nil {
+		t.Fatal(err)
+	}
+	if body := rec.Body.String(); !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=/a?b=1&amp;c=2">`) {
+		t.Errorf("continue page:\n%s", body)
+	}
+}
+
+func TestOIDCProviderValidateJSON(t *testing.T) {
+	for _, p := range []OIDCProvider{
+		{Name: "a", ClientID: "x"},
+		{Name: "a", Issuer: "https://idp.example"},
+		{Issuer: "https://idp.example", ClientID: "x"},
+		{Name: "a", Issuer: "ftp://idp.example", ClientID: "x"},
+		{Name: "a", Issuer: "https://idp.example", ClientID: "x", Scopes: []string{"openid", "a b"}},
+		{Name: "a", Issuer: "https://idp.example", ClientID: "x", PostLogoutRedirectURL: "/bye"},
+	} {
+		if err := p.validate(); err == nil {
+			t.Errorf("%+v: no error", p)
+		}
+	}
+	p := OIDCProvider{Name: "a", Issuer: "https://idp.example", ClientID: "x", Scopes: []string{"email"}}
+	if err := p.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Scopes[0] != "openid" || p.UsernameClaim != "preferred_username" || p.GroupsClaim != "groups" || p.Label != "Sign in with a" {
+		t.Errorf("defaults: %+v", p)
+	}
+}

@@ -1,0 +1,472 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Legacy apps as they are (SPEC §12): header names the app trusts, logout
+// that reaches the app, HTTP Basic for clients that cannot fill in a form.
+
+// expiresCookie reports whether r tells the browser to drop the cookie
+// name set with path (and domain, "" for host-only): an empty value with
+// Max-Age=0, and Expires, if there is one, in the past.
+func expiresCookie(r *http.Response, name, path, domain string) bool {
+	for _, line := range r.Header["Set-Cookie"] {
+		c, err := http.ParseSetCookie(line)
+		if err == nil && c.Name == name && c.Path == path && c.Domain == domain && c.Value == "" &&
+			c.MaxAge < 0 && c.Expires.Before(time.Now()) {
+			return true
+		}
+	}
+	return false
+}
+
+// jarHas reports whether the client's jar would send the cookie name to
+// path.
+func jarHas(c *Client, path, name string) bool {
+	u, _ := url.Parse(c.Base + path)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMappedHeadersReachUpstreamAndNoClientCopy(t *testing.T) {
+	up := StartUpstream(t)
+	c := startSite(t, up, "memory", `upstream_control on
+		header X-Forwarded-Email data.email
+		header X-WEBAUTH-EMAIL data.email
+		header User-Name user`)
+	spoofed := []string{
+		"X-Forwarded-Email: mallory@evil", "x_forwarded_email: mallory@evil", "X-Webauth-Email: mallory@evil",
+		"user-name: mallory", "USER_NAME: mallory", "User_Name: mallory",
+	}
+	mapped := map[string]string{"x-forwarded-email": "", "x-webauth-email": "", "user-name": ""}
+	// check fails if any spelling of a mapped name reached the upstream
+	// other than the one the handler wrote, with want.
+	check := func(t *testing.T, headers map[string][]string, want map[string]string) {
+		t.Helper()
+		for name, values := range headers {
+			n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+			if _, ok := mapped[n]; !ok {
+				continue
+			}
+			if w, ok := want[name]; !ok || len(values) != 1 || values[0] != w {
+				t.Errorf("the upstream got %s = %q", name, values)
+			}
+		}
+		for name, w := range want {
+			if got := headers[name]; len(got) != 1 || got[0] != w {
+				t.Errorf("the upstream got %s = %q, want %q", name, got, w)
+			}
+		}
+	}
+
+	t.Run("anonymous", func(t *testing.T) {
+		check(t, NewClient(t, c.Site).Get("/public/x", spoofed...).Echo(t).Headers, nil)
+	})
+	cl := NewClient(t, c.Site)
+	cl.MustLogin("alice", alicePassword)
+	t.Run("logged in, no email yet", func(t *testing.T) {
+		check(t, cl.Get("/private", spoofed...).Echo(t).Headers, map[string]string{"User-Name": "alice"})
+	})
+	cl.Get("/private?h=X-Session-Set-Email:alice@example.com")
+	want := map[string]string{"User-Name": "alice", "X-Forwarded-Email": "alice@example.com", "X-Webauth-Email": "alice@example.com"}
+	t.Run("logged in", func(t *testing.T) {
+		check(t, cl.Get("/private", spoofed...).Echo(t).Headers, want)
+	})
+	t.Run("named in Connection", func(t *testing.T) {
+		cookie := "Cookie: caddy_session=" + cl.SessionCookie()
+		for _, conn := range []string{"Connection: X-Forwarded-Email, user_name", "Connection: keep-alive, x-webauth-email"} {
+			r := rawGet(t, c.Site, "/private", cookie, conn)
+			var e Echo
+			if r.StatusCode != 200 || json.Unmarshal(r.Body, &e) != nil {
+				t.Fatalf("%s: %d %s", conn, r.StatusCode, r.Body)
+			}
+			check(t, e.Headers, want)
+		}
+	})
+}
+
+func TestLogoutExpiresAppCookies(t *testing.T) {
+	up := StartUpstream(t)
+	c := startSite(t, up, "memory", `upstream_control on
+		logout_cookies ttrss_sid {
+			path /tt-rss/
+		}
+		logout_cookies sessionid
+		clear_site_data cookies`)
+	appExpired := func(t *testing.T, r *Response) {
+		t.Helper()
+		if !expiresCookie(r.Response, "ttrss_sid", "/tt-rss/", "") || !expiresCookie(r.Response, "sessionid", "/", "") {
+			t.Errorf("%s: the app's cookies were not expired: %q", r.Request.URL.Path, r.Header["Set-Cookie"])
+		}
+	}
+	// appLogin logs in as user and lets the app set its own cookies.
+	appLogin := func(cl *Client, user, password string) {
+		t.Helper()
+		cl.MustLogin(user, password)
+		set := url.Values{"h": {"Set-Cookie:ttrss_sid=" + user + "; Path=/tt-rss/", "Set-Cookie:sessionid=" + user + "; Path=/"}}
+		cl.Get("/tt-rss/?" + set.Encode()).Echo(t)
+		if !jarHas(cl, "/tt-rss/", "ttrss_sid") || !jarHas(cl, "/", "sessionid") {
+			t.Fatal("the app's cookies did not stick")
+		}
+	}
+	gone := func(t *testing.T, cl *Client) {
+		t.Helper()
+		if jarHas(cl, "/tt-rss/", "ttrss_sid") || jarHas(cl, "/", "sessionid") {
+			t.Errorf("the browser still has the app's cookies")
+		}
+		if e := cl.Get("/public/x").Echo(t); strings.Contains(strings.Join(e.Headers["Cookie"], ";"), "sessionid") {
+			t.Errorf("the app still gets its old cookie: %q", e.Headers["Cookie"])
+		}
+	}
+
+	t.Run("logout endpoint", func(t *testing.T) {
+		cl := NewClient(t, c.Site)
+		appLogin(cl, "alice", alicePassword)
+		r := cl.Post("/.session/logout", "application/x-www-form-urlencoded", "redirect=/")
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logout: %d %s", r.StatusCode, r.Body)
+		}
+		appExpired(t, r)
+		if got := r.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+			t.Errorf("Clear-Site-Data: %q", got)
+		}
+		gone(t, cl)
+	})
+	t.Run("upstream logout", func(t *testing.T) {
+		cl := NewClient(t, c.Site)
+		appLogin(cl, "alice", alicePassword)
+		r := cl.Get("/private?h=X-Session-Logout:true")
+		appExpired(t, r)
+		if !expiresCookie(r.Response, "caddy_session", "/", "") || r.Header.Get("Clear-Site-Data") != `"cookies"` {
+			t.Errorf("upstream logout: Set-Cookie %q, Clear-Site-Data %q", r.Header["Set-Cookie"], r.Header.Get("Clear-Site-Data"))
+		}
+		gone(t, cl)
+	})
+	t.Run("replaced by another user's login", func(t *testing.T) {
+		cl := NewClient(t, c.Site)
+		appLogin(cl, "alice", alicePassword)
+		r := cl.LoginJSON("bob", bobPassword)
+		if r.StatusCode != 200 {
+			t.Fatalf("login as bob: %d", r.StatusCode)
+		}
+		appExpired(t, r)
+		if r.Header.Get("Clear-Site-Data") != "" {
+			t.Error("a login sent Clear-Site-Data, which would clear its own cookie")
+		}
+		gone(t, cl)
+		if code, user := cl.Whoami(); code != 200 || user != "bob" {
+			t.Errorf("after the switch: %d %q", code, user)
+		}
+	})
+	t.Run("same user again", func(t *testing.T) {
+		cl := NewClient(t, c.Site)
+		appLogin(cl, "alice", alicePassword)
+		if r := cl.LoginJSON("alice", alicePassword); expiresCookie(r.Response, "sessionid", "/", "") {
+			t.Error("logging in again as the same user expired the app's session")
+		}
+	})
+	t.Run("revoked elsewhere", func(t *testing.T) {
+		cl := NewClient(t, c.Site)
+		appLogin(cl, "alice", alicePassword)
+		other := NewClient(t, c.Site)
+		other.SetSessionCookie(cl.SessionCookie())
+		other.LogoutJSON()
+		r := cl.Get("/public/x")
+		appExpired(t, r)
+		if strings.Contains(strings.Join(r.Echo(t).Headers["Cookie"], ";"), "sessionid") {
+			t.Error("the app got the ended session's cookie")
+		}
+	})
+}
+
+func TestHTTPBasicForNonBrowserClients(t *testing.T) {
+	up := StartUpstream(t)
+	c := startSite(t, up, "memory", `http_basic on Calendar
+		login_limit 3 1m`)
+	const challenge = `Basic realm="Calendar", charset="UTF-8"`
+	// A client like curl or a CalDAV client: no cookie jar.
+	script := NewClient(t, c.Site)
+	script.Jar = nil
+	basic := func(method, user, password string, headers ...string) *Response {
+		t.Helper()
+		req := script.NewRequest(method, "/dav/calendars/", nil, headers...)
+		req.SetBasicAuth(user, password)
+		return script.Do(req)
+	}
+
+	r := basic("PROPFIND", "alice", alicePassword, "Depth: 1")
+	e := r.Echo(t)
+	if e.Method != "PROPFIND" || e.Headers["X-Session-User"][0] != "alice" || e.Headers["Remote-User"][0] != "alice" {
+		t.Errorf("the upstream got %s %v", e.Method, e.Headers)
+	}
+	if _, ok := e.Headers["Authorization"]; ok {
+		t.Errorf("the upstream got the credentials: %q", e.Headers["Authorization"])
+	}
+	if sc := r.Header["Set-Cookie"]; len(sc) != 0 {
+		t.Errorf("a Basic request set cookies: %q", sc)
+	}
+
+	before := up.Requests.Load()
+	if r := script.Get("/dav/calendars/"); r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != challenge {
+		t.Errorf("no credentials: %d, WWW-Authenticate %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	browser := NewClient(t, c.Site)
+	if r := browser.Get("/dav/calendars/", "Accept: text/html"); r.StatusCode != http.StatusFound || r.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("a browser navigating: %d, WWW-Authenticate %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := browser.Get("/api", "Sec-Fetch-Mode: cors", "Sec-Fetch-Site: same-origin"); r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("a browser's script: %d, WWW-Authenticate %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+
+	for i := range 3 {
+		if r := basic("GET", "alice", "wrong"); r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != challenge {
+			t.Errorf("wrong password %d: %d, WWW-Authenticate %q", i, r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	for _, pw := range []string{"wrong", alicePassword} {
+		if r := basic("GET", "alice", pw); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Errorf("after the limit (%s): %d, Retry-After %q", pw, r.StatusCode, r.Header.Get("Retry-After"))
+		}
+	}
+	// The same throttle as the form: alice is locked out there too.
+	if r := NewClient(t, c.Site).LoginJSON("alice", alicePassword); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("form login after Basic failures: %d", r.StatusCode)
+	}
+	if up.Requests.Load() != before {
+		t.Error("a refused request reached the upstream")
+	}
+	if r := basic("GET", "bob", bobPassword); r.Echo(t).Headers["X-Session-User"][0] != "bob" {
+		t.Error("bob was locked out with alice")
+	}
+
+	// A logged-in browser's own Authorization of another scheme is the
+	// app's, and passes.
+	browser.MustLogin("bob", bobPassword)
+	e = browser.Get("/private", "Authorization: Bearer app-token").Echo(t)
+	if got := e.Headers["Authorization"]; len(got) != 1 || got[0] != "Bearer app-token" {
+		t.Errorf("Bearer: the upstream got %q", got)
+	}
+}
+
+// flaskSite is edgesession in front of testdata/flaskapp.py as a legacy
+// app would be: no login of its own, its own session cookie, trusting the
+// proxy's headers.
+const flaskSite = `
+[[.Site]] {
+	session {
+		store memory
+		user alice [[.Extra.alice]]
+		user bob [[.Extra.bob]]
+		public {
+			path /public/* /healthz
+		}
+		upstream_control on
+		header X-Forwarded-Email data.email
+		header User-Name user
+		http_basic on "Flask app"
+		[[.Extra.logout]]
+	}
+	reverse_proxy [[.Upstream]]
+}
+`
+
+// TestFlaskAppBehindSession puts a real packaged app (Debian's
+// python3-flask) behind edgesession: login, the user and mapped headers in
+// the app, logout reaching the app's own session, a Basic client.
+func TestFlaskAppBehindSession(t *testing.T) {
+	app := startFlaskApp(t)
+	start := func(logout string) *Caddy {
+		return StartCaddy(t, app, flaskSite, WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("logout", logout))
+	}
+	c := start("logout_cookies app_session")
+	me := func(cl *Client, path string, headers ...string) map[string]any {
+		t.Helper()
+		r := cl.Get(path, headers...)
+		if r.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, r.StatusCode, r.Body)
+		}
+		return r.JSON(t)
+	}
+
+	cl := NewClient(t, c.Site)
+	r := cl.Get("/", "Accept: text/html")
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), "/.session/login") {
+		t.Fatalf("a browser without a session: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := cl.LoginForm("alice", alicePassword, "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", r.StatusCode, r.Body)
+	}
+	r = cl.Get("/", "Accept: text/html")
+	if r.StatusCode != 200 || !strings.Contains(string(r.Body), "Hello, alice.") {
+		t.Fatalf("the app's page: %d %s", r.StatusCode, r.Body)
+	}
+	if r.Header.Get("X-Session-Set-Email") != "" {
+		t.Error("the app's control header reached the browser")
+	}
+	if !jarHas(cl, "/", "app_session") {
+		t.Fatal("the app kept no session of its own")
+	}
+	got := me(cl, "/api/me", "X-Forwarded-Email: mallory@evil", "user_name: mallory")
+	want := map[string]any{"header_user": "alice", "user_name": "alice", "email": "alice@example.test", "session_user": "alice", "authorization": nil}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("the app saw %s = %v, want %v", k, got[k], v)
+		}
+	}
+
+	// Logout ends the app's session too: afterwards the app's public page
+	// knows no one.
+	r = cl.Post("/.session/logout", "application/x-www-form-urlencoded", "redirect=/")
+	if r.StatusCode != http.StatusSeeOther || !expiresCookie(r.Response, "app_session", "/", "") {
+		t.Fatalf("logout: %d, Set-Cookie %q", r.StatusCode, r.Header["Set-Cookie"])
+	}
+	if jarHas(cl, "/", "app_session") {
+		t.Error("the browser kept the app's session cookie")
+	}
+	if got := me(cl, "/public/whoami"); got["session_user"] != nil {
+		t.Errorf("after logout the app still thinks it talks to %v", got["session_user"])
+	}
+
+	// The app's own sign-out link (X-Session-Logout) ends both sessions.
+	cl.MustLogin("bob", bobPassword)
+	me(cl, "/api/me")
+	r = cl.Get("/bye")
+	if !expiresCookie(r.Response, "caddy_session", "/", "") {
+		t.Errorf("the app's logout did not end our session: %q", r.Header["Set-Cookie"])
+	}
+	if code, _ := cl.Whoami(); code != 401 {
+		t.Errorf("after the app's logout whoami says %d", code)
+	}
+	if got := me(cl, "/public/whoami"); got["session_user"] != nil {
+		t.Errorf("after the app's logout the app still thinks it talks to %v", got["session_user"])
+	}
+
+	// A script with HTTP Basic: the app sees the user, never the password.
+	script := NewClient(t, c.Site)
+	script.Jar = nil
+	req := script.NewRequest("GET", "/api/me", nil)
+	req.SetBasicAuth("alice", alicePassword)
+	r = script.Do(req)
+	if r.StatusCode != 200 {
+		t.Fatalf("Basic: %d %s", r.StatusCode, r.Body)
+	}
+	got = r.JSON(t)
+	if got["header_user"] != "alice" || got["user_name"] != "alice" || got["authorization"] != nil {
+		t.Errorf("the app saw %v", got)
+	}
+	for _, line := range r.Header["Set-Cookie"] {
+		if strings.HasPrefix(line, "caddy_session=") {
+			t.Errorf("a Basic request got a session: %q", line)
+		}
+	}
+	if r := script.Get("/api/me"); r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Basic realm="Flask app", charset="UTF-8"` {
+		t.Errorf("a script without credentials: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+
+	// Without logout_cookies, the app's session outlives ours: what the
+	// feature is for.
+	plain := start("")
+	cl = NewClient(t, plain.Site)
+	cl.MustLogin("alice", alicePassword)
+	me(cl, "/api/me")
+	cl.LogoutJSON()
+	if got := me(cl, "/public/whoami"); got["session_user"] != "alice" {
+		t.Errorf("control: without logout_cookies the app's session was %v, want alice's (is the app still persistent?)", got["session_user"])
+	}
+}
+
+// startFlaskApp starts testdata/flaskapp.py on a free port, stops it at
+// cleanup, and returns its address. It waits for the app's own answer on
+// /healthz, so that a port taken meanwhile by another process is noticed
+// (and another port tried) instead of testing that process.
+func startFlaskApp(t *testing.T) string {
+	t.Helper()
+	py := flaskPython(t)
+	var lastLog string
+	for range 3 {
+		port := freePort(t)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(py, "testdata/flaskapp.py", strconv.Itoa(port))
+		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+		var log syncBuffer
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-done
+		})
+		if waitForFlask(addr, done) {
+			return addr
+		}
+		cmd.Process.Kill()
+		<-done
+		lastLog = log.String()
+	}
+	t.Fatalf("the Flask app did not start:\n%s", lastLog)
+	return ""
+}
+
+// waitForFlask polls the app's /healthz for up to 30 s; false if the
+// process exits first or never answers as the app.
+func waitForFlask(addr string, exited <-chan struct{}) bool {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if resp, err := client.Get("http://" + addr + "/healthz"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) == "edgesession-flask-test-app" {
+				return true
+			}
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// flaskPython is a python3 that can import Flask: Debian's, where
+// python3-flask installs (.ci/run installs it), else the first on PATH.
+// Without one the test skips, except under CI=true, where no test may.
+func flaskPython(t *testing.T) string {
+	t.Helper()
+	candidates := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, py := range candidates {
+		if exec.Command(py, "-c", "import flask").Run() == nil {
+			return py
+		}
+	}
+	msg := fmt.Sprintf("no python3 that can import flask (tried %s): apt-get install python3-flask", strings.Join(candidates, ", "))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; tests may not skip under CI=true")
+	}
+	t.Skip("SKIP: " + msg)
+	return ""
+}
