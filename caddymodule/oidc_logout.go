@@ -33,9 +33,9 @@ import (
 //     provider with the token's sid (or, without one, sub) is deleted
 //     from the store, which every instance sharing it sees at once. The
 //     sessions carry hashes of their sid and sub in their fingerprint;
-//     finding them walks the store (sessionstore.Lister: memory and bolt).
-//     A store that cannot list (redis) and the cookie store cannot revoke
-//     them: such a request is answered 501 and logged.
+//     finding them walks the store (sessionstore.Lister: memory, bolt, and
+//     redis by SCAN), since the provider names a subject, not a user. The
+//     cookie store cannot revoke: such a request is answered 501 and logged.
 
 // oidcLoginFingerprint is the fingerprint of a session p issued to the
 // ID token's sub and sid: the provider's, then hashes of both.

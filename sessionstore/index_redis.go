@@ -242,57 +242,104 @@ func (r *Redis) DeleteUser(ctx context.Context, user string, handles ...Handle) 
 func (r *Redis) DeleteAll(ctx context.Context) (int, error) {
 	var mu sync.Mutex
 	n := 0
+	err := r.scanSessions(ctx, func(ctx context.Context, c redis.UniversalClient, batch []string) error {
+		// One UNLINK per key: in a Cluster, keys of one node are in many
+		// slots, which one multi-key command may not span.
+		cmds := make([]*redis.IntCmd, len(batch))
+		_, err := c.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i, name := range batch {
+				cmds[i] = pipe.Unlink(ctx, name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		for _, cmd := range cmds {
+			n += int(cmd.Val())
+		}
+		mu.Unlock()
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	return n, redisErr(err)
+}
+
+// Each implements Lister by scanning every session key under the prefix
+// (SCAN, then GET in pipelines of up to 500): it costs time in proportion
+// to all sessions, for rare walks such as an OIDC back-channel logout by
+// the provider's subject, which no index covers. fn is never called
+// concurrently.
+func (r *Redis) Each(ctx context.Context, fn func(Key, Record) bool) error {
+	var mu sync.Mutex
+	stop := errors.New("stop")
+	now := time.Now()
+	err := r.scanSessions(ctx, func(ctx context.Context, c redis.UniversalClient, batch []string) error {
+		cmds := make([]*redis.StringCmd, len(batch))
+		_, err := c.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i, name := range batch {
+				cmds[i] = pipe.Get(ctx, name)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, cmd := range cmds {
+			b, err := cmd.Bytes()
+			if err != nil {
+				continue // gone meanwhile
+			}
+			var rec Record
+			k, _ := hex.DecodeString(strings.TrimPrefix(batch[i], r.prefix))
+			if rec.UnmarshalBinary(b) != nil || rec.Expired(now) {
+				continue
+			}
+			if !fn(Key(k), rec) {
+				return stop
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, stop) {
+		return nil
+	}
+	return redisErr(err)
+}
+
+// scanSessions calls fn with batches of session key names, on every master
+// of a Cluster (concurrently) or on the one server.
+func (r *Redis) scanSessions(ctx context.Context, fn func(ctx context.Context, c redis.UniversalClient, batch []string) error) error {
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		iter := c.Scan(ctx, 0, escapeGlob(r.prefix)+"*", 1000).Iterator()
 		batch := make([]string, 0, 500)
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			// One UNLINK per key: in a Cluster, keys of one node are in
-			// many slots, which one multi-key command may not span.
-			cmds := make([]*redis.IntCmd, len(batch))
-			_, err := c.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-				for i, name := range batch {
-					cmds[i] = pipe.Unlink(ctx, name)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			for _, cmd := range cmds {
-				n += int(cmd.Val())
-			}
-			mu.Unlock()
-			batch = batch[:0]
-			return nil
-		}
 		for iter.Next(ctx) {
 			if r.isSessionName(iter.Val()) {
 				batch = append(batch, iter.Val())
 			}
 			if len(batch) == cap(batch) {
-				if err := flush(); err != nil {
+				if err := fn(ctx, c, batch); err != nil {
 					return err
 				}
+				batch = batch[:0]
 			}
 		}
 		if err := iter.Err(); err != nil {
 			return err
 		}
-		return flush()
+		if len(batch) == 0 {
+			return nil
+		}
+		return fn(ctx, c, batch)
 	}
-	var err error
 	if cc, ok := r.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, r.client)
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return n, redisErr(err)
+	return scan(ctx, r.client)
 }
 
 // isSessionName reports whether a Redis key is one of this store's

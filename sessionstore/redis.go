@@ -170,4 +170,5 @@ func (r *Redis) Delete(ctx context.Context, key Key) error {
 var (
 	_ Store     = (*Redis)(nil)
 	_ UserIndex = (*Redis)(nil)
+	_ Lister    = (*Redis)(nil)
 )

@@ -64,7 +64,7 @@ type Store interface {
 
 // Lister is implemented by stores that can walk every live session, at a
 // cost in proportion to all of them (for one user's sessions, UserIndex).
-// Memory and Bolt implement it.
+// Memory, Bolt and Redis (by SCAN) implement it.
 type Lister interface {
 	// Each calls fn for every session that has not expired, in no
 	// particular order, until fn returns false. fn must not call the
