@@ -91,7 +91,11 @@ func postLogoutToken(t *testing.T, c *Caddy, token string) *Response {
 // token: every session of a sub, or the one of a sid. Tokens that do not
 // verify end nothing.
 func TestOIDCBackchannelLogout(t *testing.T) {
-	c, o, _ := startOIDCSite(t)
+	forEachStore(t, testBackchannelLogout)
+}
+
+func testBackchannelLogout(t *testing.T, store string) {
+	c, o, _ := startOIDCSite(t, WithExtra("store", "store "+store))
 	alive := func(cl *Client) bool { status, _ := cl.Whoami(); return status == http.StatusOK }
 
 	// alice in two browsers, carol in a third.
