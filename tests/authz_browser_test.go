@@ -1,12 +1,8 @@
 package tests
 
 import (
-	"context"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -16,94 +12,48 @@ import (
 // applies, nothing breaks the CSP), and its button signs them out and
 // back in as someone else, landing on the page they were refused.
 func TestBrowserForbiddenPage(t *testing.T) {
-	chromium := chromiumPath(t)
 	up := StartUpstream(t)
 	c := StartCaddy(t, up.Addr, rulesTemplate, WithExtra("alice", aliceHash), WithExtra("bob", bobHash))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	profile, err := os.MkdirTemp("", "edgesession-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chromeOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.CombinedOutput(&chromeOut),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer func() {
-		cancelBrowser()
-		cancelAlloc()
-		for i := 0; ; i++ {
-			if err := os.RemoveAll(profile); err == nil || i == 50 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	b := startBrowser(t)
+	bctx, console := b.ctx, b.console
 	defer func() {
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", chromeOut.String())
 			t.Logf("caddy log:\n%s", c.Logs())
 		}
 	}()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium %s: %v\n%s", chromium, err, chromeOut.String())
-	}
-	console := &consoleLog{}
-	if err := chromedp.Listen(bctx, console.listen); err != nil {
-		t.Fatal(err)
-	}
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	location := func() *url.URL {
-		t.Helper()
-		loc, err := chromedp.Run(bctx, chromedp.Location())
-		must("reading the location", err)
-		u, err := url.Parse(loc)
-		must("parsing the location", err)
-		return u
-	}
 	signIn := func(user, password string) {
 		t.Helper()
-		must("signing in as "+user, chromedp.Do(bctx,
+		b.must("signing in as "+user, chromedp.Do(bctx,
 			chromedp.WaitVisible(chromedp.CSS(`#username`)),
 			chromedp.Clear(chromedp.CSS(`#username`)),
 			chromedp.SendKeys(chromedp.CSS(`#username`), user),
 			chromedp.SendKeys(chromedp.CSS(`#password`), password),
 		))
 		_, err := chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-		must("submitting the login form", err)
+		b.must("submitting the login form", err)
 	}
 
 	// bob (staff) asks for an admin page: the login page, then the 403 page.
-	_, err = chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/admin/x?y=1"))
-	must("navigating to /admin/x", err)
+	b.navigate(c.Site + "/admin/x?y=1")
 	signIn("bob", bobPassword)
-	if u := location(); u.Path != "/admin/x" || u.RawQuery != "y=1" {
+	if u := b.location(); u.Path != "/admin/x" || u.RawQuery != "y=1" {
 		t.Fatalf("after login the browser is at %s, want /admin/x?y=1", u)
 	}
 	resp, err := chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/admin/x?y=1"))
-	must("reloading /admin/x", err)
+	b.must("reloading /admin/x", err)
 	if resp.Status != 403 {
 		t.Fatalf("bob on /admin/x: %d, want 403", resp.Status)
 	}
 	title, err := chromedp.Run(bctx, chromedp.Title())
-	must("title", err)
+	b.must("title", err)
 	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main p`)))
-	must("reading the page", err)
+	b.must("reading the page", err)
 	if title != "Access denied" || !strings.Contains(text, "signed in as bob") {
 		t.Errorf("the 403 page: title %q, text %q", title, text)
 	}
 	display, err := chromedp.Run(bctx, chromedp.Evaluate[string](`getComputedStyle(document.body).display`))
-	must("reading the style", err)
+	b.must("reading the style", err)
 	if display != "flex" {
 		t.Errorf("body display %q, want flex: the page's style did not apply (CSP nonce?)", display)
 	}
@@ -120,16 +70,16 @@ func TestBrowserForbiddenPage(t *testing.T) {
 	// "Sign in as someone else": signed out, to the login page that goes
 	// back to the page; alice, an admin, gets it.
 	_, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	must("clicking Sign in as someone else", err)
-	if u := location(); u.Path != "/.session/login" || u.Query().Get("redirect") != "/admin/x?y=1" {
+	b.must("clicking Sign in as someone else", err)
+	if u := b.location(); u.Path != "/.session/login" || u.Query().Get("redirect") != "/admin/x?y=1" {
 		t.Fatalf("after the button the browser is at %s, want the login page for /admin/x?y=1", u)
 	}
 	signIn("alice", alicePassword)
-	if u := location(); u.Path != "/admin/x" {
+	if u := b.location(); u.Path != "/admin/x" {
 		t.Fatalf("alice is at %s", u)
 	}
 	body, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-	must("reading the page", err)
+	b.must("reading the page", err)
 	if !strings.Contains(body, `"X-Session-User":["alice"]`) {
 		t.Errorf("alice's page: %s", body)
 	}

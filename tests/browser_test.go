@@ -2,16 +2,13 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
@@ -138,65 +135,17 @@ func (e consoleEntry) isProblem() bool {
 // Enter), the upstream behind the session, the session cookie's attributes
 // and the logout page, against a real Caddy with the bolt store.
 func TestBrowserLoginLogout(t *testing.T) {
-	chromium := chromiumPath(t)
 	up := StartUpstream(t)
 	c := startSite(t, up, "bolt", "")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	profile, err := os.MkdirTemp("", "edgesession-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chromeOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-		chromedp.CombinedOutput(&chromeOut),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	// Close the tab, then the browser (cancelAlloc waits for Chromium to
-	// exit), then remove the profile; all before the test's own cleanups
-	// stop Caddy and the upstream.
-	defer func() {
-		cancelBrowser()
-		cancelAlloc()
-		// A Chromium helper process may write to the profile for a moment
-		// after the browser exits.
-		for i := 0; ; i++ {
-			if err := os.RemoveAll(profile); err == nil || i == 50 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	// On failure, say what the browser and Caddy said.
+	b := startBrowser(t)
+	bctx, console := b.ctx, b.console
+	// On failure, say what Caddy said (startBrowser logs Chromium's output).
 	defer func() {
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", chromeOut.String())
 			t.Logf("caddy log:\n%s", c.Logs())
 		}
 	}()
-
-	// Start the browser and the tab, and listen to the console from the
-	// first page on.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium %s: %v\n%s", chromium, err, chromeOut.String())
-	}
-	console := &consoleLog{}
-	if err := chromedp.Listen(bctx, console.listen); err != nil {
-		t.Fatal(err)
-	}
 	seen := 0
 	// noConsoleProblems fails the test for any console error, warning or
 	// CSP violation since the last call, except those allowed says are
@@ -216,34 +165,20 @@ func TestBrowserLoginLogout(t *testing.T) {
 			t.Errorf("%s: console: %s", step, e)
 		}
 	}
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	location := func() *url.URL {
-		t.Helper()
-		loc, err := chromedp.Run(bctx, chromedp.Location())
-		must("reading the location", err)
-		u, err := url.Parse(loc)
-		must("parsing the location", err)
-		return u
-	}
 	// wantLoginPage checks that the browser shows the login page, asked
 	// for with redirect.
 	wantLoginPage := func(step, redirect string) {
 		t.Helper()
-		u := location()
+		u := b.location()
 		if u.Path != "/.session/login" || u.Query().Get("redirect") != redirect {
 			t.Fatalf("%s: want the login page with redirect=%s, at %s", step, redirect, u)
 		}
-		must(step+": waiting for the login form", chromedp.Do(bctx,
+		b.must(step+": waiting for the login form", chromedp.Do(bctx,
 			chromedp.WaitVisible(chromedp.CSS(`#username`)),
 			chromedp.WaitVisible(chromedp.CSS(`#password`)),
 		))
 		title, err := chromedp.Run(bctx, chromedp.Title())
-		must(step+": title", err)
+		b.must(step+": title", err)
 		if title != "Sign in" {
 			t.Errorf("%s: title %q, want Sign in", step, title)
 		}
@@ -252,7 +187,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 	// 1. A browser asking for a page without a session lands on the login
 	// page, which remembers where it was going.
 	resp, err := chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/some/page?x=1"))
-	must("navigating to /some/page", err)
+	b.must("navigating to /some/page", err)
 	if resp.Status != 200 {
 		t.Errorf("login page: status %d, want 200", resp.Status)
 	}
@@ -265,22 +200,22 @@ func TestBrowserLoginLogout(t *testing.T) {
 	wantLoginPage("login page", "/some/page?x=1")
 	// Both fields have a label bound to them, by for= and by the DOM.
 	for _, id := range []string{"username", "password"} {
-		must("label for "+id, chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`label[for="`+id+`"]`))))
+		b.must("label for "+id, chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`label[for="`+id+`"]`))))
 		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.getElementById("`+id+`").labels.length`))
-		must("labels of "+id, err)
+		b.must("labels of "+id, err)
 		if n != 1 {
 			t.Errorf("#%s has %d labels, want 1", id, n)
 		}
 	}
 	// The nonce-tagged inline style applied: body is a flex container.
 	display, err := chromedp.Run(bctx, chromedp.Evaluate[string](`getComputedStyle(document.body).display`))
-	must("computed style", err)
+	b.must("computed style", err)
 	if display != "flex" {
 		t.Errorf("body display %q, want flex: the page's inline style did not apply (CSP nonce?)", display)
 	}
 	// The username field has the focus (autofocus).
 	focused, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`))
-	must("active element", err)
+	b.must("active element", err)
 	if focused != "username" {
 		t.Errorf("focus is on %q, want the username field", focused)
 	}
@@ -288,30 +223,30 @@ func TestBrowserLoginLogout(t *testing.T) {
 
 	// 2. A wrong password, typed, then the Sign in button: the same page
 	// again with the one generic error, as an alert.
-	must("typing a wrong password", chromedp.Do(bctx,
+	b.must("typing a wrong password", chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.CSS(`#username`), "alice"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), "not-"+alicePassword),
 	))
 	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	must("submitting a wrong password", err)
+	b.must("submitting a wrong password", err)
 	if resp.Status != 401 {
 		t.Errorf("wrong password: status %d, want 401", resp.Status)
 	}
-	must("waiting for the error", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#error[role="alert"]`))))
+	b.must("waiting for the error", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#error[role="alert"]`))))
 	msg, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`[role="alert"]`)))
-	must("reading the error", err)
+	b.must("reading the error", err)
 	if strings.TrimSpace(msg) != "Invalid username or password." {
 		t.Errorf("error message %q, want %q", msg, "Invalid username or password.")
 	}
-	if u := location(); u.Path != "/.session/login" {
+	if u := b.location(); u.Path != "/.session/login" {
 		t.Errorf("after a wrong password the browser is at %s, want /.session/login", u)
 	}
 	user, err := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#username`)))
-	must("reading the username", err)
+	b.must("reading the username", err)
 	pw, err := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#password`)))
-	must("reading the password", err)
+	b.must("reading the password", err)
 	redirect, err := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`input[name="redirect"]`)))
-	must("reading the redirect", err)
+	b.must("reading the redirect", err)
 	if user != "alice" || pw != "" || redirect != "/some/page?x=1" {
 		t.Errorf("after a wrong password: username %q, password %q, redirect %q; want alice, empty, /some/page?x=1", user, pw, redirect)
 	}
@@ -324,21 +259,21 @@ func TestBrowserLoginLogout(t *testing.T) {
 
 	// 3. The right credentials, submitted with Enter: the page asked for
 	// first, served by the upstream as alice.
-	must("typing the right credentials", chromedp.Do(bctx,
+	b.must("typing the right credentials", chromedp.Do(bctx,
 		chromedp.Clear(chromedp.CSS(`#username`)),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "alice"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), alicePassword),
 	))
 	resp, err = chromedp.RunResponse(bctx, chromedp.KeyEvent(kb.Enter))
-	must("submitting with Enter", err)
+	b.must("submitting with Enter", err)
 	if resp.Status != 200 {
 		t.Errorf("after login: status %d, want 200", resp.Status)
 	}
-	if u := location(); u.Path != "/some/page" || u.RawQuery != "x=1" {
+	if u := b.location(); u.Path != "/some/page" || u.RawQuery != "x=1" {
 		t.Fatalf("after login the browser is at %s, want /some/page?x=1", u)
 	}
 	body, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-	must("reading the page", err)
+	b.must("reading the page", err)
 	var echo Echo
 	if err := json.Unmarshal([]byte(strings.TrimSpace(body)), &echo); err != nil {
 		// Chromium's JSON viewer may add its own text around the document.
@@ -371,7 +306,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 	// 4. The session cookie is HttpOnly and SameSite=Lax, and the page's
 	// script cannot read it.
 	cookies, err := chromedp.Call(bctx, network.GetCookies, network.GetCookiesParams{URLs: []string{c.Site + "/"}})
-	must("reading cookies", err)
+	b.must("reading cookies", err)
 	var session *network.Cookie
 	for _, ck := range cookies.Cookies {
 		if ck.Name == "caddy_session" {
@@ -394,7 +329,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 		t.Errorf("caddy_session expires at %v: want a browser-session cookie by default", session.Expires)
 	}
 	docCookie, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.cookie`))
-	must("reading document.cookie", err)
+	b.must("reading document.cookie", err)
 	if strings.Contains(docCookie, "caddy_session") {
 		t.Errorf("document.cookie shows the session cookie: %q", docCookie)
 	}
@@ -403,37 +338,37 @@ func TestBrowserLoginLogout(t *testing.T) {
 	// 5. The logout page shows who is signed in; its button signs out, and
 	// the page asked for first needs a login again.
 	resp, err = chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/.session/logout"))
-	must("navigating to the logout page", err)
+	b.must("navigating to the logout page", err)
 	if resp.Status != 200 {
 		t.Errorf("logout page: status %d, want 200", resp.Status)
 	}
-	must("waiting for the Sign out button", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`))))
+	b.must("waiting for the Sign out button", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`))))
 	who, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main p`)))
-	must("reading the logout page", err)
+	b.must("reading the logout page", err)
 	if !strings.Contains(who, "signed in as alice") {
 		t.Errorf("logout page says %q, want signed in as alice", who)
 	}
 	button, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`button[type="submit"]`)))
-	must("reading the button", err)
+	b.must("reading the button", err)
 	if strings.TrimSpace(button) != "Sign out" {
 		t.Errorf("logout button %q, want Sign out", button)
 	}
 	noConsoleProblems("logout page", nil)
 
 	_, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	must("clicking Sign out", err)
+	b.must("clicking Sign out", err)
 	// Signed out, the browser is on the login page, which says so.
 	wantLoginPage("after sign out", "")
-	if u := location(); u.Query().Get("signed_out") != "1" {
+	if u := b.location(); u.Query().Get("signed_out") != "1" {
 		t.Errorf("after sign out the browser is at %s, want the signed-out login page", u)
 	}
 	notice, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#notice[role="status"]`)))
-	must("reading the signed-out notice", err)
+	b.must("reading the signed-out notice", err)
 	if strings.TrimSpace(notice) != "You have signed out." {
 		t.Errorf("signed-out notice %q", notice)
 	}
 	cookies, err = chromedp.Call(bctx, network.GetCookies, network.GetCookiesParams{URLs: []string{c.Site + "/"}})
-	must("reading cookies", err)
+	b.must("reading cookies", err)
 	for _, ck := range cookies.Cookies {
 		if ck.Name == "caddy_session" {
 			t.Errorf("caddy_session is still in the browser after sign out: %+v", ck)
@@ -448,7 +383,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 	}
 
 	_, err = chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/some/page"))
-	must("navigating to /some/page after sign out", err)
+	b.must("navigating to /some/page after sign out", err)
 	wantLoginPage("after sign out, /some/page", "/some/page")
 	noConsoleProblems("after sign out", nil)
 }

@@ -1,11 +1,8 @@
 package tests
 
 import (
-	"context"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -15,7 +12,6 @@ import (
 // (this one marked), signs out everywhere else (the phone is out), then
 // signs out this one (back to the login page).
 func TestBrowserSessionsPageRevokes(t *testing.T) {
-	chromium := chromiumPath(t)
 	up := StartUpstream(t)
 	c := startSite(t, up, "bolt", "")
 	phone := NewClient(t, c.Site)
@@ -23,95 +19,52 @@ func TestBrowserSessionsPageRevokes(t *testing.T) {
 		t.Fatal(r.StatusCode)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	profile, err := os.MkdirTemp("", "edgesession-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chromeOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.CombinedOutput(&chromeOut),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer func() {
-		cancelBrowser()
-		cancelAlloc()
-		for i := 0; ; i++ {
-			if err := os.RemoveAll(profile); err == nil || i == 50 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	b := startBrowser(t)
+	bctx, console := b.ctx, b.console
 	defer func() {
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", chromeOut.String())
 			t.Logf("caddy log:\n%s", c.Logs())
 		}
 	}()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium %s: %v\n%s", chromium, err, chromeOut.String())
-	}
-	console := &consoleLog{}
-	if err := chromedp.Listen(bctx, console.listen); err != nil {
-		t.Fatal(err)
-	}
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(what, js string) string {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
-		must(what, err)
-		return v
-	}
 
 	// The page wants a user: the login page, then back to the list.
-	_, err = chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/.session/sessions"))
-	must("navigating to the sessions page", err)
-	must("signing in", chromedp.Do(bctx,
+	b.navigate(c.Site + "/.session/sessions")
+	b.must("signing in", chromedp.Do(bctx,
 		chromedp.WaitVisible(chromedp.CSS(`#username`)),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "alice"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), alicePassword),
 	))
 	resp, err := chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	must("submitting the login form", err)
+	b.must("submitting the login form", err)
 	if resp.Status != 200 || !strings.HasSuffix(resp.URL, "/.session/sessions") {
 		t.Fatalf("after login: %d at %s, want the sessions page", resp.Status, resp.URL)
 	}
-	must("waiting for the list", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`li[aria-current="true"]`))))
-	if n := eval("counting sessions", `String(document.querySelectorAll("li[data-handle]").length)`); n != "2" {
+	b.must("waiting for the list", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`li[aria-current="true"]`))))
+	if n := b.eval(`String(document.querySelectorAll("li[data-handle]").length)`); n != "2" {
 		t.Fatalf("the page lists %s sessions, want 2", n)
 	}
-	if this := eval("this session", `document.querySelector('li[aria-current="true"]').innerText`); !strings.Contains(this, "This browser") || !strings.Contains(this, "HeadlessChrome") {
+	if this := b.eval(`document.querySelector('li[aria-current="true"]').innerText`); !strings.Contains(this, "This browser") || !strings.Contains(this, "HeadlessChrome") {
 		t.Errorf("the marked session reads %q", this)
 	}
-	if other := eval("the other session", `document.querySelector('li:not([aria-current])').innerText`); !strings.Contains(other, "Phone/2.0 (Android)") || !strings.Contains(other, "127.0.0.1") {
+	if other := b.eval(`document.querySelector('li:not([aria-current])').innerText`); !strings.Contains(other, "Phone/2.0 (Android)") || !strings.Contains(other, "127.0.0.1") {
 		t.Errorf("the other session reads %q", other)
 	}
 	// The page's own style applied under its CSP: the list is flex rows.
-	if d := eval("computed style", `getComputedStyle(document.querySelector("li")).display`); d != "flex" {
+	if d := b.eval(`getComputedStyle(document.querySelector("li")).display`); d != "flex" {
 		t.Errorf("li display %q, want flex: the page's style did not apply (CSP nonce?)", d)
 	}
 
 	// Sign out everywhere else: the phone is out, this browser is not.
 	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`input[name="others"] + button`)))
-	must("signing out everywhere else", err)
+	b.must("signing out everywhere else", err)
 	if resp.Status != 200 {
 		t.Fatalf("after signing out everywhere else: %d", resp.Status)
 	}
-	must("waiting for the notice", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`[role="status"]`))))
-	if msg := eval("the notice", `document.querySelector('[role="status"]').innerText`); msg != "Signed out 1 session." {
+	b.must("waiting for the notice", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`[role="status"]`))))
+	if msg := b.eval(`document.querySelector('[role="status"]').innerText`); msg != "Signed out 1 session." {
 		t.Errorf("notice %q", msg)
 	}
-	if n := eval("counting sessions", `String(document.querySelectorAll("li[data-handle]").length)`); n != "1" {
+	if n := b.eval(`String(document.querySelectorAll("li[data-handle]").length)`); n != "1" {
 		t.Errorf("after signing out everywhere else the page lists %s sessions, want 1", n)
 	}
 	if code, _ := phone.Whoami(); code != 401 {
@@ -120,12 +73,12 @@ func TestBrowserSessionsPageRevokes(t *testing.T) {
 
 	// Sign out this one: back to the login page, signed out.
 	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`li[aria-current="true"] button`)))
-	must("signing out this one", err)
+	b.must("signing out this one", err)
 	if !strings.Contains(resp.URL, "/.session/login") {
 		t.Fatalf("after signing out this one the browser is at %s, want the login page", resp.URL)
 	}
 	resp, err = chromedp.Run(bctx, chromedp.NavigateResponse(c.Site+"/.session/whoami"))
-	must("whoami", err)
+	b.must("whoami", err)
 	if resp.Status != 401 {
 		t.Fatalf("whoami after signing out: %d, want 401", resp.Status)
 	}
