@@ -96,11 +96,7 @@ func TestCaddyfileAppOptions(t *testing.T) {
 }
 
 func TestCaddyfileAppOptionErrors(t *testing.T) {
-	tests := []struct {
-		name, body string
-		line       int
-		want       string
-	}{
+	assertCaddyfileErrors(t, []caddyfileError{
 		{"header arity", "header X-Email", 3, "header needs a header name and what it carries"},
 		{"header bad name", "header X:Email user", 3, "not a valid header name"},
 		{"header bad source", "header X-Email email", 3, "want user or data.<key>"},
@@ -128,21 +124,7 @@ func TestCaddyfileAppOptionErrors(t *testing.T) {
 		{"http_basic off with realm", "http_basic off Cal", 3, "http_basic needs on"},
 		{"http_basic bad realm", `http_basic on "a\"b"`, 3, "http_basic realm"},
 		{"http_basic twice", "http_basic on\nhttp_basic off", 4, "http_basic given twice"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adapt(t, tt.body)
-			if err == nil {
-				t.Fatalf("no error for %q", tt.body)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
-			}
-			if want := "Caddyfile:" + itoa(tt.line); !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not name line %s", err, want)
-			}
-		})
-	}
+	})
 }
 
 // TestJSONAppOptionsAreChecked: what the Caddyfile refuses, a JSON config

@@ -38,11 +38,7 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 	t.Setenv("EDGESESSION_TEST_EMPTY", "")
 	long := strings.Repeat("s", 32)
 
-	tests := []struct {
-		name, body string
-		line       int
-		want       string
-	}{
+	assertCaddyfileErrors(t, []caddyfileError{
 		{"unknown subdirective", "store memory\nfrobnicate on", 4, `unknown subdirective "frobnicate"`},
 		{"duplicate store", "store memory\nstore bolt", 4, "store given twice"},
 		{"duplicate secret", "secret " + strings.Repeat("a", 32) + "\nsecret " + strings.Repeat("b", 32), 4, "secret given twice"},
@@ -114,21 +110,7 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"cookie with an argument", "cookie x {\n}", 3, `cookie takes a block, not "x"`},
 		{"secret without a value", "secret", 3, "secret needs at least one value"},
 		{"user_header without a value", "user_header", 3, "user_header needs at least one header name"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adapt(t, tt.body)
-			if err == nil {
-				t.Fatalf("no error for %q", tt.body)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
-			}
-			if want := "Caddyfile:" + itoa(tt.line); !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not name line %s", err, want)
-			}
-		})
-	}
+	})
 }
 
 func TestCaddyfileFullExample(t *testing.T) {
@@ -173,24 +155,7 @@ func TestCaddyfileFullExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []struct {
-						Handle []struct {
-							Routes []struct {
-								Handle []json.RawMessage `json:"handle"`
-							} `json:"routes"`
-						} `json:"handle"`
-					} `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := parseAdapted(t, out)
 	var h map[string]any
 	for _, srv := range cfg.Apps.HTTP.Servers {
 		json.Unmarshal(srv.Routes[0].Handle[0].Routes[0].Handle[0], &h)
@@ -235,6 +200,61 @@ func TestSessionNeedsNoOrder(t *testing.T) {
 	if !(rewrite >= 0 && rewrite < session && session < auth && auth < proxy) {
 		t.Fatalf("handler order rewrite=%d session=%d auth=%d proxy=%d:\n%s", rewrite, session, auth, proxy, s)
 	}
+}
+
+// caddyfileError is a session block that adapt must refuse, with the
+// line and the words its error must name.
+type caddyfileError struct {
+	name, body string
+	line       int
+	want       string
+}
+
+// assertCaddyfileErrors adapts each case's body in a subtest and checks
+// that the error says what it wants, at its line.
+func assertCaddyfileErrors(t *testing.T, tests []caddyfileError) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, tt.body)
+			if err == nil {
+				t.Fatalf("no error for %q", tt.body)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			if want := "Caddyfile:" + itoa(tt.line); !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name line %s", err, want)
+			}
+		})
+	}
+}
+
+// adaptedConfig is the part of an adapted Caddyfile's JSON that holds the
+// handlers of the site's routes.
+type adaptedConfig struct {
+	Apps struct {
+		HTTP struct {
+			Servers map[string]struct {
+				Routes []struct {
+					Handle []struct {
+						Routes []struct {
+							Handle []json.RawMessage `json:"handle"`
+						} `json:"routes"`
+					} `json:"handle"`
+				} `json:"routes"`
+			} `json:"servers"`
+		} `json:"http"`
+	} `json:"apps"`
+}
+
+func parseAdapted(t *testing.T, out string) adaptedConfig {
+	t.Helper()
+	var cfg adaptedConfig
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

@@ -32,24 +32,7 @@ func TestOIDCCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []struct {
-						Handle []struct {
-							Routes []struct {
-								Handle []json.RawMessage `json:"handle"`
-							} `json:"routes"`
-						} `json:"handle"`
-					} `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := parseAdapted(t, out)
 	var h Handler
 	found := false
 	for _, srv := range cfg.Apps.HTTP.Servers {
@@ -81,11 +64,7 @@ func TestOIDCCaddyfile(t *testing.T) {
 }
 
 func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
-	tests := []struct {
-		name, body string
-		line       int
-		want       string
-	}{
+	assertCaddyfileErrors(t, []caddyfileError{
 		{"no name", "oidc {\nissuer https://a.example\n}", 3, "oidc needs a name"},
 		{"bad name", "oidc go/ogle {\n}", 3, "oidc name"},
 		{"twice", "oidc a {\nissuer https://a.example\nclient_id x\n}\noidc a {\n}", 7, "oidc a given twice"},
@@ -102,21 +81,7 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"bad redirect_url", "oidc a {\nredirect_url /cb\n}", 4, "redirect_url"},
 		{"empty scopes", "oidc a {\nscopes\n}", 4, "scopes needs at least one value"},
 		{"label two values", "oidc a {\nlabel Sign in\n}", 4, "label needs exactly one value"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adapt(t, tt.body)
-			if err == nil {
-				t.Fatalf("no error for %q", tt.body)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
-			}
-			if want := "Caddyfile:" + itoa(tt.line); !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not name line %s", err, want)
-			}
-		})
-	}
+	})
 }
 
 func testProvider(t *testing.T, cfg OIDCProvider) *oidcProvider {

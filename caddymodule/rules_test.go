@@ -121,24 +121,7 @@ func TestAllowCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []struct {
-						Handle []struct {
-							Routes []struct {
-								Handle []json.RawMessage `json:"handle"`
-							} `json:"routes"`
-						} `json:"handle"`
-					} `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := parseAdapted(t, out)
 	var h Handler
 	for _, srv := range cfg.Apps.HTTP.Servers {
 		if err := json.Unmarshal(srv.Routes[0].Handle[0].Routes[0].Handle[0], &h); err != nil {
