@@ -235,34 +235,19 @@ func (o *OP) Resign(t testing.TB, idToken string, key *rsa.PrivateKey, change fu
 		t.Fatal(err)
 	}
 	change(claims)
-	sk, err := o.storage.SigningKey(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signWith := sk.Key()
-	if key != nil {
-		signWith = key
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", sk.ID()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(claims)
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return o.sign(t, key, "JWT", claims)
 }
 
 // Sign signs claims with the provider's key (or key, under the
 // provider's key ID), as a logout token: typ logout+jwt.
 func (o *OP) Sign(t testing.TB, key *rsa.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	return o.sign(t, key, "logout+jwt", claims)
+}
+
+// sign signs claims as a JWT of type typ with the provider's key (or key,
+// under the provider's key ID).
+func (o *OP) sign(t testing.TB, key *rsa.PrivateKey, typ jose.ContentType, claims map[string]any) string {
 	t.Helper()
 	sk, err := o.storage.SigningKey(context.Background())
 	if err != nil {
@@ -273,7 +258,7 @@ func (o *OP) Sign(t testing.TB, key *rsa.PrivateKey, claims map[string]any) stri
 		signWith = key
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", sk.ID()))
+		(&jose.SignerOptions{}).WithType(typ).WithHeader("kid", sk.ID()))
 	if err != nil {
 		t.Fatal(err)
 	}
