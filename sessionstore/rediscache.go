@@ -143,8 +143,9 @@ func (c *RedisCache) track(ctx context.Context) {
 	defer close(c.done)
 	defer c.lost()
 	// ping is how often an idle connection is checked; a connection that
-	// leaves two pings unanswered is lost.
-	ping := max(c.maxAge/2, 50*time.Millisecond)
+	// leaves two pings unanswered is lost (a Redis that hangs is noticed
+	// within about 3 pings).
+	ping := min(max(c.maxAge/2, 50*time.Millisecond), time.Second)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := c.tracker.Subscribe(ctx, invalidateChannel)
