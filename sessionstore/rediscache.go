@@ -61,6 +61,8 @@ type RedisCache struct {
 	hits atomic.Uint64
 	ps   *redis.PubSub // the tracking connection, for Close to interrupt
 
+	swept time.Time // when track last swept old records
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -275,11 +277,14 @@ func (c *RedisCache) dropAll() {
 	c.mu.Unlock()
 }
 
-// sweep forgets records older than maxAge, at most once per maxAge.
+// sweep forgets records older than maxAge, at most once per maxAge (it
+// walks the whole cache under the lock). Called from track only.
 func (c *RedisCache) sweep() {
-	// Called from track only; the map is small enough to walk under the
-	// lock at this rate.
 	now := time.Now()
+	if now.Sub(c.swept) < c.maxAge {
+		return
+	}
+	c.swept = now
 	c.mu.Lock()
 	for key, e := range c.entries {
 		if now.Sub(e.filled) >= c.maxAge {

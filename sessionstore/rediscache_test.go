@@ -172,10 +172,7 @@ func TestRedisCacheDroppedWhenConnectionLost(t *testing.T) {
 	if err := c.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	c.Find(ctx, key)
-	if _, found, _ := c.Find(ctx, key); !found || c.Hits() != 1 {
-		t.Fatal("not cached")
-	}
+	cached(t, c, key)
 
 	server.Process.Kill()
 	server.Wait()
@@ -191,10 +188,20 @@ func TestRedisCacheDroppedWhenConnectionLost(t *testing.T) {
 	if err := c.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	c.Find(ctx, key)
-	if _, found, _ := c.Find(ctx, key); !found || c.Hits() != hits+1 {
-		t.Fatal("not cached after Redis came back")
-	}
+	cached(t, c, key)
+}
+
+// cached reads key until c answers from memory: the invalidation of the
+// write that created it may arrive after the first read and drop it.
+func cached(t *testing.T, c *sessionstore.RedisCache, key sessionstore.Key) {
+	t.Helper()
+	hits := c.Hits()
+	waitFor(t, "answered from memory", time.Second, func() bool {
+		if _, found, err := c.Find(context.Background(), key); !found || err != nil {
+			t.Fatalf("Find = %v, %v", found, err)
+		}
+		return c.Hits() > hits
+	})
 }
 
 func BenchmarkRedisFind(b *testing.B) {
