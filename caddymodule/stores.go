@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -206,6 +207,16 @@ type RedisStore struct {
 	// DialTimeout bounds connecting. Default 2s. Reads and writes are
 	// bounded to the same, so a Redis that hangs fails requests quickly.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	// CacheMaxAge, if set, keeps the sessions this instance reads in its
+	// memory for at most this long, and uses Redis's client-side caching
+	// (CLIENT TRACKING) to drop a copy the moment any instance changes or
+	// deletes the session. It is the worst-case delay before a logout or
+	// revocation made through another instance is seen here (should an
+	// invalidation be lost; it usually takes under a millisecond). The
+	// cache is dropped whenever the tracking connection is lost. Not
+	// supported with cluster. Off by default; the Caddyfile's "cache"
+	// without a duration means 1s.
+	CacheMaxAge caddy.Duration `json:"cache_max_age,omitempty"`
 
 	key    string
 	store  sessionstore.Store
@@ -236,7 +247,17 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 	key := "redis:" + string(cfg)
 	p, err := loadStore(key, func() (pooledStore, error) {
 		client := redis.NewUniversalClient(opts)
-		return pooledStore{Store: sessionstore.NewRedis(client, rs.Prefix), close: client.Close, redis: client}, nil
+		store := sessionstore.NewRedis(client, rs.Prefix)
+		if rs.CacheMaxAge <= 0 {
+			return pooledStore{Store: store, close: client.Close, redis: client}, nil
+		}
+		cached, err := sessionstore.NewRedisCache(store, time.Duration(rs.CacheMaxAge))
+		if err != nil {
+			client.Close()
+			return pooledStore{}, err
+		}
+		closeBoth := func() error { return errors.Join(cached.Close(), client.Close()) }
+		return pooledStore{Store: cached, close: closeBoth, redis: client}, nil
 	})
 	if err == nil {
 		rs.store, rs.client, rs.key = p.Store, p.redis, key
@@ -276,6 +297,9 @@ func (rs *RedisStore) options() (*redis.UniversalOptions, error) {
 		opts.MasterName = rs.SentinelMaster
 		opts.Addrs = rs.SentinelAddrs
 	case len(rs.Cluster) > 0:
+		if rs.CacheMaxAge > 0 {
+			return nil, fmt.Errorf("redis cluster: cache is not supported with a cluster yet")
+		}
 		if u.DB != 0 {
 			return nil, fmt.Errorf("redis cluster: a cluster has only database 0")
 		}
@@ -309,6 +333,7 @@ func (rs *RedisStore) RedisClient() redis.UniversalClient { return rs.client }
 //		sentinel <master> <addr...>
 //		cluster <addr...>
 //		dial_timeout <duration>
+//		cache [<max_age>]
 //	}
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "redis"
@@ -357,6 +382,15 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("dial_timeout %q: want a positive duration", d.Val())
 			}
 			rs.DialTimeout = caddy.Duration(dur)
+		case "cache":
+			rs.CacheMaxAge = caddy.Duration(sessionstore.DefaultCacheMaxAge)
+			if d.NextArg() {
+				dur, err := caddy.ParseDuration(d.Val())
+				if err != nil || dur <= 0 {
+					return d.Errf("cache %q: want a positive max age", d.Val())
+				}
+				rs.CacheMaxAge = caddy.Duration(dur)
+			}
 		default:
 			return d.Errf("store redis: unknown option %q", sub)
 		}
@@ -366,6 +400,9 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if rs.SentinelMaster != "" && len(rs.Cluster) > 0 {
 		return d.Err("store redis: sentinel and cluster cannot both be set")
+	}
+	if rs.CacheMaxAge > 0 && len(rs.Cluster) > 0 {
+		return d.Err("store redis: cache is not supported with a cluster yet")
 	}
 	if _, err := redis.ParseURL(rs.URL); err != nil && !strings.Contains(rs.URL, "{") {
 		return d.Errf("store redis: %v", err)

@@ -26,6 +26,8 @@ func IndexSize(s Store, user string) int {
 		return n
 	case *Redis:
 		return int(s.client.ZCard(context.Background(), s.userName(user)).Val())
+	case *RedisCache:
+		return IndexSize(s.Redis, user)
 	}
 	panic("IndexSize: unknown store")
 }

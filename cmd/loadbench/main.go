@@ -9,7 +9,7 @@
 //
 // Everything runs on 127.0.0.1 and on this machine: the numbers are for
 // comparing scenarios with each other, not absolute capacity. The redis
-// scenario needs a Redis server (-redis, "" to skip it).
+// and redis+cache scenarios need a Redis server (-redis, "" to skip them).
 package main
 
 import (
@@ -66,7 +66,8 @@ func main() {
 	flag.IntVar(&cfg.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of the bench user's password hash")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./cmd/loadbench [flags]\n\n"+
-			"Compares plain reverse_proxy with session (memory, bolt, cookie, redis\n"+
+			"Compares plain reverse_proxy with session (memory, bolt, cookie, redis,\n"+
+			"redis+cache "+
 			"stores, no cookie, login) in one Caddy built from this checkout.\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
@@ -181,6 +182,10 @@ func run(ctx context.Context, cfg *config) error {
 		prefix := fmt.Sprintf("loadbench-%d-%d:", selfPID, time.Now().UnixNano())
 		stores = append(stores, struct{ name, store string }{"redis",
 			fmt.Sprintf("store redis %s {\n\t\t\tprefix %s\n\t\t}", cfg.redisURL, prefix)})
+		// The same Redis with the local cache (CLIENT TRACKING, 1s max
+		// age), under a prefix of its own.
+		stores = append(stores, struct{ name, store string }{"redis+cache",
+			fmt.Sprintf("store redis %s {\n\t\t\tprefix %scache:\n\t\t\tcache\n\t\t}", cfg.redisURL, prefix)})
 	}
 	ports, err := freePorts(1 + len(stores))
 	if err != nil {

@@ -1,0 +1,242 @@
+package sessionstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
+)
+
+// newRedisCache returns a cached store on client under prefix, tracking
+// already, closed when the test ends.
+func newRedisCache(t testing.TB, client *redis.Client, prefix string, maxAge time.Duration) *sessionstore.RedisCache {
+	t.Helper()
+	c, err := sessionstore.NewRedisCache(sessionstore.NewRedis(client, prefix), maxAge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitFor(t, "tracking", 5*time.Second, c.Tracking)
+	return c
+}
+
+func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return time.Since(start)
+}
+
+func TestRedisCache(t *testing.T) {
+	client, _ := storetest.RedisClient(t)
+	var prefixes sync.Map // *sessionstore.RedisCache → string
+	storetest.Run(t, storetest.Backend{
+		New: func(t *testing.T) sessionstore.Store {
+			prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+			s := newRedisCache(t, client, prefix, time.Second)
+			prefixes.Store(s, prefix)
+			t.Cleanup(func() { s.DeleteAll(context.Background()) })
+			return s
+		},
+		AtRest: func(t *testing.T, s sessionstore.Store) []byte {
+			var all []byte
+			ctx := context.Background()
+			prefix, _ := prefixes.Load(s)
+			iter := client.Scan(ctx, 0, prefix.(string)+"*", 100).Iterator()
+			for iter.Next(ctx) {
+				v, _ := client.Get(ctx, iter.Val()).Bytes()
+				all = append(append(all, iter.Val()...), v...)
+			}
+			if err := iter.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return all
+		},
+	})
+}
+
+// Two instances, each with a client and a cache of its own, on one Redis:
+// a data change, a logout and an admin revocation through one are seen
+// through the other within far less than the max age, through Redis's
+// invalidation push.
+func TestRedisCacheTwoInstances(t *testing.T) {
+	client, url := storetest.RedisClient(t)
+	opts, _ := redis.ParseURL(url)
+	other := redis.NewClient(opts)
+	t.Cleanup(func() { other.Close() })
+	prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	const maxAge = 2 * time.Second
+	a := newRedisCache(t, client, prefix, maxAge)
+	b := newRedisCache(t, other, prefix, maxAge)
+	t.Cleanup(func() { a.DeleteAll(context.Background()) })
+	ctx := context.Background()
+
+	// warm makes b hold the record under key and checks that it answers
+	// from memory.
+	warm := func(key sessionstore.Key) {
+		t.Helper()
+		// The invalidation of a's own write may arrive after b's first
+		// read and drop it: read until b answers from memory.
+		hits := b.Hits()
+		waitFor(t, "b answers from memory", maxAge/2, func() bool {
+			_, found, err := b.Find(ctx, key)
+			if !found || err != nil {
+				t.Fatalf("b.Find = %v, %v", found, err)
+			}
+			return b.Hits() > hits
+		})
+	}
+	var delays []time.Duration
+	seen := func(what string, key sessionstore.Key, cond func(sessionstore.Record, bool) bool) {
+		t.Helper()
+		d := waitFor(t, what, maxAge/2, func() bool {
+			rec, found, err := b.Find(ctx, key)
+			return err == nil && cond(rec, found)
+		})
+		delays = append(delays, d)
+	}
+
+	for round := range 20 {
+		now := time.Now()
+		key := sessionstore.KeyOf(sessionstore.NewID())
+		if err := a.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, LastSeen: now, Expires: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		warm(key)
+		if _, _, err := a.Update(ctx, key, sessionstore.Change{Set: map[string]string{"cart": fmt.Sprint(round)}}); err != nil {
+			t.Fatal(err)
+		}
+		seen("data change", key, func(r sessionstore.Record, found bool) bool { return found && r.Data["cart"] == fmt.Sprint(round) })
+		warm(key)
+		if round%2 == 0 {
+			if err := a.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			seen("logout", key, func(_ sessionstore.Record, found bool) bool { return !found })
+		} else {
+			if _, err := a.DeleteUser(ctx, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			seen("revocation", key, func(_ sessionstore.Record, found bool) bool { return !found })
+		}
+	}
+	slices.Sort(delays)
+	t.Logf("invalidation delay over %d changes: median %v, max %v (max age %v)",
+		len(delays), delays[len(delays)/2], delays[len(delays)-1], maxAge)
+}
+
+// When the tracking connection is lost the cache is dropped at once: with
+// Redis gone, Find fails (closed), it never answers from memory; and the
+// cache fills again once Redis is back.
+func TestRedisCacheDroppedWhenConnectionLost(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("SKIP: no redis-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	start := func() *exec.Cmd {
+		cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	server := start()
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { client.Close() })
+	ctx := context.Background()
+	waitFor(t, "redis-server up", 5*time.Second, func() bool { return client.Ping(ctx).Err() == nil })
+
+	c := newRedisCache(t, client, "p:", time.Hour) // only the connection can drop it
+	now := time.Now()
+	key := sessionstore.KeyOf(sessionstore.NewID())
+	if err := c.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	cached(t, c, key)
+
+	server.Process.Kill()
+	server.Wait()
+	d := waitFor(t, "cache dropped", time.Second, func() bool { return !c.Tracking() })
+	t.Logf("cache dropped %v after redis-server died", d)
+	hits := c.Hits()
+	if _, found, err := c.Find(ctx, key); err == nil || found || c.Hits() != hits {
+		t.Fatalf("Find with Redis down = found %v, err %v; want an error, not memory", found, err)
+	}
+
+	start()
+	waitFor(t, "tracking again", 10*time.Second, c.Tracking)
+	if err := c.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	cached(t, c, key)
+}
+
+// cached reads key until c answers from memory: the invalidation of the
+// write that created it may arrive after the first read and drop it.
+func cached(t *testing.T, c *sessionstore.RedisCache, key sessionstore.Key) {
+	t.Helper()
+	hits := c.Hits()
+	waitFor(t, "answered from memory", time.Second, func() bool {
+		if _, found, err := c.Find(context.Background(), key); !found || err != nil {
+			t.Fatalf("Find = %v, %v", found, err)
+		}
+		return c.Hits() > hits
+	})
+}
+
+func BenchmarkRedisFind(b *testing.B) {
+	client, _ := storetest.RedisClient(b)
+	ctx := context.Background()
+	prefix := fmt.Sprintf("edgesession-bench:%d:", time.Now().UnixNano())
+	now := time.Now()
+	key := sessionstore.KeyOf(sessionstore.NewID())
+	rec := sessionstore.Record{User: "alice", Source: "password", Groups: []string{"staff"}, Data: map[string]string{"a": "b"}, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+	plain := sessionstore.NewRedis(client, prefix)
+	plain.Create(ctx, key, rec)
+	b.Cleanup(func() { plain.DeleteAll(ctx) })
+	b.Run("go-redis-GET", func(b *testing.B) {
+		for b.Loop() {
+			plain.Find(ctx, key)
+		}
+	})
+	b.Run("go-redis-GET-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				plain.Find(ctx, key)
+			}
+		})
+	})
+	cached := newRedisCache(b, client, prefix, time.Hour)
+	b.Run("cache-hit", func(b *testing.B) {
+		for b.Loop() {
+			cached.Find(ctx, key)
+		}
+	})
+	b.Run("cache-hit-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				cached.Find(ctx, key)
+			}
+		})
+	})
+}
