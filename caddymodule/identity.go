@@ -67,6 +67,9 @@ func (h *Handler) setupSources() {
 			h.sources[p.source] = p
 		}
 	}
+	if len(h.users.users.Load().accounts) == 0 && len(h.sources) == 1 {
+		h.logger.Warn("no users and no identity provider configured: the login page will refuse everyone")
+	}
 }
 
 // site is what a session issued for r is bound to: the cookie's own scope.

@@ -184,9 +184,6 @@ func openUserDB(users []User, path string, logger *zap.Logger, c clock) (*userDB
 	} else {
 		db.publishLocked()
 	}
-	if len(db.users.Load().accounts) == 0 {
-		logger.Warn("no users configured: the login page will refuse everyone (upstream control can still log users in)")
-	}
 	return db, nil
 }
 
