@@ -6,7 +6,6 @@ import (
 	"net"
 	"os/exec"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,30 +41,8 @@ func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) t
 }
 
 func TestRedisCache(t *testing.T) {
-	client, _ := storetest.RedisClient(t)
-	var prefixes sync.Map // *sessionstore.RedisCache → string
-	storetest.Run(t, storetest.Backend{
-		New: func(t *testing.T) sessionstore.Store {
-			prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
-			s := newRedisCache(t, client, prefix, time.Second)
-			prefixes.Store(s, prefix)
-			t.Cleanup(func() { s.DeleteAll(context.Background()) })
-			return s
-		},
-		AtRest: func(t *testing.T, s sessionstore.Store) []byte {
-			var all []byte
-			ctx := context.Background()
-			prefix, _ := prefixes.Load(s)
-			iter := client.Scan(ctx, 0, prefix.(string)+"*", 100).Iterator()
-			for iter.Next(ctx) {
-				v, _ := client.Get(ctx, iter.Val()).Bytes()
-				all = append(append(all, iter.Val()...), v...)
-			}
-			if err := iter.Err(); err != nil {
-				t.Fatal(err)
-			}
-			return all
-		},
+	runRedisConformance(t, func(t *testing.T, client *redis.Client, prefix string) redisStore {
+		return newRedisCache(t, client, prefix, time.Second)
 	})
 }
 

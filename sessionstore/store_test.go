@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
@@ -54,14 +56,27 @@ func TestBolt(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
+	runRedisConformance(t, func(t *testing.T, client *redis.Client, prefix string) redisStore {
+		return sessionstore.NewRedis(client, prefix)
+	})
+}
+
+// redisStore is a Redis-backed store the conformance suite can clean up.
+type redisStore interface {
+	sessionstore.Store
+	DeleteAll(context.Context) (int, error)
+}
+
+// runRedisConformance runs the conformance suite on stores that open
+// makes on the shared Redis. Each store has a prefix of its own, new on
+// every run, so that no run sees what an earlier one left.
+func runRedisConformance(t *testing.T, open func(t *testing.T, client *redis.Client, prefix string) redisStore) {
 	client, _ := storetest.RedisClient(t)
-	// Each store has a prefix of its own, new on every run, so that no
-	// run sees what an earlier one left.
-	var prefixes sync.Map // *sessionstore.Redis → string
+	var prefixes sync.Map // store → prefix
 	storetest.Run(t, storetest.Backend{
 		New: func(t *testing.T) sessionstore.Store {
 			prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
-			s := sessionstore.NewRedis(client, prefix)
+			s := open(t, client, prefix)
 			prefixes.Store(s, prefix)
 			t.Cleanup(func() { s.DeleteAll(context.Background()) })
 			return s
