@@ -207,16 +207,17 @@ type RedisStore struct {
 	// DialTimeout bounds connecting. Default 2s. Reads and writes are
 	// bounded to the same, so a Redis that hangs fails requests quickly.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
-	// CacheMaxAge, if set, keeps the sessions this instance reads in its
-	// memory for at most this long, and uses Redis's client-side caching
-	// (CLIENT TRACKING) to drop a copy the moment any instance changes or
-	// deletes the session. It is the worst-case delay before a logout or
-	// revocation made through another instance is seen here (should an
-	// invalidation be lost; it usually takes under a millisecond). The
-	// cache is dropped whenever the tracking connection is lost. Not
-	// supported with cluster. Off by default; the Caddyfile's "cache"
-	// without a duration means 1s.
+	// CacheMaxAge is how long this instance keeps a session it read in
+	// its memory at most. Default 1s. Redis's client-side caching (CLIENT
+	// TRACKING) drops a copy the moment any instance changes or deletes
+	// the session, so a hot session costs no round trip; should an
+	// invalidation be lost, CacheMaxAge is the worst-case delay before a
+	// logout or revocation made through another instance is seen here.
+	// The cache is dropped whenever the tracking connection is lost.
 	CacheMaxAge caddy.Duration `json:"cache_max_age,omitempty"`
+	// DisableCache reads every session from Redis: a revocation anywhere
+	// is seen at once, at the cost of one round trip per request.
+	DisableCache bool `json:"disable_cache,omitempty"`
 
 	key    string
 	store  sessionstore.Store
@@ -239,6 +240,9 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 	if rs.Prefix == "" {
 		rs.Prefix = DefaultRedisPrefix
 	}
+	if rs.CacheMaxAge < 0 {
+		return fmt.Errorf("redis: cache_max_age %v: want a positive duration (disable_cache turns the cache off)", time.Duration(rs.CacheMaxAge))
+	}
 	opts, err := rs.options()
 	if err != nil {
 		return err
@@ -248,7 +252,7 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 	p, err := loadStore(key, func() (pooledStore, error) {
 		client := redis.NewUniversalClient(opts)
 		store := sessionstore.NewRedis(client, rs.Prefix)
-		if rs.CacheMaxAge <= 0 {
+		if rs.DisableCache || len(rs.Cluster) > 0 {
 			return pooledStore{Store: store, close: client.Close, redis: client}, nil
 		}
 		cached, err := sessionstore.NewRedisCache(store, time.Duration(rs.CacheMaxAge))
@@ -333,7 +337,7 @@ func (rs *RedisStore) RedisClient() redis.UniversalClient { return rs.client }
 //		sentinel <master> <addr...>
 //		cluster <addr...>
 //		dial_timeout <duration>
-//		cache [<max_age>]
+//		cache <max_age>|off
 //	}
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "redis"
@@ -383,14 +387,18 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			rs.DialTimeout = caddy.Duration(dur)
 		case "cache":
-			rs.CacheMaxAge = caddy.Duration(sessionstore.DefaultCacheMaxAge)
-			if d.NextArg() {
-				dur, err := caddy.ParseDuration(d.Val())
-				if err != nil || dur <= 0 {
-					return d.Errf("cache %q: want a positive max age", d.Val())
-				}
-				rs.CacheMaxAge = caddy.Duration(dur)
+			if !d.NextArg() {
+				break // the default max age
 			}
+			if d.Val() == "off" {
+				rs.DisableCache = true
+				break
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("cache %q: want a positive max age or off", d.Val())
+			}
+			rs.CacheMaxAge = caddy.Duration(dur)
 		default:
 			return d.Errf("store redis: unknown option %q", sub)
 		}

@@ -169,8 +169,11 @@ func lastLine(b []byte) string {
 	return lines[len(lines)-1]
 }
 
+// redisSite is the store of a site whose every request asks Redis (no
+// local cache), so that an outage shows at the very next request; the
+// cached store's outage is TestRedisCacheOutageFailsClosed's.
 func redisSite(url string) string {
-	return fmt.Sprintf("redis %s {\n\t\t\tdial_timeout 300ms\n\t\t}", url)
+	return fmt.Sprintf("redis %s {\n\t\t\tdial_timeout 300ms\n\t\t\tcache off\n\t\t}", url)
 }
 
 func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
@@ -245,7 +248,10 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 func TestTwoCaddyInstancesShareRedis(t *testing.T) {
 	url := redisURL(t)
 	up := StartUpstream(t)
-	store := fmt.Sprintf("redis %s {\n\t\t\tprefix scaleout-%d:\n\t\t}", url, time.Now().UnixNano())
+	// Without the local cache, every request asks Redis: a logout is seen
+	// everywhere at the next request. (With the cache, the default, within
+	// its max age: TestTwoCaddyInstancesShareRedisCache.)
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix scaleout-%d:\n\t\t\tcache off\n\t\t}", url, time.Now().UnixNano())
 	const secret = "secret shared-by-both-instances-0123456789"
 	a := startSite(t, up, store, secret)
 	b := startSite(t, up, store, secret)
