@@ -130,7 +130,7 @@ func (h *Handler) trustedNames() []string {
 // user; each data key under <prefix>Data-<Key> and the headers mapped to
 // it. Sources were checked by checkHeaderNames.
 func newForwardHeaders(prefix string, userHeaders []string, mapped map[string]string) forwardHeaders {
-	f := forwardHeaders{user: []string{http.CanonicalHeaderKey(prefix + "User")}, dataPrefix: http.CanonicalHeaderKey(prefix + "Data-")}
+	f := forwardHeaders{user: []string{http.CanonicalHeaderKey(prefix + "User")}, dataPrefix: http.CanonicalHeaderKey(prefix + "Data-"), dataNames: new(dataNames)}
 	for _, name := range userHeaders {
 		f.user = append(f.user, http.CanonicalHeaderKey(name))
 	}

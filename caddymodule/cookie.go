@@ -5,8 +5,10 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -301,48 +303,73 @@ func replaceSetCookie(h http.Header, name, line string) {
 // request, in order. (A browser may send two: one host-only, one for a
 // parent domain.)
 func cookieValues(r *http.Request, name string) []string {
-	var values []string
-	for _, line := range r.Header["Cookie"] {
-		for part := range strings.SplitSeq(line, ";") {
-			if n, v := cutCookie(part); n == name {
-				if v = strings.Trim(v, `"`); v != "" {
-					values = append(values, v)
+	return slices.Collect(eachCookie(r, name))
+}
+
+// eachCookie yields the values of every cookie called name in the request,
+// in order, without collecting them.
+func eachCookie(r *http.Request, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range r.Header["Cookie"] {
+			for part := range strings.SplitSeq(line, ";") {
+				if n, v := cutCookie(part); n == name {
+					if v = strings.Trim(v, `"`); v != "" && !yield(v) {
+						return
+					}
 				}
 			}
 		}
 	}
-	return values
 }
 
 // removeCookie removes the cookie called name from the Cookie header and
-// keeps every other cookie exactly as it was sent.
+// keeps every other cookie as it was sent, "; " between them. Lines
+// without that cookie are kept as they are; each line that had it costs
+// one allocation.
 func removeCookie(h http.Header, name string) {
 	lines, ok := h["Cookie"]
 	if !ok {
 		return
 	}
-	var kept []string
-	for _, line := range lines {
-		if !strings.Contains(line, name) {
-			kept = append(kept, line)
+	var kept []string // nil until a line changes
+	for i, line := range lines {
+		out, changed := withoutCookie(line, name)
+		if changed && kept == nil {
+			kept = append(make([]string, 0, len(lines)), lines[:i]...)
+		}
+		if kept != nil && (!changed || out != "") {
+			kept = append(kept, out)
+		}
+	}
+	switch {
+	case kept == nil:
+	case len(kept) == 0:
+		delete(h, "Cookie")
+	default:
+		h["Cookie"] = kept
+	}
+}
+
+// withoutCookie returns a line that mentions name rebuilt without the
+// cookies called name and without empty parts (changed), and any other
+// line as it is.
+func withoutCookie(line, name string) (out string, changed bool) {
+	if !strings.Contains(line, name) {
+		return line, false
+	}
+	var b strings.Builder
+	for part := range strings.SplitSeq(line, ";") {
+		if n, _ := cutCookie(part); n == name || n == "" {
 			continue
 		}
-		var parts []string
-		for part := range strings.SplitSeq(line, ";") {
-			if n, _ := cutCookie(part); n == name || n == "" {
-				continue
-			}
-			parts = append(parts, textproto.TrimString(part))
+		if b.Len() == 0 {
+			b.Grow(len(line))
+		} else {
+			b.WriteString("; ")
 		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
-		}
+		b.WriteString(textproto.TrimString(part))
 	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = kept
+	return b.String(), true
 }
 
 // cutCookie splits one "name=value" part of a Cookie header the way

@@ -7,8 +7,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -86,17 +84,14 @@ func (db *userDB) groupSet(name string) *groupSet {
 	return nil
 }
 
-// forwardGroups sends the session's groups as <prefix>Groups and
-// {http.session.groups}. slot is a one-element slice of forward's single
-// allocation, so that no two headers share a slice.
-func (h *Handler) forwardGroups(r *http.Request, s *session, slot []string, repl *caddy.Replacer) {
+// forwardGroups sends the session's groups as <prefix>Groups. slot is a
+// one-element slice of forward's single allocation, so that no two
+// headers share a slice.
+func (h *Handler) forwardGroups(r *http.Request, s *session, slot []string) {
 	g := s.groups
 	if g == nil {
 		return
 	}
 	slot[0] = g.header
-	r.Header[h.fwd.groups] = slot[:1:1]
-	if repl != nil {
-		repl.Set("http.session.groups", g.value)
-	}
+	r.Header[h.fwd.groups] = slot
 }

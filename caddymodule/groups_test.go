@@ -76,6 +76,7 @@ func TestForwardGroups(t *testing.T) {
 		s := &session{rec: tt.rec}
 		s.groups = h.groupsOf(s.rec)
 		h.forward(r, s)
+		mapPlaceholders(r, s)
 		got, ok := r.Header["X-Session-Groups"]
 		if tt.want == "" {
 			if ok {
@@ -118,6 +119,7 @@ func BenchmarkStripAndForwardGroups(b *testing.B) {
 				r.Header = base.Clone()
 				h.strip.removeFrom(r.Header)
 				h.forward(r, s)
+				mapPlaceholders(r, s)
 				removeCookie(r.Header, h.Cookie.Name)
 			}
 		})

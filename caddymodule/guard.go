@@ -29,14 +29,23 @@ import (
 // deferred by a handler around this one. The README's security notes give
 // the `header` lines such handle_errors routes need.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	g := &guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h}
-	err := h.serve(g, r, next)
+	// The guard and the upstream's response writer are allocated together.
+	ws := &writers{guard: guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h}}
+	g := &ws.guard
+	err := h.serve(g, r, next, &ws.upstream)
 	if !g.wroteHeader {
 		// An error for the error routes, or nothing written (Caddy then
 		// writes an empty 200 from this map).
 		h.removeControlHeaders(w.Header())
 	}
 	return err
+}
+
+// writers are a request's two response writers: the guard around
+// everything, and the one the next handler writes to (see wrapResponse).
+type writers struct {
+	guard    guardWriter
+	upstream responseWriter
 }
 
 // guardWriter removes the headers with the prefix just before the

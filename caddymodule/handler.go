@@ -386,14 +386,13 @@ func validRealm(realm string) error {
 }
 
 // serve is the request path; ServeHTTP wraps it so that no header with
-// the prefix leaves on any path.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+// the prefix leaves on any path. The next handler writes to rw, which
+// serve fills.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rw *responseWriter) error {
 	h.stripRequest(r)
 	basic := h.takeBasicCredentials(r)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Map(emptySessionPlaceholders)
-	}
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
+		mapPlaceholders(r, nil)
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
@@ -404,9 +403,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if byBasic {
 		// Not even a store error stops a Basic client: it needs no store.
 		if s, err = h.basicLogin(w, r, basic); s == nil {
+			mapPlaceholders(r, nil)
 			return err // answered
 		}
 	}
+	mapPlaceholders(r, s)
 	if s == nil || s.rec.User == "" {
 		public, merr := h.isPublic(r)
 		if merr != nil {
@@ -430,7 +431,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
 	}
-	rw := h.wrapResponse(w, r, s)
+	h.wrapResponse(rw, w, r, s)
 	if byBasic {
 		rw.control = false // the session is in no store to write to
 	}
@@ -447,19 +448,6 @@ func (h *Handler) isPublic(r *http.Request) (bool, error) {
 		return false, nil
 	}
 	return h.public.AnyMatchWithError(r)
-}
-
-// emptySessionPlaceholders answers the session's placeholders with "" when
-// the request has no value for them (no user, no such data key), so that
-// `request_header X-User {http.session.user}` never sends its own literal
-// text. Values set for this request (forward) come first.
-func emptySessionPlaceholders(key string) (any, bool) {
-	switch {
-	case key == "http.session.user", key == "http.auth.user.id", strings.HasPrefix(key, "http.session.data."),
-		key == "http.session.groups":
-		return "", true
-	}
-	return nil, false
 }
 
 // loginRequired answers a request that needs a user and has none: a browser

@@ -83,8 +83,12 @@ func (h *Handler) site(r *http.Request) string {
 		return "." + strings.ToLower(strings.TrimPrefix(h.Cookie.Domain, "."))
 	}
 	host := r.Host
-	if hp, _, err := net.SplitHostPort(host); err == nil {
-		host = hp
+	// Only a host that may have a port is split: SplitHostPort allocates
+	// its error for one that has none.
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') {
+		if hp, _, err := net.SplitHostPort(host); err == nil {
+			host = hp
+		}
 	}
 	return strings.ToLower(strings.TrimSuffix(host, "."))
 }

@@ -3,10 +3,13 @@ package caddymodule
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -153,30 +156,69 @@ type forwardHeaders struct {
 	data       []mappedHeader // the headers mapped to a data key
 	dataPrefix string         // <prefix>Data-
 	groups     string         // <prefix>Groups
+	dataNames  *dataNames     // <prefix>Data-<Key> of the keys seen so far
 }
 
-// forward puts the session into the request for the upstream: trusted
-// headers and placeholders.
+// dataNames remembers the header name of each data key forwarded, so that
+// a request does not build it again: a map read without a lock, replaced
+// by a copy with one more name when a key is new, up to maxDataNames
+// (keys are set by upstreams, not clients, but need not be few).
+type dataNames struct {
+	names atomic.Pointer[map[string]string]
+	mu    sync.Mutex // serializes adding
+}
+
+const maxDataNames = 256
+
+// name returns prefix + the canonical form of data key k.
+func (d *dataNames) name(prefix, k string) string {
+	if m := d.names.Load(); m != nil {
+		if name, ok := (*m)[k]; ok {
+			return name
+		}
+	}
+	name := prefix + canonicalKeyTail(k)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.names.Load()
+	if old != nil && len(*old) >= maxDataNames {
+		return name
+	}
+	m := make(map[string]string, 1+lenOf(old))
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[k] = name
+	d.names.Store(&m)
+	return name
+}
+
+func lenOf(m *map[string]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}
+
+// forward puts the session into the request for the upstream as trusted
+// headers. (Its placeholders are answered by placeholders, from the
+// session itself.)
 func (h *Handler) forward(r *http.Request, s *session) {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	// One allocation for the values of the user's, the groups' and the
-	// mapped headers, but no two headers share a slice: its capacity is
-	// never exceeded.
+	// One allocation for the values of all the headers, but no two headers
+	// share a slice: its capacity is never exceeded.
 	var values []string
-	if n := len(h.fwd.user) + 1 + len(h.fwd.data); s.rec.User != "" || len(h.fwd.data) > 0 && len(s.rec.Data) > 0 {
+	if n := len(h.fwd.user) + 1 + len(h.fwd.data) + len(s.rec.Data); s.rec.User != "" || len(s.rec.Data) > 0 {
 		values = make([]string, 0, n)
+	}
+	slot := func(v string) []string {
+		values = append(values, v)
+		return values[len(values)-1 : len(values) : len(values)]
 	}
 	if user := s.rec.User; user != "" {
 		for _, name := range h.fwd.user {
-			values = append(values, user)
-			r.Header[name] = values[len(values)-1 : len(values) : len(values)]
+			r.Header[name] = slot(user)
 		}
-		if repl != nil {
-			repl.Set("http.session.user", user)
-			repl.Set("http.auth.user.id", user)
-		}
-		values = append(values, "") // the groups' slot
-		h.forwardGroups(r, s, values[len(values)-1:], repl)
+		h.forwardGroups(r, s, slot(""))
 	}
 	for k, v := range s.rec.Data {
 		// Keys and values were validated when they were written (see
@@ -185,17 +227,70 @@ func (h *Handler) forward(r *http.Request, s *session) {
 		if !validDataKey(k) || !validDataValue(v) {
 			continue
 		}
-		r.Header[h.fwd.dataPrefix+canonicalKeyTail(k)] = []string{v}
-		if repl != nil {
-			repl.Set("http.session.data."+k, v)
-		}
+		r.Header[h.fwd.dataNames.name(h.fwd.dataPrefix, k)] = slot(v)
 	}
 	for _, m := range h.fwd.data {
 		if v, ok := s.rec.Data[m.key]; ok && validDataValue(v) {
-			values = append(values, v)
-			r.Header[m.name] = values[len(values)-1 : len(values) : len(values)]
+			r.Header[m.name] = slot(v)
 		}
 	}
+}
+
+// placeholders answers the session's placeholders: {http.session.user}
+// and {http.auth.user.id}, {http.session.groups}, {http.session.data.*}.
+// Registered once per request (mapPlaceholders), it reads them from the
+// session when asked, so that a request costs no boxing or map writes for
+// placeholders nobody uses. Without a session, or a value, each is "", so
+// that `request_header X-User {http.session.user}` never sends its own
+// literal text.
+func (s *session) placeholders(key string) (any, bool) {
+	rest, ok := strings.CutPrefix(key, "http.")
+	if !ok {
+		return nil, false
+	}
+	switch rest {
+	case "session.user", "auth.user.id":
+		if s == nil {
+			return "", true
+		}
+		return s.rec.User, true
+	case "session.groups":
+		if s == nil || s.groups == nil {
+			return "", true
+		}
+		return s.groups.value, true
+	}
+	k, ok := strings.CutPrefix(rest, "session.data.")
+	if !ok {
+		return nil, false
+	}
+	if s != nil {
+		if v, ok := s.rec.Data[k]; ok && validDataKey(k) && validDataValue(v) {
+			return v, true
+		}
+	}
+	return "", true
+}
+
+// emptySessionPlaceholders is placeholders without a session.
+var emptySessionPlaceholders = (*session)(nil).placeholders
+
+// mapPlaceholders gives r's replacer the session's placeholders. They come
+// after values other handlers set, except {http.auth.user.id}: the
+// session's user is the request's user.
+func mapPlaceholders(r *http.Request, s *session) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	if s == nil {
+		repl.Map(emptySessionPlaceholders)
+		return
+	}
+	if s.rec.User != "" {
+		repl.Delete("http.auth.user.id")
+	}
+	repl.Map(s.placeholders)
 }
 
 // canonicalKeyTail is http.CanonicalHeaderKey for a valid data key

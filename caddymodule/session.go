@@ -75,18 +75,18 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 // foreign (a session of another handler, which is left alone), expired,
 // invalid, none.
 func (h *Handler) find(r *http.Request) (*session, string, error) {
-	values := cookieValues(r, h.Cookie.Name)
-	if len(values) == 0 {
-		return nil, stateNone, nil
-	}
-	if len(values) > maxSessionCookies {
-		// A browser sends one or two. More is someone making each request
-		// cost many decodes and store lookups.
-		values = values[:maxSessionCookies]
-	}
 	now := time.Now()
-	state := stateInvalid
-	for _, v := range values {
+	state := stateNone
+	seen := 0
+	for v := range eachCookie(r, h.Cookie.Name) {
+		if seen++; seen > maxSessionCookies {
+			// A browser sends one or two. More is someone making each
+			// request cost many decodes and store lookups.
+			break
+		}
+		if state == stateNone {
+			state = stateInvalid
+		}
 		b, err := h.codec.decode(v)
 		if err != nil {
 			continue

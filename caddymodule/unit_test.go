@@ -1,11 +1,17 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 func TestSafeRedirect(t *testing.T) {
@@ -162,5 +168,48 @@ func TestPlainPath(t *testing.T) {
 		if got := plainPath(u); got != want {
 			t.Errorf("plainPath(%s) = %v, want %v", target, got, want)
 		}
+	}
+}
+
+// The session's placeholders come from the session when asked: the user
+// (also as {http.auth.user.id}, which the session's user takes over from
+// an earlier handler), groups, and valid data; "" for anything missing,
+// and for everything without a session.
+func TestSessionPlaceholders(t *testing.T) {
+	h := newTestHandler(t, nil)
+	newRequest := func() (*http.Request, *caddy.Replacer) {
+		repl := caddy.NewReplacer()
+		repl.Set("http.auth.user.id", "set-by-an-earlier-handler")
+		r := httptest.NewRequest("GET", "/", nil)
+		return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)), repl
+	}
+	r, repl := newRequest()
+	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "bad": "x\ny", "Upper": "no"}}}
+	s.groups = newGroupSet([]string{"staff", "admin"})
+	mapPlaceholders(r, s)
+	h.forward(r, s)
+	for key, want := range map[string]string{
+		"http.session.user": "alice", "http.auth.user.id": "alice", "http.session.groups": "admin, staff",
+		"http.session.data.cart": "apple", "http.session.data.bad": "", "http.session.data.Upper": "",
+		"http.session.data.none": "",
+	} {
+		if got, ok := repl.GetString(key); !ok || got != want {
+			t.Errorf("{%s} = %q (%v), want %q", key, got, ok, want)
+		}
+	}
+	if got := repl.ReplaceAll("{http.session.user}/{http.session.data.cart}/{http.other}", "?"); got != "alice/apple/?" {
+		t.Errorf("ReplaceAll = %q", got)
+	}
+
+	r, repl = newRequest()
+	mapPlaceholders(r, nil)
+	for _, key := range []string{"http.session.user", "http.session.groups", "http.session.data.cart"} {
+		if got, ok := repl.GetString(key); !ok || got != "" {
+			t.Errorf("no session: {%s} = %q (%v), want \"\"", key, got, ok)
+		}
+	}
+	// Without a session the request's user is whatever set it before.
+	if got, _ := repl.GetString("http.auth.user.id"); got != "set-by-an-earlier-handler" {
+		t.Errorf("no session: {http.auth.user.id} = %q", got)
 	}
 }

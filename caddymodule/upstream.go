@@ -28,8 +28,9 @@ type responseWriter struct {
 	wroteHeader bool
 }
 
-func (h *Handler) wrapResponse(w http.ResponseWriter, r *http.Request, s *session) *responseWriter {
-	return &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s, control: h.UpstreamControl}
+// wrapResponse makes rw the writer of the next handler's response to w.
+func (h *Handler) wrapResponse(rw *responseWriter, w http.ResponseWriter, r *http.Request, s *session) {
+	*rw = responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, s: s, control: h.UpstreamControl}
 }
 
 // WriteHeader implements http.ResponseWriter.

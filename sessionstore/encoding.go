@@ -109,12 +109,19 @@ func (r Record) encodedSizeHint() int {
 // UnmarshalBinary decodes what MarshalBinary wrote, in either version. Any
 // other input, including strings that are not valid UTF-8, a count larger
 // than what follows, duplicate data keys and trailing bytes, is an error.
+// The record's strings share one copy of b.
 func (r *Record) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordVersion1) {
+	return r.unmarshal(string(b))
+}
+
+// unmarshal is UnmarshalBinary on an encoded record held as a string: the
+// record's strings are substrings of s, nothing is copied.
+func (r *Record) unmarshal(s string) error {
+	if len(s) == 0 || (s[0] != recordVersion && s[0] != recordVersion1) {
 		return errMalformed
 	}
-	version := b[0]
-	d := decoder{b: b[1:]}
+	version := s[0]
+	d := decoder{s: s[1:]}
 	var rec Record
 	created, lastSeen, expires := d.varint(), d.varint(), d.varint()
 	rec.User = d.string()
@@ -140,7 +147,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 			rec.Data[k] = d.string()
 		}
 	}
-	if d.err != nil || len(d.b) != 0 || uint64(len(rec.Data)) != n {
+	if d.err != nil || len(d.s) != 0 || uint64(len(rec.Data)) != n {
 		return errMalformed
 	}
 	rec.Created = fromUnixNano(created)
@@ -169,21 +176,29 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// decoder reads an encoded record from a string; the strings it returns
+// are substrings of it.
 type decoder struct {
-	b   []byte
+	s   string
 	err error
+}
+
+// head is what a varint at the start of d.s may take, as bytes: at most
+// binary.MaxVarintLen64, a copy small enough to stay on the stack.
+func (d *decoder) head() []byte {
+	return []byte(d.s[:min(len(d.s), binary.MaxVarintLen64)])
 }
 
 func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := binary.Varint(d.head())
 	if n <= 0 {
 		d.err = errMalformed
 		return 0
 	}
-	d.b = d.b[n:]
+	d.s = d.s[n:]
 	return v
 }
 
@@ -191,12 +206,12 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := binary.Uvarint(d.head())
 	if n <= 0 {
 		d.err = errMalformed
 		return 0
 	}
-	d.b = d.b[n:]
+	d.s = d.s[n:]
 	return v
 }
 
@@ -204,7 +219,7 @@ func (d *decoder) uvarint() uint64 {
 // that a huge count is rejected before anything is allocated for it.
 func (d *decoder) count() uint64 {
 	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
+	if d.err == nil && n > uint64(len(d.s)) {
 		d.err = errMalformed
 		return 0
 	}
@@ -216,12 +231,12 @@ func (d *decoder) string() string {
 	if d.err != nil {
 		return ""
 	}
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.err = errMalformed
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+	s := d.s[:n]
+	d.s = d.s[n:]
 	if !utf8.ValidString(s) {
 		d.err = errMalformed
 		return ""

@@ -110,7 +110,7 @@ func recordUser(b []byte) (string, bool) {
 	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordVersion1) {
 		return "", false
 	}
-	d := decoder{b: b[1:]}
+	d := decoder{s: string(b[1:])}
 	d.varint()
 	d.varint()
 	d.varint()

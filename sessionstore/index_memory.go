@@ -102,7 +102,7 @@ func (m *Memory) ListUser(ctx context.Context, user string) ([]Entry, error) {
 	for _, k := range u.keys() {
 		e := m.entries[k]
 		var rec Record
-		if e.expires <= now || rec.UnmarshalBinary([]byte(e.rec)) != nil {
+		if e.expires <= now || rec.unmarshal(e.rec) != nil {
 			continue
 		}
 		es = append(es, Entry{Handle: k.Handle(), Record: rec})

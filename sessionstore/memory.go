@@ -8,7 +8,9 @@ import (
 
 // Memory keeps sessions in this process's memory. Records are held encoded
 // (MarshalBinary), which keeps a small session to about 200 bytes and
-// means no caller can change a stored record through a shared map.
+// means no caller can change a stored record through a shared map; a
+// record found shares its strings with the held one (strings cannot be
+// changed), so a Find allocates only the record's map and slice.
 //
 // Expired records are never returned and are swept every sweep interval.
 // Call Close to stop the sweeper.
@@ -52,7 +54,7 @@ func (m *Memory) Find(ctx context.Context, key Key) (Record, bool, error) {
 		return Record{}, false, nil
 	}
 	var rec Record
-	if err := rec.UnmarshalBinary([]byte(e.rec)); err != nil {
+	if err := rec.unmarshal(e.rec); err != nil {
 		return Record{}, false, nil
 	}
 	return rec, true, nil
@@ -83,7 +85,7 @@ func (m *Memory) Update(ctx context.Context, key Key, ch Change) (Record, bool, 
 	defer m.mu.Unlock()
 	old, ok := m.entries[key]
 	var rec Record
-	if !ok || old.expires <= time.Now().UnixNano() || rec.UnmarshalBinary([]byte(old.rec)) != nil {
+	if !ok || old.expires <= time.Now().UnixNano() || rec.unmarshal(old.rec) != nil {
 		return Record{}, false, nil
 	}
 	if ch.IsZero() {
@@ -123,7 +125,7 @@ func (m *Memory) Each(ctx context.Context, fn func(Key, Record) bool) error {
 			return err
 		}
 		var rec Record
-		if e.expires <= now || rec.UnmarshalBinary([]byte(e.rec)) != nil {
+		if e.expires <= now || rec.unmarshal(e.rec) != nil {
 			continue
 		}
 		if !fn(k, rec) {
