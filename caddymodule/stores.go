@@ -213,8 +213,8 @@ type RedisStore struct {
 	// deletes the session. It is the worst-case delay before a logout or
 	// revocation made through another instance is seen here (should an
 	// invalidation be lost; it usually takes under a millisecond). The
-	// cache is dropped whenever the tracking connection is lost. Not
-	// supported with cluster. Off by default; the Caddyfile's "cache"
+	// cache is dropped whenever a tracking connection (one per master in
+	// a cluster) is lost. Off by default; the Caddyfile's "cache"
 	// without a duration means 1s.
 	CacheMaxAge caddy.Duration `json:"cache_max_age,omitempty"`
 
@@ -297,9 +297,6 @@ func (rs *RedisStore) options() (*redis.UniversalOptions, error) {
 		opts.MasterName = rs.SentinelMaster
 		opts.Addrs = rs.SentinelAddrs
 	case len(rs.Cluster) > 0:
-		if rs.CacheMaxAge > 0 {
-			return nil, fmt.Errorf("redis cluster: cache is not supported with a cluster yet")
-		}
 		if u.DB != 0 {
 			return nil, fmt.Errorf("redis cluster: a cluster has only database 0")
 		}
@@ -400,9 +397,6 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if rs.SentinelMaster != "" && len(rs.Cluster) > 0 {
 		return d.Err("store redis: sentinel and cluster cannot both be set")
-	}
-	if rs.CacheMaxAge > 0 && len(rs.Cluster) > 0 {
-		return d.Err("store redis: cache is not supported with a cluster yet")
 	}
 	if _, err := redis.ParseURL(rs.URL); err != nil && !strings.Contains(rs.URL, "{") {
 		return d.Errf("store redis: %v", err)
