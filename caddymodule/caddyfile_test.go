@@ -62,7 +62,6 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"redis bad url", "store redis http://x", 3, "store redis"},
 		{"redis unknown option", "store redis redis://127.0.0.1:6379 {\nflavour x\n}", 4, "unknown option"},
 		{"redis sentinel and cluster", "store redis redis://127.0.0.1:6379 {\nsentinel m 127.0.0.1:26379\ncluster 127.0.0.1:7000\n}", 6, "cannot both"},
-		{"redis cache with a cluster", "store redis redis://127.0.0.1:6379 {\ncache 1s\ncluster 127.0.0.1:7000\n}", 6, "cache is not supported with a cluster"},
 		{"redis cache bad max age", "store redis redis://127.0.0.1:6379 {\ncache soon\n}", 4, `cache "soon"`},
 		{"redis cache zero max age", "store redis redis://127.0.0.1:6379 {\ncache 0s\n}", 4, "positive max age or off"},
 		{"redis cache of another word", "store redis redis://127.0.0.1:6379 {\ncache on\n}", 4, "positive max age or off"},

@@ -23,6 +23,7 @@ func TestRedisStoreCacheCaddyfile(t *testing.T) {
 		{"redis redis://127.0.0.1:6379 {\ncache off\n}", 0, true},
 		{"redis redis://127.0.0.1:6379 {\ncache 250ms\nprefix a:\n}", 250 * time.Millisecond, false},
 		{"redis redis://127.0.0.1:6379 {\nsentinel m 127.0.0.1:26379\ncache 2s\n}", 2 * time.Second, false},
+		{"redis redis://127.0.0.1:6379 {\ncache 3s\ncluster 127.0.0.1:7000\n}", 3 * time.Second, false},
 	} {
 		var rs RedisStore
 		if err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.body)); err != nil {

@@ -213,7 +213,8 @@ type RedisStore struct {
 	// the session, so a hot session costs no round trip; should an
 	// invalidation be lost, CacheMaxAge is the worst-case delay before a
 	// logout or revocation made through another instance is seen here.
-	// The cache is dropped whenever the tracking connection is lost.
+	// The cache is dropped whenever a tracking connection (one per master
+	// in a cluster) is lost.
 	CacheMaxAge caddy.Duration `json:"cache_max_age,omitempty"`
 	// DisableCache reads every session from Redis: a revocation anywhere
 	// is seen at once, at the cost of one round trip per request.
@@ -252,7 +253,7 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 	p, err := loadStore(key, func() (pooledStore, error) {
 		client := redis.NewUniversalClient(opts)
 		store := sessionstore.NewRedis(client, rs.Prefix)
-		if rs.DisableCache || len(rs.Cluster) > 0 {
+		if rs.DisableCache {
 			return pooledStore{Store: store, close: client.Close, redis: client}, nil
 		}
 		cached, err := sessionstore.NewRedisCache(store, time.Duration(rs.CacheMaxAge))
@@ -301,9 +302,6 @@ func (rs *RedisStore) options() (*redis.UniversalOptions, error) {
 		opts.MasterName = rs.SentinelMaster
 		opts.Addrs = rs.SentinelAddrs
 	case len(rs.Cluster) > 0:
-		if rs.CacheMaxAge > 0 {
-			return nil, fmt.Errorf("redis cluster: cache is not supported with a cluster yet")
-		}
 		if u.DB != 0 {
 			return nil, fmt.Errorf("redis cluster: a cluster has only database 0")
 		}
@@ -408,9 +406,6 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if rs.SentinelMaster != "" && len(rs.Cluster) > 0 {
 		return d.Err("store redis: sentinel and cluster cannot both be set")
-	}
-	if rs.CacheMaxAge > 0 && len(rs.Cluster) > 0 {
-		return d.Err("store redis: cache is not supported with a cluster yet")
 	}
 	if _, err := redis.ParseURL(rs.URL); err != nil && !strings.Contains(rs.URL, "{") {
 		return d.Errf("store redis: %v", err)

@@ -32,6 +32,17 @@ func IndexSize(s Store, user string) int {
 	panic("IndexSize: unknown store")
 }
 
+// TrackedNodes returns the addresses of the nodes c has a tracker for.
+func (c *RedisCache) TrackedNodes() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var addrs []string
+	for _, t := range c.trackers {
+		addrs = append(addrs, t.client.Options().Addr)
+	}
+	return addrs
+}
+
 // UserIndexName is the Redis key of user's index.
 func (r *Redis) UserIndexName(user string) string { return r.userName(user) }
 

@@ -37,6 +37,9 @@ import (
 // slots, which no MULTI or script may span: there the same commands run
 // one after another, in the order above, so the invariant still holds and
 // only a crash between the two steps leaves a member that leads nowhere.
+// There a member whose session is missing may also be a Create between
+// its two steps, so reading the set (ListUser, DeleteUser) does not drop
+// it: it goes when its score passes.
 
 // redisIndexAdd adds a member to a user's set (or raises its score), trims
 // what has expired and sets the set's TTL to its latest member's expiry.
@@ -161,6 +164,9 @@ func (r *Redis) ListUser(ctx context.Context, user string) ([]Entry, error) {
 	var gone []Key
 	for i, v := range vals {
 		var rec Record
+		if v == nil && r.cluster {
+			continue // perhaps not created yet (see the top of this file)
+		}
 		if v == nil || rec.UnmarshalBinary(v) != nil || rec.User != user {
 			gone = append(gone, keys[i])
 			continue
@@ -200,9 +206,14 @@ func (r *Redis) DeleteUser(ctx context.Context, user string, handles ...Handle) 
 		return nil, redisErr(err)
 	}
 	now := time.Now()
-	var mine []Key
+	// leave: the members that leave the index, all but (in a Cluster)
+	// those whose session is missing; see the top of this file.
+	var mine, leave []Key
 	live := map[Key]bool{}
 	for i, v := range vals {
+		if v != nil || !r.cluster {
+			leave = append(leave, candidates[i])
+		}
 		var rec Record
 		if v == nil || rec.UnmarshalBinary(v) != nil || rec.User != user {
 			continue
@@ -227,7 +238,7 @@ func (r *Redis) DeleteUser(ctx context.Context, user string, handles ...Handle) 
 		}
 	}
 	// Only now, with the sessions gone, may they leave the index.
-	if err := r.forget(ctx, user, candidates); err != nil {
+	if err := r.forget(ctx, user, leave); err != nil {
 		return deleted, redisErr(err)
 	}
 	return deleted, nil
@@ -238,7 +249,8 @@ func (r *Redis) DeleteUser(ctx context.Context, user string, handles ...Handle) 
 //
 // The users' sets are left as they are: deleting one could drop a session
 // that a login adds meanwhile, and a member whose session is gone is
-// dropped the next time the set is read, or with the set's TTL.
+// dropped the next time the set is read (in a Cluster, when its score
+// passes), or with the set's TTL.
 func (r *Redis) DeleteAll(ctx context.Context) (int, error) {
 	var mu sync.Mutex
 	n := 0

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,38 +34,60 @@ const invalidateChannel = "__redis__:invalidate"
 // TRACKING in broadcast mode over the store's prefix) telling it when any
 // client changes or deletes one.
 //
+// It has a tracking connection of its own to each Redis that holds keys:
+// the one node (or Sentinel's master) of a *redis.Client, or each master
+// of a Cluster, since a master tracks and invalidates only its own keys.
+//
 // What bounds a stale read:
 //   - a record is kept at most maxAge after it was read, whatever Redis
 //     says, so maxAge is the worst-case delay before a change made
 //     elsewhere is seen here;
-//   - the whole cache is dropped, and nothing is kept, from the moment the
-//     tracking connection fails (or stops answering pings) until it is
-//     tracking again;
+//   - the whole cache is dropped, and nothing is kept, from the moment any
+//     tracking connection fails (or stops answering pings) until every one
+//     is tracking again;
+//   - in a Cluster, the masters (those that hold slots) are read again
+//     every ping interval (maxAge/2, within 50ms to 1s): when they have
+//     changed (a failover, slots moved to a master that had none, a
+//     master gone), the whole cache is dropped and the tracking
+//     connections are made again for the new masters. A change written on
+//     a new master before that is not pushed, so it is seen about one ping
+//     interval later; and while slots migrate to a master that had none,
+//     the keys already moved there are not tracked until the migration
+//     ends. maxAge bounds both;
 //   - this instance's own writes drop its copy before they return;
 //   - a read that an invalidation overtakes is not kept: each read
 //     registers before it asks Redis, and an invalidation for its key
 //     (or a lost connection) that arrives meanwhile voids it;
 //   - "not found" is never kept.
 //
-// Only a single Redis node or a Sentinel-managed master is supported (a
-// *redis.Client); for a Cluster, NewRedisCache returns an error.
+// Reads go to masters (the client's default): a read from a lagging
+// replica could keep a record older than an invalidation already handled.
 type RedisCache struct {
 	*Redis
-	maxAge  time.Duration
-	tracker *redis.Client
+	maxAge time.Duration
+	ping   time.Duration // how often connections and masters are checked
 
 	mu       sync.RWMutex
-	tracking bool
+	trackers []*tracker // one per Redis that holds keys
+	tracking bool       // every tracker is subscribed: reads may be kept
 	entries  map[Key]cacheEntry
 	fills    map[Key][]*cacheFill
 
 	hits atomic.Uint64
-	ps   *redis.PubSub // the tracking connection, for Close to interrupt
 
 	swept time.Time // when track last swept old records
 
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// tracker is one tracking connection, to one Redis node.
+type tracker struct {
+	client     *redis.Client // a pool of one connection with tracking on
+	ps         *redis.PubSub // guarded by RedisCache.mu, for replaceTrackers to interrupt
+	subscribed bool          // guarded by RedisCache.mu
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 type cacheEntry struct {
@@ -78,25 +101,139 @@ type cacheEntry struct {
 type cacheFill struct{ void bool }
 
 // NewRedisCache returns r with a local cache of at most maxAge per record
-// (DefaultCacheMaxAge if maxAge <= 0). It opens a tracking connection of
-// its own with r's client options; Close closes it. r's client must be a
-// *redis.Client (single node or Sentinel).
+// (DefaultCacheMaxAge if maxAge <= 0). It opens tracking connections of
+// its own with r's client options (one per master in a Cluster); Close
+// closes them. r's client must be a *redis.Client (single node or
+// Sentinel) or a *redis.ClusterClient.
 func NewRedisCache(r *Redis, maxAge time.Duration) (*RedisCache, error) {
-	client, ok := r.client.(*redis.Client)
-	if !ok {
-		return nil, fmt.Errorf("redis cache: supported with a single Redis or Sentinel, not %T", r.client)
+	switch r.client.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		return nil, fmt.Errorf("redis cache: supported with a single Redis, Sentinel or Cluster, not %T", r.client)
 	}
 	if maxAge <= 0 {
 		maxAge = DefaultCacheMaxAge
 	}
-	opts := *client.Options()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &RedisCache{
+		Redis:  r,
+		maxAge: maxAge,
+		// A connection that leaves two pings unanswered is lost (a Redis
+		// that hangs is noticed within about 3 pings).
+		ping:    min(max(maxAge/2, 50*time.Millisecond), time.Second),
+		entries: make(map[Key]cacheEntry),
+		fills:   make(map[Key][]*cacheFill),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go c.track(ctx)
+	return c, nil
+}
+
+// Close stops tracking and drops the cache. It does not close r's client.
+func (c *RedisCache) Close() error {
+	c.cancel()
+	<-c.done
+	return nil
+}
+
+// track keeps one tracker per Redis that holds keys, and sweeps old
+// records. Every ping interval it reads the nodes again: when they are not
+// the ones tracked, it drops the cache and replaces the trackers.
+func (c *RedisCache) track(ctx context.Context) {
+	defer close(c.done)
+	var tracked []string
+	for {
+		nodes, err := c.nodes(ctx)
+		if addrs := addrsOf(nodes); err == nil && !slices.Equal(addrs, tracked) {
+			tracked = addrs
+			c.replaceTrackers(ctx, nodes)
+		}
+		c.sweep()
+		select {
+		case <-ctx.Done():
+			c.replaceTrackers(ctx, nil)
+			return
+		case <-time.After(c.ping):
+		}
+	}
+}
+
+// nodes returns the client options of each Redis whose keys the cache
+// must track, sorted by address: the node of a *redis.Client, or each
+// master of a Cluster, as the Cluster says now.
+func (c *RedisCache) nodes(ctx context.Context) ([]*redis.Options, error) {
+	cluster, ok := c.client.(*redis.ClusterClient)
+	if !ok {
+		return []*redis.Options{c.client.(*redis.Client).Options()}, nil
+	}
+	var mu sync.Mutex
+	var nodes []*redis.Options
+	// ForEachMaster reloads the Cluster's slots first (CLUSTER SLOTS).
+	err := cluster.ForEachMaster(ctx, func(_ context.Context, master *redis.Client) error {
+		mu.Lock()
+		nodes = append(nodes, master.Options())
+		mu.Unlock()
+		return nil
+	})
+	slices.SortFunc(nodes, func(a, b *redis.Options) int { return strings.Compare(a.Addr, b.Addr) })
+	return nodes, err
+}
+
+// addrsOf returns the addresses of nodes, in order.
+func addrsOf(nodes []*redis.Options) []string {
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr
+	}
+	return addrs
+}
+
+// replaceTrackers drops the cache, stops every tracker and starts one for
+// each of nodes. Called from track only.
+func (c *RedisCache) replaceTrackers(ctx context.Context, nodes []*redis.Options) {
+	c.mu.Lock()
+	old := c.trackers
+	c.trackers = nil
+	c.tracking = false
+	c.dropAllLocked()
+	for _, t := range old {
+		t.cancel()
+		if t.ps != nil {
+			t.ps.Close() // interrupts a receive
+		}
+	}
+	c.mu.Unlock()
+	for _, t := range old {
+		<-t.done
+		t.client.Close()
+	}
+
+	trackers := make([]*tracker, len(nodes))
+	for i, opts := range nodes {
+		trackers[i] = &tracker{client: c.trackingClient(opts), done: make(chan struct{})}
+	}
+	c.mu.Lock()
+	c.trackers = trackers
+	c.mu.Unlock()
+	for _, t := range trackers {
+		tctx, cancel := context.WithCancel(ctx)
+		t.cancel = cancel
+		go c.follow(tctx, t)
+	}
+}
+
+// trackingClient returns a client of one connection to the node of opts,
+// that turns tracking on whenever it connects.
+func (c *RedisCache) trackingClient(node *redis.Options) *redis.Client {
+	opts := *node
 	// A RESP2 connection that redirects its own invalidations to itself
 	// and subscribes to them reads them as plain Pub/Sub messages.
 	opts.Protocol = 2
 	opts.PoolSize = 1
 	opts.ClientName = "edgesession-tracking"
 	onConnect := opts.OnConnect
-	prefix := r.prefix
+	prefix := c.prefix
 	opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
 		if onConnect != nil {
 			if err := onConnect(ctx, cn); err != nil {
@@ -113,50 +250,22 @@ func NewRedisCache(r *Redis, maxAge time.Duration) (*RedisCache, error) {
 		}
 		return cn.Do(ctx, args...).Err()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &RedisCache{
-		Redis:   r,
-		maxAge:  maxAge,
-		tracker: redis.NewClient(&opts),
-		entries: make(map[Key]cacheEntry),
-		fills:   make(map[Key][]*cacheFill),
-		cancel:  cancel,
-		done:    make(chan struct{}),
-	}
-	go c.track(ctx)
-	return c, nil
+	return redis.NewClient(&opts)
 }
 
-// Close stops tracking and drops the cache. It does not close r's client.
-func (c *RedisCache) Close() error {
-	c.cancel()
-	c.mu.Lock()
-	if c.ps != nil {
-		c.ps.Close()
-	}
-	c.mu.Unlock()
-	<-c.done
-	return c.tracker.Close()
-}
-
-// track keeps a tracking connection subscribed to its invalidations, and
-// drops the cache whenever the connection fails.
-func (c *RedisCache) track(ctx context.Context) {
-	defer close(c.done)
-	defer c.lost()
-	// ping is how often an idle connection is checked; a connection that
-	// leaves two pings unanswered is lost (a Redis that hangs is noticed
-	// within about 3 pings).
-	ping := min(max(c.maxAge/2, 50*time.Millisecond), time.Second)
+// follow keeps t subscribed to its invalidations until ctx ends, and
+// drops the cache whenever its connection fails.
+func (c *RedisCache) follow(ctx context.Context, t *tracker) {
+	defer close(t.done)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		ps := c.tracker.Subscribe(ctx, invalidateChannel)
+		ps := t.client.Subscribe(ctx, invalidateChannel)
 		c.mu.Lock()
-		c.ps = ps
+		t.ps = ps
 		c.mu.Unlock()
 		pending := 0
 		for ctx.Err() == nil {
-			msg, err := ps.ReceiveTimeout(ctx, ping)
+			msg, err := ps.ReceiveTimeout(ctx, c.ping)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && pending < 2 {
 				pending++
@@ -170,7 +279,7 @@ func (c *RedisCache) track(ctx context.Context) {
 			switch m := msg.(type) {
 			case *redis.Subscription:
 				if m.Kind == "subscribe" && m.Channel == invalidateChannel {
-					c.setTracking()
+					c.subscribed(t)
 					backoff = 50 * time.Millisecond
 				}
 			case *redis.Pong:
@@ -178,9 +287,8 @@ func (c *RedisCache) track(ctx context.Context) {
 			case *redis.Message:
 				c.invalidate(m.PayloadSlice, m.Payload)
 			}
-			c.sweep()
 		}
-		c.lost()
+		c.lost(t)
 		ps.Close()
 		select {
 		case <-ctx.Done():
@@ -190,8 +298,8 @@ func (c *RedisCache) track(ctx context.Context) {
 	}
 }
 
-// Tracking reports whether the tracking connection is up, so that records
-// read now may be kept.
+// Tracking reports whether every tracking connection is up, so that
+// records read now may be kept.
 func (c *RedisCache) Tracking() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -201,17 +309,23 @@ func (c *RedisCache) Tracking() bool {
 // Hits is how many Finds were answered from memory.
 func (c *RedisCache) Hits() uint64 { return c.hits.Load() }
 
-// setTracking starts keeping records: the connection has tracking on.
-func (c *RedisCache) setTracking() {
+// subscribed marks t as receiving its invalidations: once every tracker
+// is, records may be kept.
+func (c *RedisCache) subscribed(t *tracker) {
 	c.mu.Lock()
-	c.tracking = true
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	t.subscribed = true
+	c.tracking = len(c.trackers) > 0
+	for _, t := range c.trackers {
+		c.tracking = c.tracking && t.subscribed
+	}
 }
 
-// lost drops every record and voids every read in flight: the tracking
-// connection is gone, so invalidations may be missed from now on.
-func (c *RedisCache) lost() {
+// lost drops every record and voids every read in flight: t's connection
+// is gone, so invalidations may be missed from now on.
+func (c *RedisCache) lost(t *tracker) {
 	c.mu.Lock()
+	t.subscribed = false
 	c.tracking = false
 	c.dropAllLocked()
 	c.mu.Unlock()

@@ -17,14 +17,14 @@ import (
 
 // newRedisCache returns a cached store on client under prefix, tracking
 // already, closed when the test ends.
-func newRedisCache(t testing.TB, client *redis.Client, prefix string, maxAge time.Duration) *sessionstore.RedisCache {
+func newRedisCache(t testing.TB, client redis.UniversalClient, prefix string, maxAge time.Duration) *sessionstore.RedisCache {
 	t.Helper()
 	c, err := sessionstore.NewRedisCache(sessionstore.NewRedis(client, prefix), maxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	waitFor(t, "tracking", 5*time.Second, c.Tracking)
+	waitFor(t, "tracking", 30*time.Second, c.Tracking)
 	return c
 }
 
@@ -41,7 +41,7 @@ func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) t
 }
 
 func TestRedisCache(t *testing.T) {
-	runRedisConformance(t, func(t *testing.T, client *redis.Client, prefix string) redisStore {
+	runRedisConformance(t, func(t *testing.T, client redis.UniversalClient, prefix string) redisStore {
 		return newRedisCache(t, client, prefix, time.Second)
 	})
 }
@@ -173,7 +173,7 @@ func TestRedisCacheDroppedWhenConnectionLost(t *testing.T) {
 func cached(t *testing.T, c *sessionstore.RedisCache, key sessionstore.Key) {
 	t.Helper()
 	hits := c.Hits()
-	waitFor(t, "answered from memory", time.Second, func() bool {
+	waitFor(t, "answered from memory", 10*time.Second, func() bool {
 		if _, found, err := c.Find(context.Background(), key); !found || err != nil {
 			t.Fatalf("Find = %v, %v", found, err)
 		}

@@ -56,7 +56,7 @@ func TestBolt(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	runRedisConformance(t, func(t *testing.T, client *redis.Client, prefix string) redisStore {
+	runRedisConformance(t, func(t *testing.T, client redis.UniversalClient, prefix string) redisStore {
 		return sessionstore.NewRedis(client, prefix)
 	})
 }
@@ -68,10 +68,16 @@ type redisStore interface {
 }
 
 // runRedisConformance runs the conformance suite on stores that open
-// makes on the shared Redis. Each store has a prefix of its own, new on
-// every run, so that no run sees what an earlier one left.
-func runRedisConformance(t *testing.T, open func(t *testing.T, client *redis.Client, prefix string) redisStore) {
+// makes on the shared Redis.
+func runRedisConformance(t *testing.T, open func(t *testing.T, client redis.UniversalClient, prefix string) redisStore) {
 	client, _ := storetest.RedisClient(t)
+	runRedisConformanceOn(t, client, open)
+}
+
+// runRedisConformanceOn runs the conformance suite on stores that open
+// makes on client (a single node or a Cluster). Each store has a prefix of
+// its own, new on every run, so that no run sees what an earlier one left.
+func runRedisConformanceOn(t *testing.T, client redis.UniversalClient, open func(t *testing.T, client redis.UniversalClient, prefix string) redisStore) {
 	var prefixes sync.Map // store → prefix
 	storetest.Run(t, storetest.Backend{
 		New: func(t *testing.T) sessionstore.Store {
@@ -85,17 +91,40 @@ func runRedisConformance(t *testing.T, open func(t *testing.T, client *redis.Cli
 			var all []byte
 			ctx := context.Background()
 			prefix, _ := prefixes.Load(s)
-			iter := client.Scan(ctx, 0, prefix.(string)+"*", 100).Iterator()
-			for iter.Next(ctx) {
-				v, _ := client.Get(ctx, iter.Val()).Bytes()
-				all = append(append(all, iter.Val()...), v...)
-			}
-			if err := iter.Err(); err != nil {
-				t.Fatal(err)
+			for _, name := range redisKeys(t, client, prefix.(string)+"*") {
+				v, _ := client.Get(ctx, name).Bytes()
+				all = append(append(all, name...), v...)
 			}
 			return all
 		},
 	})
+}
+
+// redisKeys returns the names that match pattern, on every master of a
+// Cluster or on the one server.
+func redisKeys(t *testing.T, client redis.UniversalClient, pattern string) []string {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var names []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 100).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			names = append(names, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cluster, ok := client.(*redis.ClusterClient); ok {
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, client)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 func TestBoltSweepDeletesExpired(t *testing.T) {

@@ -137,18 +137,25 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	up := StartUpstream(t)
-	store := fmt.Sprintf("redis redis://%s {\n\t\t\tcluster %s %s\n\t\t\tprefix cluster-test:\n\t\t}", addrs[0], addrs[1], addrs[2])
-	c := startSite(t, up, store, "")
-	count := func() int {
-		n := 0
-		for _, p := range ports {
-			n += countSessionKeys(redisCLI(t, "-p", fmt.Sprint(p), "--scan", "--pattern", "cluster-test:*"))
-		}
-		return n
-	}
-	// Several sessions, so that they land on more than one node.
-	for range 3 {
-		loginAndCheck(t, c, count)
+	// Without and with the local cache (one tracking connection per
+	// master), each under a prefix of its own.
+	for _, cache := range []string{"cache off", "cache 5s"} {
+		t.Run(fmt.Sprintf("%q", cache), func(t *testing.T) {
+			prefix := fmt.Sprintf("cluster-test-%d:", len(cache))
+			store := fmt.Sprintf("redis redis://%s {\n\t\t\tcluster %s %s\n\t\t\tprefix %s\n\t\t\t%s\n\t\t}", addrs[0], addrs[1], addrs[2], prefix, cache)
+			c := startSite(t, up, store, "")
+			count := func() int {
+				n := 0
+				for _, p := range ports {
+					n += countSessionKeys(redisCLI(t, "-p", fmt.Sprint(p), "--scan", "--pattern", prefix+"*"))
+				}
+				return n
+			}
+			// Several sessions, so that they land on more than one node.
+			for range 3 {
+				loginAndCheck(t, c, count)
+			}
+		})
 	}
 }
 
