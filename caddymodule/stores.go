@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/sessionstore"
 )
@@ -237,7 +238,7 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision implements caddy.Provisioner.
-func (rs *RedisStore) Provision(caddy.Context) error {
+func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	if rs.Prefix == "" {
 		rs.Prefix = DefaultRedisPrefix
 	}
@@ -256,7 +257,14 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 		if rs.DisableCache {
 			return pooledStore{Store: store, close: client.Close, redis: client}, nil
 		}
-		cached, err := sessionstore.NewRedisCache(store, time.Duration(rs.CacheMaxAge))
+		// The store outlives this config (it is pooled), and so does
+		// the logger it keeps.
+		logger := ctx.Logger(rs)
+		failed := func(addr string, err error) {
+			logger.Warn("redis cache: no tracking connection; every request reads its session from Redis until there is one",
+				zap.String("redis", addr), zap.Error(err))
+		}
+		cached, err := sessionstore.NewRedisCache(store, time.Duration(rs.CacheMaxAge), failed)
 		if err != nil {
 			client.Close()
 			return pooledStore{}, err

@@ -65,7 +65,8 @@ const invalidateChannel = "__redis__:invalidate"
 type RedisCache struct {
 	*Redis
 	maxAge time.Duration
-	ping   time.Duration // how often connections and masters are checked
+	ping   time.Duration                // how often connections and masters are checked
+	failed func(addr string, err error) // may be nil
 
 	mu       sync.RWMutex
 	trackers []*tracker // one per Redis that holds keys
@@ -105,7 +106,12 @@ type cacheFill struct{ void bool }
 // its own with r's client options (one per master in a Cluster); Close
 // closes them. r's client must be a *redis.Client (single node or
 // Sentinel) or a *redis.ClusterClient.
-func NewRedisCache(r *Redis, maxAge time.Duration) (*RedisCache, error) {
+//
+// failed, if not nil, is told when a tracking connection to the node at
+// addr fails or cannot turn tracking on (a Redis before 6, or a user whose
+// ACL does not allow CLIENT TRACKING): once until it is tracking again,
+// not at each retry. Meanwhile every Find reads from Redis.
+func NewRedisCache(r *Redis, maxAge time.Duration, failed func(addr string, err error)) (*RedisCache, error) {
 	switch r.client.(type) {
 	case *redis.Client, *redis.ClusterClient:
 	default:
@@ -118,6 +124,7 @@ func NewRedisCache(r *Redis, maxAge time.Duration) (*RedisCache, error) {
 	c := &RedisCache{
 		Redis:  r,
 		maxAge: maxAge,
+		failed: failed,
 		// A connection that leaves two pings unanswered is lost (a Redis
 		// that hangs is noticed within about 3 pings).
 		ping:    min(max(maxAge/2, 50*time.Millisecond), time.Second),
@@ -254,18 +261,23 @@ func (c *RedisCache) trackingClient(node *redis.Options) *redis.Client {
 }
 
 // follow keeps t subscribed to its invalidations until ctx ends, and
-// drops the cache whenever its connection fails.
+// drops the cache whenever its connection fails. It tries again after a
+// backoff: up to a second after a connection failed, up to half a minute
+// after Redis refused to track (that is not likely to change soon).
 func (c *RedisCache) follow(ctx context.Context, t *tracker) {
 	defer close(t.done)
 	backoff := 50 * time.Millisecond
+	reported := false
 	for ctx.Err() == nil {
 		ps := t.client.Subscribe(ctx, invalidateChannel)
 		c.mu.Lock()
 		t.ps = ps
 		c.mu.Unlock()
 		pending := 0
+		var err error
 		for ctx.Err() == nil {
-			msg, err := ps.ReceiveTimeout(ctx, c.ping)
+			var msg any
+			msg, err = ps.ReceiveTimeout(ctx, c.ping)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && pending < 2 {
 				pending++
@@ -280,7 +292,7 @@ func (c *RedisCache) follow(ctx context.Context, t *tracker) {
 			case *redis.Subscription:
 				if m.Kind == "subscribe" && m.Channel == invalidateChannel {
 					c.subscribed(t)
-					backoff = 50 * time.Millisecond
+					backoff, reported = 50*time.Millisecond, false
 				}
 			case *redis.Pong:
 				pending = 0
@@ -290,12 +302,31 @@ func (c *RedisCache) follow(ctx context.Context, t *tracker) {
 		}
 		c.lost(t)
 		ps.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if !reported && c.failed != nil {
+			c.failed(t.client.Options().Addr, err)
+			reported = true
+		}
+		limit := time.Second
+		if refused(err) {
+			limit = 30 * time.Second
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, limit)
 	}
+}
+
+// refused reports whether err is Redis refusing a command (an unknown
+// command, or one the user's ACL does not allow), not a passing state
+// such as LOADING or MASTERDOWN.
+func refused(err error) bool {
+	e, ok := errors.AsType[redis.Error](err)
+	return ok && (strings.HasPrefix(e.Error(), "ERR ") || strings.HasPrefix(e.Error(), "NOPERM"))
 }
 
 // Tracking reports whether every tracking connection is up, so that

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os/exec"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 // already, closed when the test ends.
 func newRedisCache(t testing.TB, client redis.UniversalClient, prefix string, maxAge time.Duration) *sessionstore.RedisCache {
 	t.Helper()
-	c, err := sessionstore.NewRedisCache(sessionstore.NewRedis(client, prefix), maxAge)
+	c, err := sessionstore.NewRedisCache(sessionstore.NewRedis(client, prefix), maxAge, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,4 +218,71 @@ func BenchmarkRedisFind(b *testing.B) {
 			}
 		})
 	})
+}
+
+// A Redis user whose ACL does not allow CLIENT TRACKING gets no cache, and
+// no error on any request: every Find reads from Redis, and the failure
+// is reported once, not at each retry.
+func TestRedisCacheRefusedTracking(t *testing.T) {
+	admin, url := storetest.RedisClient(t)
+	ctx := context.Background()
+	user := fmt.Sprintf("edgesession-notrack-%d", time.Now().UnixNano())
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw-"+user, "~*", "&*", "+@all", "-client").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+	opts, _ := redis.ParseURL(url)
+	opts.Username, opts.Password = user, "pw-"+user
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+
+	var mu sync.Mutex
+	var reports []error
+	prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	c, err := sessionstore.NewRedisCache(sessionstore.NewRedis(client, prefix), time.Minute, func(_ string, err error) {
+		mu.Lock()
+		reports = append(reports, err)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitFor(t, "the refusal to be reported", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(reports) > 0
+	})
+	mu.Lock()
+	if !strings.Contains(reports[0].Error(), "NOPERM") {
+		t.Errorf("reported %v, want Redis's NOPERM", reports[0])
+	}
+	mu.Unlock()
+
+	key := sessionstore.KeyOf(sessionstore.NewID())
+	rec := sessionstore.Record{User: "alice", Expires: time.Now().Add(time.Hour)}
+	if err := c.Create(ctx, key, rec); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if got, found, err := c.Find(ctx, key); err != nil || !found || got.User != "alice" {
+			t.Fatalf("Find: %v %v %v", got.User, found, err)
+		}
+	}
+	if c.Tracking() || c.Hits() != 0 {
+		t.Fatalf("tracking %v, %d hits: a session was kept without tracking", c.Tracking(), c.Hits())
+	}
+	// Deleted directly in Redis: no copy hides it.
+	if err := admin.Del(ctx, prefix+key.String()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := c.Find(ctx, key); found {
+		t.Fatal("a session deleted in Redis was still found")
+	}
+	time.Sleep(3 * time.Second) // retries happen (backoff from 50 ms)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) != 1 {
+		t.Fatalf("the refusal was reported %d times, want once", len(reports))
+	}
 }

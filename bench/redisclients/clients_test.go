@@ -92,7 +92,7 @@ func setup(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 
-	f.cached, err = sessionstore.NewRedisCache(f.plain, cacheTTL)
+	f.cached, err = sessionstore.NewRedisCache(f.plain, cacheTTL, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
