@@ -47,7 +47,9 @@ const invalidateChannel = "__redis__:invalidate"
 //   - "not found" is never kept.
 //
 // Only a single Redis node or a Sentinel-managed master is supported (a
-// *redis.Client); for a Cluster, NewRedisCache returns an error.
+// *redis.Client); for a Cluster, NewRedisCache returns an error. The
+// tracking connection follows the node that the client reaches, as after
+// a Sentinel failover (see watchNode).
 type RedisCache struct {
 	*Redis
 	maxAge  time.Duration
@@ -60,6 +62,7 @@ type RedisCache struct {
 
 	hits atomic.Uint64
 	ps   *redis.PubSub // the tracking connection, for Close to interrupt
+	node string        // the run_id of the node ps is on (see watchNode)
 
 	swept time.Time // when track last swept old records
 
@@ -97,12 +100,22 @@ func NewRedisCache(r *Redis, maxAge time.Duration) (*RedisCache, error) {
 	opts.ClientName = "edgesession-tracking"
 	onConnect := opts.OnConnect
 	prefix := r.prefix
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &RedisCache{
+		Redis:   r,
+		maxAge:  maxAge,
+		entries: make(map[Key]cacheEntry),
+		fills:   make(map[Key][]*cacheFill),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
 	opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
 		if onConnect != nil {
 			if err := onConnect(ctx, cn); err != nil {
 				return err
 			}
 		}
+		c.setNode(runID(ctx, cn)) // see watchNode
 		id, err := cn.ClientID(ctx).Result()
 		if err != nil {
 			return err
@@ -113,16 +126,7 @@ func NewRedisCache(r *Redis, maxAge time.Duration) (*RedisCache, error) {
 		}
 		return cn.Do(ctx, args...).Err()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &RedisCache{
-		Redis:   r,
-		maxAge:  maxAge,
-		tracker: redis.NewClient(&opts),
-		entries: make(map[Key]cacheEntry),
-		fills:   make(map[Key][]*cacheFill),
-		cancel:  cancel,
-		done:    make(chan struct{}),
-	}
+	c.tracker = redis.NewClient(&opts) // once c exists: OnConnect uses it
 	go c.track(ctx)
 	return c, nil
 }
@@ -144,10 +148,11 @@ func (c *RedisCache) Close() error {
 func (c *RedisCache) track(ctx context.Context) {
 	defer close(c.done)
 	defer c.lost()
+	defer c.watchNode(ctx)() // waits for it to end
 	// ping is how often an idle connection is checked; a connection that
 	// leaves two pings unanswered is lost (a Redis that hangs is noticed
 	// within about 3 pings).
-	ping := min(max(c.maxAge/2, 50*time.Millisecond), time.Second)
+	ping := c.pingEvery()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := c.tracker.Subscribe(ctx, invalidateChannel)
