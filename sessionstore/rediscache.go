@@ -62,6 +62,8 @@ const invalidateChannel = "__redis__:invalidate"
 //
 // Reads go to masters (the client's default): a read from a lagging
 // replica could keep a record older than an invalidation already handled.
+// With Sentinel, the tracking connection follows the master that the
+// client reaches (see checkNode).
 type RedisCache struct {
 	*Redis
 	maxAge time.Duration
@@ -87,6 +89,7 @@ type tracker struct {
 	client     *redis.Client // a pool of one connection with tracking on
 	ps         *redis.PubSub // guarded by RedisCache.mu, for replaceTrackers to interrupt
 	subscribed bool          // guarded by RedisCache.mu
+	node       string        // guarded by RedisCache.mu: the run_id of the node client is on (see checkNode)
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
@@ -156,6 +159,7 @@ func (c *RedisCache) track(ctx context.Context) {
 			tracked = addrs
 			c.replaceTrackers(ctx, nodes)
 		}
+		c.checkNode(ctx)
 		c.sweep()
 		select {
 		case <-ctx.Done():
@@ -218,7 +222,9 @@ func (c *RedisCache) replaceTrackers(ctx context.Context, nodes []*redis.Options
 
 	trackers := make([]*tracker, len(nodes))
 	for i, opts := range nodes {
-		trackers[i] = &tracker{client: c.trackingClient(opts), done: make(chan struct{})}
+		t := &tracker{done: make(chan struct{})}
+		t.client = c.trackingClient(opts, t)
+		trackers[i] = t
 	}
 	c.mu.Lock()
 	c.trackers = trackers
@@ -230,9 +236,10 @@ func (c *RedisCache) replaceTrackers(ctx context.Context, nodes []*redis.Options
 	}
 }
 
-// trackingClient returns a client of one connection to the node of opts,
-// that turns tracking on whenever it connects.
-func (c *RedisCache) trackingClient(node *redis.Options) *redis.Client {
+// trackingClient returns t's client: one connection to the node of opts,
+// that turns tracking on whenever it connects and records which node it
+// is on.
+func (c *RedisCache) trackingClient(node *redis.Options, t *tracker) *redis.Client {
 	opts := *node
 	// A RESP2 connection that redirects its own invalidations to itself
 	// and subscribes to them reads them as plain Pub/Sub messages.
@@ -255,7 +262,11 @@ func (c *RedisCache) trackingClient(node *redis.Options) *redis.Client {
 		if prefix != "" {
 			args = append(args, "PREFIX", prefix)
 		}
-		return cn.Do(ctx, args...).Err()
+		if err := cn.Do(ctx, args...).Err(); err != nil {
+			return err
+		}
+		c.setNode(t, runID(ctx, cn))
+		return nil
 	}
 	return redis.NewClient(&opts)
 }

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -88,29 +90,201 @@ func loginAndCheck(t *testing.T, c *Caddy, countKeys func() int) {
 	}
 }
 
-func TestRedisSentinel(t *testing.T) {
+// sentinelSetup is a master that one sentinel (quorum 1) watches as
+// "mymaster", and a replica of it if asked for.
+type sentinelSetup struct{ Master, Replica, Sentinel int }
+
+// startSentinel starts a master (redis-server with masterArgs added), a
+// replica if withReplica, and a sentinel that knows them both; it fails
+// over a master that is down for 1s.
+func startSentinel(t *testing.T, withReplica bool, masterArgs ...string) sentinelSetup {
+	t.Helper()
 	needRedisTools(t)
-	master := startRedisProcess(t, anyPort, func(port int) []string {
-		return []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
-	})
+	args := func(port int, more ...string) []string {
+		return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, more...)
+	}
+	var s sentinelSetup
+	s.Master = startRedisProcess(t, anyPort, func(port int) []string { return args(port, masterArgs...) })
+	if withReplica {
+		s.Replica = startRedisProcess(t, anyPort, func(port int) []string {
+			return args(port, "--replicaof", "127.0.0.1", fmt.Sprint(s.Master))
+		})
+		// Before the sentinel starts, so that the master's first INFO to it
+		// names the replica.
+		waitFor(t, 10*time.Second, "the replica to be in sync", func() bool {
+			return strings.Contains(redisCLI(t, "-p", fmt.Sprint(s.Replica), "info", "replication"), "master_link_status:up")
+		})
+	}
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
-	sentinel := startRedisProcess(t, anyPort, func(port int) []string {
-		writeFile(t, conf, fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\n", port, master))
+	s.Sentinel = startRedisProcess(t, anyPort, func(port int) []string {
+		writeFile(t, conf, fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\n"+
+			"sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 2000\n", port, s.Master))
 		return []string{conf, "--sentinel"}
 	})
 	waitFor(t, 10*time.Second, "sentinel to know the master", func() bool {
-		out, _ := exec.Command("redis-cli", "-p", fmt.Sprint(sentinel), "sentinel", "get-master-addr-by-name", "mymaster").Output()
-		return strings.Contains(string(out), fmt.Sprint(master))
+		return s.MasterPort(t) == s.Master
 	})
+	if withReplica {
+		replica := fmt.Sprintf("127.0.0.1:%d", s.Replica)
+		waitFor(t, 20*time.Second, "sentinel to know the replica", func() bool {
+			out := redisCLI(t, "-p", fmt.Sprint(s.Sentinel), "sentinel", "replicas", "mymaster")
+			return sentinelField(out, "name") == replica && sentinelField(out, "flags") == "slave"
+		})
+	}
+	return s
+}
 
+// MasterPort is the port of the master that the sentinel has now, or 0.
+// During a failover, SENTINEL GET-MASTER-ADDR-BY-NAME names the promoted
+// replica as soon as it is promoted; SENTINEL MASTER names it once the
+// sentinel switches to it and tells its subscribers (+switch-master),
+// which is when go-redis's failover clients follow.
+func (s sentinelSetup) MasterPort(t *testing.T) int {
+	out, _ := exec.Command("redis-cli", "-p", fmt.Sprint(s.Sentinel), "sentinel", "master", "mymaster").Output()
+	port, _ := strconv.Atoi(sentinelField(string(out), "port"))
+	return port
+}
+
+// sentinelField is the value of name in redis-cli's output of a sentinel's
+// reply, with names and values on alternate lines.
+func sentinelField(out, name string) string {
+	f := strings.Split(out, "\n")
+	for i := 0; i+1 < len(f); i += 2 {
+		if f[i] == name {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+func TestRedisSentinel(t *testing.T) {
+	s := startSentinel(t, false)
 	up := StartUpstream(t)
 	// The URL's host is not used with sentinel: the master comes from the
 	// sentinels.
-	store := fmt.Sprintf("redis redis://127.0.0.1:1/0 {\n\t\t\tsentinel mymaster 127.0.0.1:%d\n\t\t\tprefix sentinel-test:\n\t\t}", sentinel)
+	store := fmt.Sprintf("redis redis://127.0.0.1:1/0 {\n\t\t\tsentinel mymaster 127.0.0.1:%d\n\t\t\tprefix sentinel-test:\n\t\t}", s.Sentinel)
 	c := startSite(t, up, store, "")
 	loginAndCheck(t, c, func() int {
-		return countSessionKeys(redisCLI(t, "-p", fmt.Sprint(master), "--scan", "--pattern", "sentinel-test:*"))
+		return countSessionKeys(redisCLI(t, "-p", fmt.Sprint(s.Master), "--scan", "--pattern", "sentinel-test:*"))
 	})
+}
+
+// TestRedisSentinelCacheFailover: two Caddy instances with the cache on
+// (for a minute: only Redis's invalidations, or a dropped cache, can end a
+// session sooner) share a Sentinel-managed master with a replica. The
+// master fails over; the session goes on working on both; a revocation
+// through A, and a logout through A, made after the failover are seen on
+// B, which held the session in memory.
+//
+// "failover" is SENTINEL FAILOVER: the old master stays up, a master, until
+// the sentinel reconfigures it as a replica some 10s later. In
+// "failover-old-master-stays" the sentinel cannot reconfigure it at all
+// (REPLICAOF and SLAVEOF are renamed away), as when the sentinels cannot
+// reach it but the Caddys can: B must not go on listening to it for
+// invalidations. In "master-killed" the master process dies.
+func TestRedisSentinelCacheFailover(t *testing.T) {
+	for _, how := range []string{"failover", "failover-old-master-stays", "master-killed"} {
+		t.Run(how, func(t *testing.T) { sentinelCacheFailover(t, how) })
+	}
+}
+
+func sentinelCacheFailover(t *testing.T, how string) {
+	var masterArgs []string
+	if how == "failover-old-master-stays" {
+		masterArgs = []string{"--rename-command", "REPLICAOF", "", "--rename-command", "SLAVEOF", ""}
+	}
+	s := startSentinel(t, true, masterArgs...)
+	up := StartUpstream(t)
+	const prefix = "sentinel-cache:"
+	store := fmt.Sprintf("redis redis://127.0.0.1:1/0 {\n\t\t\tsentinel mymaster 127.0.0.1:%d\n\t\t\tprefix %s\n\t\t\tcache 1m\n\t\t}", s.Sentinel, prefix)
+	const secret = "secret shared-by-both-instances-0123456789"
+	a := startSite(t, up, store, secret)
+	b := startSite(t, up, store, secret)
+	sessionKeys := func(port int) int {
+		return countSessionKeys(redisCLI(t, "-p", fmt.Sprint(port), "--scan", "--pattern", prefix+"*"))
+	}
+
+	onA := NewClient(t, a.Site)
+	onA.MustLogin("alice", alicePassword)
+	onB := NewClient(t, b.Site)
+	onB.SetSessionCookie(onA.SessionCookie())
+	onA.Allow5xx, onB.Allow5xx = true, true // 503 while the master is down
+	servedFromMemory(t, onB, s.Master)
+	waitFor(t, 10*time.Second, "the replica to hold the session", func() bool { return sessionKeys(s.Replica) == 1 })
+
+	if how == "master-killed" {
+		pid, err := redisPID(s.Master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// The sentinel may refuse (NOGOODSLAVE) until it has the replica's
+		// INFO.
+		waitFor(t, 30*time.Second, "the sentinel to start a failover", func() bool {
+			out, err := exec.Command("redis-cli", "-p", fmt.Sprint(s.Sentinel), "sentinel", "failover", "mymaster").Output()
+			return err == nil && strings.TrimSpace(string(out)) == "OK"
+		})
+	}
+	waitFor(t, 60*time.Second, "the sentinel to name the replica master", func() bool { return s.MasterPort(t) == s.Replica })
+	for name, c := range map[string]*Client{"A": onA, "B": onB} {
+		waitFor(t, 20*time.Second, "the session to work on "+name+" after the failover", func() bool {
+			code, user := c.Whoami()
+			return code == 200 && user == "alice"
+		})
+	}
+
+	// Revoked through A's admin API: gone from the new master, and B,
+	// which may have held it in memory, refuses it. (A write that A sends
+	// before it heard of the switch goes to the old master; so revoke
+	// until the revocation reaches the new master.)
+	tries := 0
+	waitFor(t, 20*time.Second, "a revocation on A to reach the new master", func() bool {
+		tries++
+		if code, body := a.Admin("DELETE", "/session/users/alice"); code != 200 || !strings.Contains(string(body), `"revoked":1`) {
+			t.Fatalf("revoke alice on A: %d %s", code, body)
+		}
+		return sessionKeys(s.Replica) == 0
+	})
+	if tries > 1 {
+		t.Logf("%s: %d revocations on A went to the old master", how, tries-1)
+	}
+	d := waitTime(t, 20*time.Second, "B to refuse the session revoked on A", func() bool {
+		code, _ := onB.Whoami()
+		return code == 401
+	})
+	role := oldMasterRole(s.Master)
+	t.Logf("%s: B refused the revoked session %v after the revocation (old master: %s)", how, d, role)
+	// Sentinel reconfigures the old master, which closes B's connections to
+	// it, 8s or more after the switch; B must not wait for that.
+	if how != "master-killed" && role != "master" {
+		t.Fatalf("B served the revoked session until the old master was reconfigured (%s)", role)
+	}
+
+	// A new session, held by B in memory (read from the new master), and
+	// a logout on A.
+	onA.MustLogin("alice", alicePassword)
+	onB.SetSessionCookie(onA.SessionCookie())
+	servedFromMemory(t, onB, s.Replica)
+	if r := onA.LogoutJSON(); r.StatusCode != 204 {
+		t.Fatalf("logout on A: %d", r.StatusCode)
+	}
+	waitTime(t, 20*time.Second, "B to refuse the session logged out on A", func() bool {
+		code, _ := onB.Whoami()
+		return code == 401
+	})
+}
+
+// oldMasterRole is the role that the Redis on port gives (master, slave),
+// or "down".
+func oldMasterRole(port int) string {
+	out, err := exec.Command("redis-cli", "-p", fmt.Sprint(port), "role").Output()
+	if f := strings.Fields(string(out)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "down"
 }
 
 func TestRedisCluster(t *testing.T) {

@@ -3,6 +3,8 @@ package tests
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,4 +101,125 @@ func TestRedisCacheOutageFailsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTwoCaddyInstancesAdminRevokeWithCache: two Caddy instances share a
+// Redis with the cache on for a minute, so that only Redis's invalidation
+// push can end a session on B sooner. A session that B holds in memory,
+// revoked through A's admin API (that session alone, all of its user's, or
+// every session), is refused by B soon after.
+func TestTwoCaddyInstancesAdminRevokeWithCache(t *testing.T) {
+	rs := StartRedisServer(t)
+	up := StartUpstream(t)
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix admin-cache:\n\t\t\tcache 1m\n\t\t}", rs.URL())
+	const secret = "secret shared-by-both-instances-0123456789"
+	a := startSite(t, up, store, secret)
+	b := startSite(t, up, store, secret)
+
+	stale := 0 // requests B answered 200 after a revocation on A returned
+	refused := func(c *Client) func() bool {
+		return func() bool {
+			code, _ := c.Whoami()
+			if code == 200 {
+				stale++
+			}
+			return code == 401
+		}
+	}
+	delays := map[string][]time.Duration{}
+	var all []time.Duration
+	for round := range 21 {
+		alice, bob := NewClient(t, a.Site), NewClient(t, a.Site)
+		alice.MustLogin("alice", alicePassword)
+		bob.MustLogin("bob", bobPassword)
+		aliceB, bobB := NewClient(t, b.Site), NewClient(t, b.Site)
+		aliceB.SetSessionCookie(alice.SessionCookie())
+		bobB.SetSessionCookie(bob.SessionCookie())
+		servedFromMemory(t, aliceB, rs.Port)
+		servedFromMemory(t, bobB, rs.Port)
+
+		var how, path string
+		switch round % 3 {
+		case 0:
+			sessions := adminList(t, a, "alice")
+			if len(sessions) != 1 {
+				t.Fatalf("A lists %d sessions of alice, want 1", len(sessions))
+			}
+			how, path = "one session", "/session/users/alice/"+sessions[0].Handle
+		case 1:
+			how, path = "the user's sessions", "/session/users/alice"
+		case 2:
+			how, path = "every session", "/session/all"
+		}
+		if code, body := a.Admin("DELETE", path); code != 200 || !strings.Contains(string(body), `"revoked":`) {
+			t.Fatalf("DELETE %s on A: %d %s", path, code, body)
+		}
+		d := waitTime(t, 10*time.Second, "B to refuse alice's session after "+how+" revoked on A", refused(aliceB))
+		delays[how] = append(delays[how], d)
+		all = append(all, d)
+		if how == "every session" {
+			waitTime(t, 10*time.Second, "B to refuse bob's session after every session was revoked on A", refused(bobB))
+			continue
+		}
+		if code, _ := bobB.Whoami(); code != 200 {
+			t.Fatalf("revoking %s of alice's ended bob's session on B: %d", how, code)
+		}
+		a.Admin("DELETE", "/session/users/bob") // each round starts with no session
+	}
+	for _, how := range []string{"one session", "the user's sessions", "every session"} {
+		ds := delays[how]
+		med, p90 := quantiles(ds)
+		t.Logf("%s revoked on A, refused on B after: median %v, p90 %v (n=%d)", how, med, p90, len(ds))
+	}
+	med, p90 := quantiles(all)
+	t.Logf("admin revocation on A seen on B (cache 1m) after: median %v, p90 %v, max %v (n=%d; includes one request on B); "+
+		"requests B still accepted after a revocation returned: %d", med, p90, all[len(all)-1], len(all), stale)
+}
+
+// servedFromMemory uses c's session until its Caddy answers from memory: a
+// request that does not make the Redis on port read anything (GET).
+func servedFromMemory(t *testing.T, c *Client, port int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the session to be served from memory", func() bool {
+		before := redisGets(t, port)
+		if code, _ := c.Whoami(); code != 200 {
+			t.Fatalf("whoami: %d", code)
+		}
+		return redisGets(t, port) == before
+	})
+}
+
+// redisGets is how many GETs the Redis on port has answered.
+func redisGets(t *testing.T, port int) int {
+	t.Helper()
+	for line := range strings.Lines(redisCLI(t, "-p", fmt.Sprint(port), "info", "commandstats")) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_get:calls="); ok {
+			n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			if err != nil {
+				t.Fatalf("info commandstats: %q", line)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// waitTime polls cond about every millisecond until it holds, failing the
+// test after limit, and returns how long that took.
+func waitTime(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// quantiles sorts ds and returns its median and 90th percentile.
+func quantiles(ds []time.Duration) (median, p90 time.Duration) {
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[len(ds)*9/10]
 }
