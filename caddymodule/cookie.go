@@ -325,28 +325,27 @@ func eachCookie(r *http.Request, name string) iter.Seq[string] {
 // removeCookie removes the cookie called name from the Cookie header and
 // keeps every other cookie as it was sent, "; " between them. Lines
 // without that cookie are kept as they are; each line that had it costs
-// one allocation.
+// one allocation. A changed line is written in place: the header map is
+// written to only when a line is gone.
 func removeCookie(h http.Header, name string) {
 	lines, ok := h["Cookie"]
 	if !ok {
 		return
 	}
-	var kept []string // nil until a line changes
-	for i, line := range lines {
-		out, changed := withoutCookie(line, name)
-		if changed && kept == nil {
-			kept = append(make([]string, 0, len(lines)), lines[:i]...)
-		}
-		if kept != nil && (!changed || out != "") {
-			kept = append(kept, out)
+	kept := 0
+	for _, line := range lines {
+		if out, _ := withoutCookie(line, name); out != "" || line == "" {
+			lines[kept] = out
+			kept++
 		}
 	}
 	switch {
-	case kept == nil:
-	case len(kept) == 0:
+	case kept == len(lines):
+	case kept == 0:
 		delete(h, "Cookie")
 	default:
-		h["Cookie"] = kept
+		clear(lines[kept:])
+		h["Cookie"] = lines[:kept]
 	}
 }
 
