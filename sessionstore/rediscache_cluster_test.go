@@ -32,7 +32,7 @@ func TestRedisClusterConformance(t *testing.T) {
 
 // sessionOn is a record under a key that lives on one master.
 type sessionOn struct {
-	master *redisNode
+	master *redisServer
 	key    sessionstore.Key
 }
 

@@ -1,11 +1,11 @@
+//go:build unix
+
 package sessionstore_test
 
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,39 +16,10 @@ import (
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
-// startRedisServer starts redis-server (with --sentinel, a sentinel) on a
-// free port with the arguments args gives for it, and stops it with the
-// test. It returns the port once the server answers.
-func startRedisServer(t *testing.T, args func(port int) []string) int {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found (CI=true: tests may not skip)")
-		}
-		t.Skip("SKIP: no redis-server")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("redis-server", args(port)...)
-	cmd.Dir = t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer client.Close()
-	waitFor(t, fmt.Sprintf("redis-server on port %d", port), 10*time.Second, func() bool {
-		return client.Ping(context.Background()).Err() == nil
-	})
-	return port
-}
-
-func redisAt(t *testing.T, port int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+// redisAt returns a client of s with go-redis's default options (retries
+// included), closed with the test.
+func redisAt(t *testing.T, s *redisServer) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.addr()})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -65,13 +36,8 @@ func redisAt(t *testing.T, port int) *redis.Client {
 // does so some 10s after the switch and closes the tracking connection
 // then; until then the same happens.)
 func TestRedisCacheFollowsSentinelFailover(t *testing.T) {
-	server := func(extra ...string) func(int) []string {
-		return func(port int) []string {
-			return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
-		}
-	}
-	master := startRedisServer(t, server("--rename-command", "REPLICAOF", "", "--rename-command", "SLAVEOF", ""))
-	replica := startRedisServer(t, server("--replicaof", "127.0.0.1", fmt.Sprint(master)))
+	master := startRedisServer(t, reserveRedisPort, redisArgs("--rename-command", "REPLICAOF", "", "--rename-command", "SLAVEOF", ""))
+	replica := startRedisServer(t, reserveRedisPort, redisArgs("--replicaof", "127.0.0.1", fmt.Sprint(master.port)))
 	ctx := context.Background()
 	onReplica, onMaster := redisAt(t, replica), redisAt(t, master)
 	waitFor(t, "the replica to be in sync", 10*time.Second, slowly(func() bool {
@@ -79,16 +45,16 @@ func TestRedisCacheFollowsSentinelFailover(t *testing.T) {
 		return strings.Contains(info, "master_link_status:up")
 	}))
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
-	sentinel := startRedisServer(t, func(port int) []string {
+	sentinel := startRedisServer(t, reserveRedisPort, func(port int) []string {
 		if err := os.WriteFile(conf, fmt.Appendf(nil, "port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\n"+
-			"sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 2000\n", port, master), 0o600); err != nil {
+			"sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 2000\n", port, master.port), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return []string{conf, "--sentinel"}
 	})
 	failoverClient := func() *redis.Client {
 		c := redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName: "mymaster", SentinelAddrs: []string{fmt.Sprintf("127.0.0.1:%d", sentinel)},
+			MasterName: "mymaster", SentinelAddrs: []string{sentinel.addr()},
 			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1,
 		})
 		t.Cleanup(func() { c.Close() })
@@ -103,12 +69,12 @@ func TestRedisCacheFollowsSentinelFailover(t *testing.T) {
 	if err := c.Create(ctx, key, rec); err != nil {
 		t.Fatal(err)
 	}
-	fromMemory(t, c, key)
+	cached(t, c, key)
 	waitFor(t, "the replica to hold the session", 10*time.Second, func() bool {
 		return onReplica.Exists(ctx, prefix+key.String()).Val() == 1
 	})
 
-	sc := redis.NewSentinelClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", sentinel)})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.addr()})
 	t.Cleanup(func() { sc.Close() })
 	// The sentinel refuses (NOGOODSLAVE) until it has seen the replica.
 	waitFor(t, "the sentinel to start a failover", 30*time.Second, slowly(func() bool {
@@ -116,7 +82,7 @@ func TestRedisCacheFollowsSentinelFailover(t *testing.T) {
 	}))
 	waitFor(t, "the sentinel to name the replica master", 30*time.Second, slowly(func() bool {
 		addr, err := sc.GetMasterAddrByName(ctx, "mymaster").Result()
-		return err == nil && addr[1] == fmt.Sprint(replica)
+		return err == nil && addr[1] == fmt.Sprint(replica.port)
 	}))
 	if _, found, err := c.Find(ctx, key); !found || err != nil {
 		t.Fatalf("after the failover the session is not found: %v, %v", found, err)
@@ -145,7 +111,7 @@ func TestRedisCacheFollowsSentinelFailover(t *testing.T) {
 	if err := c.Create(ctx, key2, rec); err != nil {
 		t.Fatal(err)
 	}
-	fromMemory(t, c, key2)
+	cached(t, c, key2)
 	if err := sessionstore.NewRedis(failoverClient(), prefix).Delete(ctx, key2); err != nil {
 		t.Fatal(err)
 	}
@@ -166,15 +132,38 @@ func slowly(cond func() bool) func() bool {
 	}
 }
 
-// fromMemory reads key until c answers from memory, which it does once it
-// tracks (and the invalidation of the write that created key is past).
-func fromMemory(t *testing.T, c *sessionstore.RedisCache, key sessionstore.Key) {
-	t.Helper()
+// When the tracking connection is lost the cache is dropped at once: with
+// Redis gone, Find fails (closed), it never answers from memory; and the
+// cache fills again once Redis is back.
+func TestRedisCacheDroppedWhenConnectionLost(t *testing.T) {
+	server := startRedisServer(t, reserveRedisPort, redisArgs())
+	client := redis.NewClient(&redis.Options{Addr: server.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { client.Close() })
+	ctx := context.Background()
+	waitFor(t, "redis-server up", 5*time.Second, func() bool { return client.Ping(ctx).Err() == nil })
+
+	c := newRedisCache(t, client, "p:", time.Hour) // only the connection can drop it
+	now := time.Now()
+	key := sessionstore.KeyOf(sessionstore.NewID())
+	if err := c.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	cached(t, c, key)
+
+	server.stop()
+	d := waitFor(t, "cache dropped", 10*time.Second, func() bool { return !c.Tracking() })
+	t.Logf("cache dropped %v after redis-server died", d)
 	hits := c.Hits()
-	waitFor(t, "answered from memory", 10*time.Second, func() bool {
-		if _, found, err := c.Find(context.Background(), key); !found || err != nil {
-			t.Fatalf("Find = %v, %v", found, err)
-		}
-		return c.Hits() > hits
-	})
+	if _, found, err := c.Find(ctx, key); err == nil || found || c.Hits() != hits {
+		t.Fatalf("Find with Redis down = found %v, err %v; want an error, not memory", found, err)
+	}
+
+	if err := server.start(); err != nil { // on the same port
+		t.Fatal(err)
+	}
+	waitFor(t, "tracking again", 10*time.Second, c.Tracking)
+	if err := c.Create(ctx, key, sessionstore.Record{User: "alice", Created: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	cached(t, c, key)
 }
