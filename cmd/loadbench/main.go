@@ -20,12 +20,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +52,7 @@ type config struct {
 	out, redisURL     string
 	caddyBin          string
 	bcryptCost        int
+	only              string
 	commandLine       string
 }
 
@@ -65,6 +68,7 @@ func main() {
 	flag.StringVar(&cfg.redisURL, "redis", "redis://127.0.0.1:6379/0", `Redis URL for the redis scenario ("" to skip it)`)
 	flag.StringVar(&cfg.caddyBin, "caddy", "", "use this Caddy binary instead of building one from the checkout")
 	flag.IntVar(&cfg.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of the bench user's password hash")
+	flag.StringVar(&cfg.only, "only", "", `measure only the baseline and these scenarios, comma-separated (e.g. "memory,redis"); all are still checked once`)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./cmd/loadbench [flags]\n\n"+
 			"Compares plain reverse_proxy with session (stores memory, bolt, cookie;\n"+
@@ -231,6 +235,12 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	loginSc := &scenario{name: "login (bcrypt)", port: memoryPort, method: "POST", path: "/.session/login", body: loginBody, want: 200, conns: cfg.loginConns}
 	scenarios = append(scenarios, noCookie, loginSc)
+	if cfg.only != "" {
+		scenarios, err = onlyScenarios(scenarios, cfg.only)
+		if err != nil {
+			return err
+		}
+	}
 	logf("preflight ok: %d scenarios", len(scenarios))
 
 	meter := &cpuMeter{tick: time.Second / time.Duration(clockTicks()), caddy: caddy.pid(), upstream: up.pid()}
@@ -278,6 +288,30 @@ func run(ctx context.Context, cfg *config) error {
 		logf("report written to %s", cfg.out)
 	}
 	return nil
+}
+
+// onlyScenarios keeps the baseline and the scenarios named in the
+// comma-separated list, in their usual order.
+func onlyScenarios(all []*scenario, list string) ([]*scenario, error) {
+	want := map[string]bool{"baseline": true}
+	for name := range strings.SplitSeq(list, ",") {
+		want[strings.TrimSpace(name)] = true
+	}
+	var kept []*scenario
+	for _, sc := range all {
+		if want[sc.name] {
+			kept = append(kept, sc)
+			delete(want, sc.name)
+		}
+	}
+	if len(want) > 0 {
+		var names []string
+		for _, sc := range all {
+			names = append(names, sc.name)
+		}
+		return nil, fmt.Errorf("-only: no scenario %q; there are %q", slices.Sorted(maps.Keys(want)), names)
+	}
+	return kept, nil
 }
 
 // moduleRoot returns the directory of the edgesession checkout.
