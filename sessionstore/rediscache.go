@@ -29,6 +29,10 @@ const cacheMaxEntries = 1 << 17
 // itself.
 const invalidateChannel = "__redis__:invalidate"
 
+// Lock order: go-redis is never called with c.mu held, and nothing that
+// go-redis calls back (OnConnect) takes c.mu; a PubSub that connects again
+// holds its own lock while OnConnect runs, and its Close waits for that.
+
 // RedisCache is a Redis store that keeps the records it found in local
 // memory, with Redis's server-assisted client-side caching (CLIENT
 // TRACKING in broadcast mode over the store's prefix) telling it when any
@@ -86,10 +90,10 @@ type RedisCache struct {
 
 // tracker is one tracking connection, to one Redis node.
 type tracker struct {
-	client     *redis.Client // a pool of one connection with tracking on
-	ps         *redis.PubSub // guarded by RedisCache.mu, for replaceTrackers to interrupt
-	subscribed bool          // guarded by RedisCache.mu
-	node       string        // guarded by RedisCache.mu: the run_id of the node client is on (see checkNode)
+	client     *redis.Client          // a pool of one connection with tracking on
+	ps         *redis.PubSub          // guarded by RedisCache.mu, for replaceTrackers to interrupt
+	subscribed bool                   // guarded by RedisCache.mu
+	node       atomic.Pointer[string] // the run_id of the node client is on (see checkNode)
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
@@ -208,13 +212,19 @@ func (c *RedisCache) replaceTrackers(ctx context.Context, nodes []*redis.Options
 	c.trackers = nil
 	c.tracking = false
 	c.dropAllLocked()
+	var open []*redis.PubSub
 	for _, t := range old {
 		t.cancel()
 		if t.ps != nil {
-			t.ps.Close() // interrupts a receive
+			open = append(open, t.ps)
 		}
 	}
 	c.mu.Unlock()
+	// Closed without c.mu: a PubSub that is connecting again holds its
+	// own lock while its OnConnect runs, and Close waits for that lock.
+	for _, ps := range open {
+		ps.Close() // interrupts a receive
+	}
 	for _, t := range old {
 		<-t.done
 		t.client.Close()

@@ -50,11 +50,10 @@ func runID(ctx context.Context, r infoer) string {
 	return ""
 }
 
-// setNode records the node that t's connection, being opened, is on.
+// setNode records the node that t's connection, being opened, is on. It
+// runs in OnConnect, so it takes no lock of c's.
 func (c *RedisCache) setNode(t *tracker, id string) {
-	c.mu.Lock()
-	t.node = id
-	c.mu.Unlock()
+	t.node.Store(&id)
 }
 
 // checkNode drops the cache and closes the tracking connection of a
@@ -73,7 +72,10 @@ func (c *RedisCache) checkNode(ctx context.Context) {
 	var ps *redis.PubSub
 	var node string
 	if t != nil {
-		ps, node = t.ps, t.node
+		ps = t.ps
+		if id := t.node.Load(); id != nil {
+			node = *id
+		}
 	}
 	tracking := c.tracking
 	c.mu.RUnlock()
@@ -84,11 +86,14 @@ func (c *RedisCache) checkNode(ctx context.Context) {
 		return
 	}
 	c.mu.Lock()
-	if t.ps == ps && t.node == node && c.tracking {
+	moved := t.ps == ps && c.tracking
+	if moved {
 		c.tracking = false
 		t.subscribed = false
 		c.dropAllLocked()
-		ps.Close() // follow's receive fails; it connects again
 	}
 	c.mu.Unlock()
+	if moved {
+		ps.Close() // follow's receive fails; it connects again (without c.mu: see RedisCache)
+	}
 }
