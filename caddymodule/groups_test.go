@@ -76,7 +76,7 @@ func TestForwardGroups(t *testing.T) {
 		s := &session{rec: tt.rec}
 		s.groups = h.groupsOf(s.rec)
 		h.forward(r, s)
-		mapPlaceholders(r, s)
+		placeholdersFor(r).set(s)
 		got, ok := r.Header["X-Session-Groups"]
 		if tt.want == "" {
 			if ok {
@@ -119,7 +119,7 @@ func BenchmarkStripAndForwardGroups(b *testing.B) {
 				r.Header = base.Clone()
 				h.strip.removeFrom(r.Header)
 				h.forward(r, s)
-				mapPlaceholders(r, s)
+				placeholdersFor(r).set(s)
 				removeCookie(r.Header, h.Cookie.Name)
 			}
 		})

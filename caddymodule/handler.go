@@ -390,9 +390,9 @@ func validRealm(realm string) error {
 // serve fills.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rw *responseWriter) error {
 	h.stripRequest(r)
+	placeholders := placeholdersFor(r)
 	basic := h.takeBasicCredentials(r)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
-		mapPlaceholders(r, nil)
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
@@ -403,11 +403,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if byBasic {
 		// Not even a store error stops a Basic client: it needs no store.
 		if s, err = h.basicLogin(w, r, basic); s == nil {
-			mapPlaceholders(r, nil)
 			return err // answered
 		}
 	}
-	mapPlaceholders(r, s)
 	if s == nil || s.rec.User == "" {
 		public, merr := h.isPublic(r)
 		if merr != nil {
@@ -426,6 +424,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			return err
 		}
 		h.forward(r, s)
+		placeholders.set(s)
 		h.forwardAssertion(r, s)
 	}
 	if !h.ForwardCookie {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 // headerMatcher recognises the trusted header names: those that start with
@@ -201,8 +203,7 @@ func lenOf(m *map[string]string) int {
 }
 
 // forward puts the session into the request for the upstream as trusted
-// headers. (Its placeholders are answered by placeholders, from the
-// session itself.)
+// headers. (Its placeholders: sessionPlaceholders.)
 func (h *Handler) forward(r *http.Request, s *session) {
 	// One allocation for the values of all the headers, but no two headers
 	// share a slice: its capacity is never exceeded.
@@ -236,61 +237,80 @@ func (h *Handler) forward(r *http.Request, s *session) {
 	}
 }
 
-// placeholders answers the session's placeholders: {http.session.user}
-// and {http.auth.user.id}, {http.session.groups}, {http.session.data.*}.
-// Registered once per request (mapPlaceholders), it reads them from the
-// session when asked, so that a request costs no boxing or map writes for
-// placeholders nobody uses. Without a session, or a value, each is "", so
-// that `request_header X-User {http.session.user}` never sends its own
-// literal text.
-func (s *session) placeholders(key string) (any, bool) {
+// sessionPlaceholders answers the session's placeholders for one
+// request: {http.session.user} and {http.auth.user.id},
+// {http.session.groups}, {http.session.data.*}. Each is "" until a session
+// is forwarded (and without one), so that `request_header X-User
+// {http.session.user}` never sends its own literal text. It reads them
+// from the forwarded record when asked, so that a request costs no boxing
+// or map writes for placeholders nobody uses.
+//
+// One per request, in the request's vars, is the replacer's provider:
+// with several session handlers on one request (nested realms, a handler
+// run again by handle_errors), each starts it afresh and the last one to
+// forward a session wins, as the headers the upstream gets do.
+type sessionPlaceholders struct {
+	repl   *caddy.Replacer
+	rec    sessionstore.Record // as forwarded
+	groups *groupSet
+}
+
+// placeholdersVarKey is the request variable that holds the request's
+// sessionPlaceholders.
+const placeholdersVarKey = "edgesession.placeholders"
+
+// String keeps the forwarded session out of {http.vars.*}.
+func (p *sessionPlaceholders) String() string { return "" }
+
+// placeholdersFor returns r's session placeholders, empty: made, and
+// given to r's replacer, the first time a handler asks.
+func placeholdersFor(r *http.Request) *sessionPlaceholders {
+	p, _ := caddyhttp.GetVar(r.Context(), placeholdersVarKey).(*sessionPlaceholders)
+	if p == nil {
+		p = new(sessionPlaceholders)
+		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+			p.repl = repl
+			repl.Map(p.lookup)
+		}
+		caddyhttp.SetVar(r.Context(), placeholdersVarKey, p)
+	}
+	*p = sessionPlaceholders{repl: p.repl}
+	return p
+}
+
+// set makes the placeholders s's, as forwarded now. The session's user is
+// the request's user: it takes {http.auth.user.id} over from any handler
+// before.
+func (p *sessionPlaceholders) set(s *session) {
+	p.rec, p.groups = s.rec, s.groups
+	if s.rec.User != "" && p.repl != nil {
+		p.repl.Delete("http.auth.user.id")
+	}
+}
+
+// lookup is the replacer's provider.
+func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 	rest, ok := strings.CutPrefix(key, "http.")
 	if !ok {
 		return nil, false
 	}
 	switch rest {
 	case "session.user", "auth.user.id":
-		if s == nil {
-			return "", true
-		}
-		return s.rec.User, true
+		return p.rec.User, true
 	case "session.groups":
-		if s == nil || s.groups == nil {
+		if p.groups == nil {
 			return "", true
 		}
-		return s.groups.value, true
+		return p.groups.value, true
 	}
 	k, ok := strings.CutPrefix(rest, "session.data.")
 	if !ok {
 		return nil, false
 	}
-	if s != nil {
-		if v, ok := s.rec.Data[k]; ok && validDataKey(k) && validDataValue(v) {
-			return v, true
-		}
+	if v, ok := p.rec.Data[k]; ok && validDataKey(k) && validDataValue(v) {
+		return v, true
 	}
 	return "", true
-}
-
-// emptySessionPlaceholders is placeholders without a session.
-var emptySessionPlaceholders = (*session)(nil).placeholders
-
-// mapPlaceholders gives r's replacer the session's placeholders. They come
-// after values other handlers set, except {http.auth.user.id}: the
-// session's user is the request's user.
-func mapPlaceholders(r *http.Request, s *session) {
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return
-	}
-	if s == nil {
-		repl.Map(emptySessionPlaceholders)
-		return
-	}
-	if s.rec.User != "" {
-		repl.Delete("http.auth.user.id")
-	}
-	repl.Map(s.placeholders)
 }
 
 // canonicalKeyTail is http.CanonicalHeaderKey for a valid data key
