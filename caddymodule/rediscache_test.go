@@ -66,4 +66,8 @@ func TestRedisStoreCacheIsTheDefault(t *testing.T) {
 	if err := rs.Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), "disable_cache") {
 		t.Fatalf("negative cache_max_age: %v, want an error naming disable_cache", err)
 	}
+	rs = RedisStore{URL: url, CacheMaxAge: caddy.Duration(time.Second), DisableCache: true}
+	if err := rs.Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Fatalf("disable_cache with cache_max_age: %v, want an error", err)
+	}
 }

@@ -245,6 +245,9 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	if rs.CacheMaxAge < 0 {
 		return fmt.Errorf("redis: cache_max_age %v: want a positive duration (disable_cache turns the cache off)", time.Duration(rs.CacheMaxAge))
 	}
+	if rs.DisableCache && rs.CacheMaxAge > 0 {
+		return fmt.Errorf("redis: disable_cache with cache_max_age %v: choose one", time.Duration(rs.CacheMaxAge))
+	}
 	opts, err := rs.options()
 	if err != nil {
 		return err
@@ -261,6 +264,9 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		// the logger it keeps.
 		logger := ctx.Logger(rs)
 		failed := func(addr string, err error) {
+			if rs.SentinelMaster != "" {
+				addr = "the master of " + rs.SentinelMaster // go-redis's failover client has no address
+			}
 			logger.Warn("redis cache: no tracking connection; every request reads its session from Redis until there is one",
 				zap.String("redis", addr), zap.Error(err))
 		}
