@@ -243,38 +243,5 @@ func TestRedisCacheClusterFailover(t *testing.T) {
 }
 
 func BenchmarkRedisFindCluster(b *testing.B) {
-	client := startRedisCluster(b, 3, 0).client(b)
-	ctx := context.Background()
-	now := time.Now()
-	key := sessionstore.KeyOf(sessionstore.NewID())
-	rec := sessionstore.Record{User: "alice", Source: "password", Groups: []string{"staff"}, Data: map[string]string{"a": "b"}, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
-	plain := sessionstore.NewRedis(client, "bench:")
-	if err := plain.Create(ctx, key, rec); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("go-redis-GET", func(b *testing.B) {
-		for b.Loop() {
-			plain.Find(ctx, key)
-		}
-	})
-	b.Run("go-redis-GET-parallel", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				plain.Find(ctx, key)
-			}
-		})
-	})
-	cached := newRedisCache(b, client, "bench:", time.Hour)
-	b.Run("cache-hit", func(b *testing.B) {
-		for b.Loop() {
-			cached.Find(ctx, key)
-		}
-	})
-	b.Run("cache-hit-parallel", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				cached.Find(ctx, key)
-			}
-		})
-	})
+	benchmarkFind(b, startRedisCluster(b, 3, 0).client(b), "bench:")
 }
