@@ -182,24 +182,16 @@ func (d *dataNames) name(prefix, k string) string {
 	name := prefix + canonicalKeyTail(k)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.names.Load()
-	if old != nil && len(*old) >= maxDataNames {
-		return name
-	}
-	m := make(map[string]string, 1+lenOf(old))
-	if old != nil {
-		maps.Copy(m, *old)
+	m := map[string]string{}
+	if old := d.names.Load(); old != nil {
+		if len(*old) >= maxDataNames {
+			return name
+		}
+		m = maps.Clone(*old)
 	}
 	m[k] = name
 	d.names.Store(&m)
 	return name
-}
-
-func lenOf(m *map[string]string) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
 }
 
 // forward puts the session into the request for the upstream as trusted
