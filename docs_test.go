@@ -6,10 +6,12 @@ package edgesession_test
 // and xcaddy.md lists the modules this module registers.
 
 import (
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -153,6 +155,13 @@ var envRE = regexp.MustCompile(`\{env\.([A-Za-z0-9_]+)\}`)
 // examples name the variable, never a value.
 func adapt(t *testing.T, body string) error {
 	t.Helper()
+	_, err := adaptJSON(t, body)
+	return err
+}
+
+// adaptJSON is adapt, returning the JSON config.
+func adaptJSON(t *testing.T, body string) ([]byte, error) {
+	t.Helper()
 	for _, m := range envRE.FindAllStringSubmatch(body, -1) {
 		t.Setenv(m[1], "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	}
@@ -167,13 +176,92 @@ func adapt(t *testing.T, body string) error {
 		}
 		body = strings.ReplaceAll(body, path, local)
 	}
-	_, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(body), map[string]any{"filename": "example"})
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(body), map[string]any{"filename": "example"})
 	for _, w := range warnings {
 		if !strings.Contains(w.Message, "not formatted") {
 			t.Logf("warning: %s:%d: %s", w.File, w.Line, w.Message)
 		}
 	}
-	return err
+	return cfg, err
+}
+
+// proxiesToItself reports a reverse_proxy that dials a loopback address
+// on a port of the very server it is configured in: following such an
+// example makes Caddy proxy to itself (the README's walkthrough once
+// proxied to 127.0.0.1:8080 and said to test on localhost:8080).
+func proxiesToItself(cfg []byte) error {
+	var c struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string        `json:"listen"`
+					Routes json.RawMessage `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		return err
+	}
+	for name, srv := range c.Apps.HTTP.Servers {
+		ports := map[string]bool{}
+		for _, l := range srv.Listen {
+			if i := strings.LastIndexByte(l, ':'); i >= 0 {
+				ports[l[i+1:]] = true
+			}
+		}
+		var routes any
+		if err := json.Unmarshal(srv.Routes, &routes); err != nil {
+			return err
+		}
+		var bad error
+		var walk func(v any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if v["handler"] == "reverse_proxy" {
+					ups, _ := v["upstreams"].([]any)
+					for _, u := range ups {
+						dial, _ := u.(map[string]any)["dial"].(string)
+						host, port, err := net.SplitHostPort(dial)
+						if err == nil && ports[port] && (host == "" || host == "localhost" || net.ParseIP(host).IsLoopback()) {
+							bad = fmt.Errorf("server %s listens on port %s and proxies to %s: itself", name, port, dial)
+						}
+					}
+				}
+				for _, e := range v {
+					walk(e)
+				}
+			case []any:
+				for _, e := range v {
+					walk(e)
+				}
+			}
+		}
+		walk(routes)
+		if bad != nil {
+			return bad
+		}
+	}
+	return nil
+}
+
+func TestProxiesToItself(t *testing.T) {
+	trap := "http://localhost:8080 {\nsession\nreverse_proxy 127.0.0.1:8080\n}\n"
+	cfg, err := adaptJSON(t, trap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proxiesToItself(cfg) == nil {
+		t.Error("a site on :8080 proxying to 127.0.0.1:8080 is not reported")
+	}
+	ok := "http://localhost:8080 {\nsession\nreverse_proxy 127.0.0.1:8081\n}\nhttp://:8081 {\nbind 127.0.0.1\nrespond ok\n}\n"
+	if cfg, err = adaptJSON(t, ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := proxiesToItself(cfg); err != nil {
+		t.Errorf("a site proxying to another server is reported: %v", err)
+	}
 }
 
 // Caddyfile examples are fenced as ```caddyfile, and say what they are:
@@ -229,8 +317,13 @@ func TestDocsCaddyfileExamplesAdapt(t *testing.T) {
 				continue
 			}
 			n++
-			if err := adapt(t, cf); err != nil {
+			cfg, err := adaptJSON(t, cf)
+			if err != nil {
 				t.Errorf("%s:%d: caddy adapt rejects the example: %v\n%s", f, fc.line, err, fc.body)
+				continue
+			}
+			if err := proxiesToItself(cfg); err != nil {
+				t.Errorf("%s:%d: %v", f, fc.line, err)
 			}
 		}
 	}
