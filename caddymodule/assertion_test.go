@@ -18,7 +18,7 @@ import (
 )
 
 func testKeyring(t testing.TB, rotateEvery time.Duration) *keyring {
-	return &keyring{storage: &certmagic.FileStorage{Path: t.TempDir()}, rotateEvery: rotateEvery, logger: zap.NewNop()}
+	return &keyring{storage: &certmagic.FileStorage{Path: t.TempDir()}, storageKey: assertionKeysStorageKey, rotateEvery: rotateEvery, logger: zap.NewNop()}
 }
 
 func publishedKIDs(t testing.TB, k *keyring) []string {
@@ -47,7 +47,7 @@ func TestKeyringRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, kid1 := k.current()
-	other := &keyring{storage: k.storage, logger: zap.NewNop()}
+	other := &keyring{storage: k.storage, storageKey: k.storageKey, logger: zap.NewNop()}
 	if err := other.sync(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
