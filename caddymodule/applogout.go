@@ -99,7 +99,7 @@ func (h *Handler) appSessionEnded(w http.ResponseWriter, r *http.Request) {
 	}
 	h.expireAppCookies(w, r)
 	c := h.signedInCookie(r)
-	c.MaxAge = -1
+	c.Value, c.MaxAge = "", -1
 	replaceSetCookie(w.Header(), c.Name, c.String())
 }
 
