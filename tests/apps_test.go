@@ -189,9 +189,15 @@ func TestLogoutExpiresAppCookies(t *testing.T) {
 		if e := cl.Get("/private").Echo(t); strings.Contains(strings.Join(e.Headers["Cookie"], ";"), "_signedin") {
 			t.Errorf("the signed-in marker reached the upstream: %q", e.Headers["Cookie"])
 		}
+		if !jarHas(cl, "/", "caddy_session_signedin") {
+			t.Error("the login set no signed-in marker")
+		}
 		end(cl)
 		r := cl.Get("/public/x")
 		appExpired(t, r)
+		if jarHas(cl, "/", "caddy_session_signedin") {
+			t.Error("the signed-in marker outlived the session")
+		}
 		if strings.Contains(strings.Join(r.Echo(t).Headers["Cookie"], ";"), "sessionid") {
 			t.Error("the app got the ended session's cookie")
 		}
