@@ -73,7 +73,9 @@ type Handler struct {
 	// '_' and '-'; at most 64. Without a realm, a session is still only
 	// accepted by a handler that would have issued it (same site, same
 	// user and password; see SPEC §6). With a realm and no cookie name,
-	// the cookie is called caddy_session_<realm>.
+	// the cookie is called caddy_session_<realm>. The realm's assertions
+	// are signed with keys of its own (see Assertion): give each app on a
+	// host a realm of its own.
 	Realm string `json:"realm,omitempty"`
 
 	// PathPrefix is where the handler serves its own endpoints:
