@@ -15,6 +15,21 @@ import (
 // previous user to the app. So whenever one of our sessions ends, the
 // app's session cookies named in LogoutCookies are expired too, and on
 // logout Clear-Site-Data can be sent.
+//
+// A session also ends without the handler seeing it end: its cookie
+// expires in the browser, a browser restart drops it, a new secret makes
+// it undecodable. The app's cookie may outlive it all the same. An
+// undecodable cookie of ours is a session that ended: the app's cookies
+// go with it. A missing one is not enough to tell: an app may set its
+// cookie before our login (a CSRF token in its session on a public page,
+// a login through upstream_control), and expiring it on every anonymous
+// request would break that. So a login also sets a marker cookie,
+// <cookie name>_signedin, which lives on (400 days, persistent whatever
+// the session cookie is) until a logout or the end of the session is
+// seen. The marker without a live session means "this browser signed in
+// and its session ended unseen": the app's cookies are expired with the
+// marker, once. The marker is set only when LogoutCookies are configured,
+// and never reaches the upstream.
 
 // AppCookie is one of the app's own cookies, expired when a session ends.
 // A browser drops a cookie only when told so with the name, path and
@@ -56,6 +71,8 @@ func (c AppCookie) validate(sessionCookie string) error {
 		return fmt.Errorf("not a valid cookie name")
 	case c.Name == sessionCookie:
 		return fmt.Errorf("is the session cookie, which is expired at logout anyway")
+	case c.Name == sessionCookie+signedInSuffix:
+		return fmt.Errorf("is the handler's own signed-in marker")
 	case c.Path != "" && (c.Path[0] != '/' || strings.ContainsFunc(c.Path, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ';' })):
 		return fmt.Errorf("path %q: must start with / and have no spaces, ';' or control characters", c.Path)
 	case strings.ContainsFunc(c.Domain, func(r rune) bool { return !isTokenChar(r) }):
@@ -67,10 +84,60 @@ func (c AppCookie) validate(sessionCookie string) error {
 }
 
 // sessionEnded is called whenever a session ends or is found to have
-// ended: the session cookie and the app's logout cookies are expired.
+// ended: the session cookie, the app's logout cookies and the signed-in
+// marker are expired.
 func (h *Handler) sessionEnded(w http.ResponseWriter, r *http.Request) {
 	h.expireCookie(w, r)
+	h.appSessionEnded(w, r)
+}
+
+// appSessionEnded expires the app's logout cookies and the signed-in
+// marker.
+func (h *Handler) appSessionEnded(w http.ResponseWriter, r *http.Request) {
+	if len(h.LogoutCookies) == 0 {
+		return
+	}
 	h.expireAppCookies(w, r)
+	c := h.signedInCookie(r)
+	c.Value, c.MaxAge = "", -1
+	replaceSetCookie(w.Header(), c.Name, c.String())
+}
+
+// signedInMaxAge is how long the signed-in marker lives: as long as
+// browsers keep any cookie.
+const signedInMaxAge = 400 * 24 * time.Hour
+
+// signedInCookie is the signed-in marker, with the session cookie's
+// attributes (path, domain, Secure, SameSite) and its own name.
+func (h *Handler) signedInCookie(r *http.Request) *http.Cookie {
+	c := h.cookie(r, "1")
+	c.Name = h.Cookie.Name + signedInSuffix
+	return c
+}
+
+const signedInSuffix = "_signedin"
+
+// markSignedIn sets the signed-in marker after a login.
+func (h *Handler) markSignedIn(w http.ResponseWriter, r *http.Request) {
+	if len(h.LogoutCookies) == 0 {
+		return
+	}
+	c := h.signedInCookie(r)
+	c.MaxAge = int(signedInMaxAge / time.Second)
+	replaceSetCookie(w.Header(), c.Name, c.String())
+}
+
+// noSession is called when a request has no session cookie at all: if
+// the signed-in marker arrives, this browser's session ended unseen, and
+// the app's session ends now.
+func (h *Handler) noSession(w http.ResponseWriter, r *http.Request) {
+	if len(h.LogoutCookies) == 0 {
+		return
+	}
+	for range eachCookie(r, h.Cookie.Name+signedInSuffix) {
+		h.appSessionEnded(w, r)
+		return
+	}
 }
 
 // expireAppCookies tells the browser to drop the app's logout cookies, and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,7 @@ func TestCaddyfileAppOptionErrors(t *testing.T) {
 		{"logout_cookies without names", "logout_cookies", 3, "logout_cookies needs the names"},
 		{"logout_cookies bad name", "logout_cookies a;b", 3, "not a valid cookie name"},
 		{"logout_cookies session cookie", "logout_cookies caddy_session", 3, "is the session cookie"},
+		{"logout_cookies signed-in marker", "logout_cookies caddy_session_signedin", 3, "signed-in marker"},
 		{"logout_cookies bad path", "logout_cookies sid {\npath tt-rss\n}", 5, "must start with /"},
 		{"logout_cookies unknown option", "logout_cookies sid {\nsecure on\n}", 4, "unknown option"},
 		{"logout_cookies twice", "logout_cookies sid\nlogout_cookies sid", 4, "given twice"},
@@ -321,6 +323,47 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 	}
 	if expires(w) {
 		t.Error("a login continuing the same user's session expired the app's cookie")
+	}
+	marker := h.Cookie.Name + "_signedin"
+	if got := strings.Join(w.Header()["Set-Cookie"], "\n"); !strings.Contains(got, marker+"=1; Path=/; Max-Age=34560000; HttpOnly; SameSite=Lax") {
+		t.Errorf("a login did not set the signed-in marker: %s", got)
+	}
+
+	// The session ended unseen: without our cookie, the marker says this
+	// browser signed in; with an undecodable one, that is enough. Both
+	// expire the app's cookie (and the marker); a visitor who never signed
+	// in keeps it.
+	for _, tc := range []struct {
+		cookie string
+		want   bool
+	}{
+		{marker + "=1", true},
+		{h.Cookie.Name + "=bm90LWEtY29va2llLW9mLW91cnM", true},
+		{"", false},
+		{"theme=dark", false},
+	} {
+		w = httptest.NewRecorder()
+		r = request("GET", "/", tc.cookie)
+		h.ServeHTTP(w, r, okHandler)
+		if expires(w) != tc.want {
+			t.Errorf("Cookie %q: expired the app's cookie %v, want %v (%q)", tc.cookie, expires(w), tc.want, w.Header()["Set-Cookie"])
+		}
+		markerGone := slices.ContainsFunc(w.Header()["Set-Cookie"], func(l string) bool { return strings.HasPrefix(l, marker+"=;") })
+		if markerGone != tc.want {
+			t.Errorf("Cookie %q: expired the marker %v, want %v", tc.cookie, markerGone, tc.want)
+		}
+	}
+
+	// A live session: the marker does not reach the upstream.
+	w = httptest.NewRecorder()
+	r = request("GET", "/", loggedIn(t, h, "alice")+"; "+marker+"=1")
+	var upstreamCookie string
+	h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		upstreamCookie = r.Header.Get("Cookie")
+		return nil
+	}))
+	if upstreamCookie != "app_sid=a" {
+		t.Errorf("the upstream got Cookie %q", upstreamCookie)
 	}
 }
 

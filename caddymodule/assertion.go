@@ -28,22 +28,33 @@ import (
 // user), groups, sid (a hash that names the session, never its ID), iat,
 // exp and jti.
 //
-// The signing key is generated once and kept in Caddy's storage (see
-// assertionKeysStorageKey), shared by every handler and every Caddy that
-// shares the storage. A token is signed once per session and reused until
-// shortly before it expires.
+// A token names the app it is for: by default its iss and aud carry the
+// mount prefix (the path Caddy stripped, as `handle_path /wiki/*` does),
+// and each realm signs with keys of its own. Two apps on one host, each
+// with its own realm, so issue tokens that neither's verifier accepts for
+// the other: not by the keys (each app's <prefix>/jwks.json publishes only
+// its realm's), and not by iss or aud.
+//
+// The signing keys are generated once and kept in Caddy's storage (see
+// assertionKeysStorageKey), one set per realm, shared by every handler of
+// the realm and every Caddy that shares the storage. A token is signed
+// once per session and reused until shortly before it expires.
 type Assertion struct {
 	// Header carries the token. Default "<header_prefix>Assertion". A
 	// client's copy is always removed.
 	Header string `json:"header,omitempty"`
 
-	// Issuer is the token's iss. Default: the origin and path prefix the
-	// request came to, e.g. "https://app.example.com/.session", so that
+	// Issuer is the token's iss. Default: the origin, mount prefix and
+	// path prefix the request came to, e.g.
+	// "https://app.example.com/wiki/.session" under `handle_path /wiki/*`
+	// ("https://app.example.com/.session" with no mount), so that
 	// <iss>/jwks.json has the keys.
 	Issuer string `json:"issuer,omitempty"`
 
 	// Audience is the token's aud. Default: the host the request was sent
-	// to, without the port.
+	// to, without the port, followed by the mount prefix:
+	// "app.example.com/wiki" under `handle_path /wiki/*`, "app.example.com"
+	// with no mount.
 	Audience []string `json:"audience,omitempty"`
 
 	// Lifetime is how long a token is valid. Default 5m; at least 30s and
@@ -88,8 +99,8 @@ func (a *Assertion) validate() error {
 // asserter mints, caches and forwards the tokens of one handler.
 type asserter struct {
 	header   string // canonical
-	issuer   string // "" for the request's origin and prefix
-	audience any    // nil for the request's host, else string or []string
+	issuer   string // "" for the request's origin, mount and prefix
+	audience any    // nil for the request's host and mount, else string or []string
 	lifetime time.Duration
 	prefix   string // the handler's path prefix
 	ring     *keyring
@@ -108,6 +119,7 @@ type tokenKey struct {
 	user    string
 	host    string // as sent, with any port: the default aud and iss
 	tls     bool   // the default iss's scheme
+	mount   string // the default aud's and iss's mount prefix
 }
 
 type cachedToken struct {
@@ -136,7 +148,7 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 		prefix:   h.PathPrefix,
 		logger:   h.logger,
 		cache:    map[tokenKey]*cachedToken{},
-		ring:     &keyring{storage: ctx.Storage(), rotateEvery: time.Duration(a.RotateEvery), logger: h.logger},
+		ring:     &keyring{storage: ctx.Storage(), storageKey: assertionKeysStorageKeyOf(h.Realm), rotateEvery: time.Duration(a.RotateEvery), logger: h.logger},
 	}
 	if as.header == "" {
 		as.header = http.CanonicalHeaderKey(h.HeaderPrefix + "Assertion")
@@ -171,6 +183,9 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) {
 		return
 	}
 	key := tokenKey{id: s.id, created: s.rec.Created.UnixNano(), user: s.rec.User, host: r.Host, tls: r.TLS != nil}
+	if as.issuer == "" || as.audience == nil {
+		key.mount = mountPrefix(r)
+	}
 	var groups string
 	if s.groups != nil {
 		groups = s.groups.header
@@ -182,7 +197,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) {
 	as.mu.Unlock()
 	if c == nil || !now.Before(c.renewAt) || c.groups != groups || c.kid != kid {
 		var err error
-		if c, err = as.mint(r, s, groups, now); err != nil {
+		if c, err = as.mint(r, key.mount, s, groups, now); err != nil {
 			// No token: the upstream, which requires one, refuses.
 			as.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.rec.User))
 			return
@@ -212,7 +227,7 @@ type assertionClaims struct {
 	ID       string   `json:"jti"`
 }
 
-func (as *asserter) mint(r *http.Request, s *session, groups string, now time.Time) (*cachedToken, error) {
+func (as *asserter) mint(r *http.Request, mount string, s *session, groups string, now time.Time) (*cachedToken, error) {
 	signer, kid := as.ring.current()
 	claims := assertionClaims{
 		Issuer:   as.issuer,
@@ -225,10 +240,10 @@ func (as *asserter) mint(r *http.Request, s *session, groups string, now time.Ti
 		ID:       rand.Text(),
 	}
 	if claims.Issuer == "" {
-		claims.Issuer = requestOrigin(r) + as.prefix
+		claims.Issuer = requestOrigin(r) + mount + as.prefix
 	}
 	if claims.Audience == nil {
-		claims.Audience = requestHost(r)
+		claims.Audience = requestHost(r) + mount
 	}
 	if s.groups != nil {
 		claims.Groups = s.groups.names

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
@@ -18,7 +19,7 @@ import (
 )
 
 func testKeyring(t testing.TB, rotateEvery time.Duration) *keyring {
-	return &keyring{storage: &certmagic.FileStorage{Path: t.TempDir()}, rotateEvery: rotateEvery, logger: zap.NewNop()}
+	return &keyring{storage: &certmagic.FileStorage{Path: t.TempDir()}, storageKey: assertionKeysStorageKey, rotateEvery: rotateEvery, logger: zap.NewNop()}
 }
 
 func publishedKIDs(t testing.TB, k *keyring) []string {
@@ -47,7 +48,7 @@ func TestKeyringRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, kid1 := k.current()
-	other := &keyring{storage: k.storage, logger: zap.NewNop()}
+	other := &keyring{storage: k.storage, storageKey: k.storageKey, logger: zap.NewNop()}
 	if err := other.sync(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +174,11 @@ func TestAssertionCaddyfile(t *testing.T) {
 }
 
 // BenchmarkServeHTTPAssertion is BenchmarkServeHTTP/memory with the
-// assertion on: what a cached token adds per request.
+// assertion on: what a cached token adds per request, and under a mount
+// (handle_path /wiki/*), whose prefix goes in the default iss and aud.
 func BenchmarkServeHTTPAssertion(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "on"
-		}
+	for _, name := range []string{"off", "on", "on mounted"} {
+		on := name != "off"
 		b.Run(name, func(b *testing.B) {
 			h := newTestHandler(b, sessionstore.NewMemory(0))
 			if on {
@@ -190,6 +189,11 @@ func BenchmarkServeHTTPAssertion(b *testing.B) {
 			template := http.Header{"Cookie": {cookie}, "Accept": {"text/html"}, "User-Agent": {"bench"}}
 			r := httptest.NewRequest("GET", "/app/page?x=1", nil)
 			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+			if name == "on mounted" {
+				orig := *r.URL
+				orig.Path = "/wiki" + orig.Path
+				r = r.WithContext(context.WithValue(r.Context(), caddyhttp.OriginalRequestCtxKey, http.Request{Method: "GET", URL: &orig}))
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				r.Header = template.Clone()

@@ -22,8 +22,8 @@ func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, s *session) 
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
 		page := forbiddenPage{
 			User:     s.rec.User,
-			Action:   h.PathPrefix + "/logout",
-			Redirect: h.PathPrefix + "/login?redirect=" + url.QueryEscape(originalRequestURI(r)),
+			Action:   h.endpointURL(r, "/logout"),
+			Redirect: h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r)),
 			Nonce:    rand.Text(),
 		}
 		return h.render(w, http.StatusForbidden, "forbidden.html", page.Nonce, page)

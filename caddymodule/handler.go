@@ -73,7 +73,9 @@ type Handler struct {
 	// '_' and '-'; at most 64. Without a realm, a session is still only
 	// accepted by a handler that would have issued it (same site, same
 	// user and password; see SPEC §6). With a realm and no cookie name,
-	// the cookie is called caddy_session_<realm>.
+	// the cookie is called caddy_session_<realm>. The realm's assertions
+	// are signed with keys of its own (see Assertion): give each app on a
+	// host a realm of its own.
 	Realm string `json:"realm,omitempty"`
 
 	// PathPrefix is where the handler serves its own endpoints:
@@ -138,9 +140,14 @@ type Handler struct {
 	// LogoutCookies are the app's own cookies (its session, e.g. tt-rss's
 	// ttrss_sid or Django's sessionid) that are expired whenever a session
 	// ends here: at logout, when the upstream logs the user out, when a
-	// login replaces what may be another user's session, and when a
-	// session is found expired or revoked. The app's session then does not
-	// outlive ours. They are also kept from the upstream in that request.
+	// login replaces what may be another user's session, when a session
+	// is found expired or revoked, and when a browser that signed in here
+	// comes back without a session (its cookie expired in the browser,
+	// was dropped by a restart, or no longer decodes): a marker cookie,
+	// <cookie name>_signedin, is set at login for that. The app's session
+	// then does not outlive ours. They are also kept from the upstream in
+	// that request. An anonymous visitor's cookies (one that never signed
+	// in here, or signed out) are left alone.
 	LogoutCookies []AppCookie `json:"logout_cookies,omitempty"`
 
 	// ClearSiteData is sent as a Clear-Site-Data header on logout (the
@@ -429,6 +436,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
+	}
+	if len(h.LogoutCookies) > 0 {
+		removeCookie(r.Header, h.Cookie.Name+signedInSuffix)
 	}
 	h.wrapResponse(rw, w, r, s)
 	if byBasic {

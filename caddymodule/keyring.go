@@ -19,17 +19,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// assertionKeysStorageKey is where the assertion signing keys are kept in
-// Caddy's storage, next to the generated secret. Every handler (and every
-// Caddy sharing the storage) signs with the same keys. Deleting it and
-// reloading drops every key at once, for a key that may have leaked.
+// assertionKeysStorageKey is where the assertion signing keys of the
+// handlers without a realm are kept in Caddy's storage, next to the
+// generated secret. Every such handler (and every Caddy sharing the
+// storage) signs with the same keys. Deleting it and reloading with
+// --force drops every key at once, for a key that may have leaked.
 const assertionKeysStorageKey = "edgesession/assertion-keys.json"
+
+// assertionKeysStorageKeyOf is where the signing keys of realm are kept:
+// each realm signs with keys of its own, so that a token of one realm
+// verifies with no other realm's JWKS. The handlers without a realm keep
+// the keys they had before realms had keys of their own.
+func assertionKeysStorageKeyOf(realm string) string {
+	if realm == "" {
+		return assertionKeysStorageKey
+	}
+	return "edgesession/assertion-keys-realm-" + realm + ".json"
+}
 
 // keyring is the assertion signing keys: the active one signs, all are
 // published at <prefix>/jwks.json. It follows the keys in storage, so that
 // a rotation by one handler or one instance reaches the others.
 type keyring struct {
 	storage     certmagic.Storage
+	storageKey  string        // where in storage: assertionKeysStorageKeyOf
 	rotateEvery time.Duration // 0: never
 	logger      *zap.Logger
 
@@ -64,24 +77,24 @@ type storedKey struct {
 // key, rotating a key that is due and dropping keys whose tokens have all
 // expired; changes are made under the storage lock.
 func (k *keyring) sync(ctx context.Context, now time.Time) error {
-	b, err := k.storage.Load(ctx, assertionKeysStorageKey)
+	b, err := k.storage.Load(ctx, k.storageKey)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("loading the assertion keys: %w", err)
 	}
 	var keys storedKeys
 	if err == nil {
 		if err := json.Unmarshal(b, &keys); err != nil {
-			return fmt.Errorf("reading the assertion keys in storage (%s): %w", assertionKeysStorageKey, err)
+			return fmt.Errorf("reading the assertion keys in storage (%s): %w", k.storageKey, err)
 		}
 	}
 	if k.due(keys, now) {
-		if err := k.storage.Lock(ctx, assertionKeysStorageKey); err != nil {
+		if err := k.storage.Lock(ctx, k.storageKey); err != nil {
 			return fmt.Errorf("locking the assertion keys: %w", err)
 		}
-		defer k.storage.Unlock(ctx, assertionKeysStorageKey)
+		defer k.storage.Unlock(ctx, k.storageKey)
 		// Another instance may have changed them meanwhile.
 		keys = storedKeys{}
-		b, err = k.storage.Load(ctx, assertionKeysStorageKey)
+		b, err = k.storage.Load(ctx, k.storageKey)
 		if err == nil {
 			err = json.Unmarshal(b, &keys)
 		}
@@ -91,7 +104,7 @@ func (k *keyring) sync(ctx context.Context, now time.Time) error {
 		if b, err = k.change(&keys, now); err != nil {
 			return err
 		}
-		if err := k.storage.Store(ctx, assertionKeysStorageKey, b); err != nil {
+		if err := k.storage.Store(ctx, k.storageKey, b); err != nil {
 			return fmt.Errorf("storing the assertion keys: %w", err)
 		}
 	}
@@ -143,7 +156,7 @@ func (k *keyring) change(keys *storedKeys, now time.Time) ([]byte, error) {
 		jwk.KeyID = base64.RawURLEncoding.EncodeToString(tp)
 		keys.Keys = append(keys.Keys, storedKey{JWK: jwk, Created: now})
 		k.logger.Info("generated an assertion signing key and stored it in Caddy's storage",
-			zap.String("kid", jwk.KeyID), zap.String("key", assertionKeysStorageKey))
+			zap.String("kid", jwk.KeyID), zap.String("key", k.storageKey))
 	}
 	return json.Marshal(keys)
 }

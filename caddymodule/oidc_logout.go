@@ -140,7 +140,8 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 }
 
 // postLogoutURI is where the provider sends the browser after its logout:
-// PostLogoutRedirectURL, or the site's root.
+// PostLogoutRedirectURL, or the site's root as the browser sees it (under
+// the mount).
 func (p *oidcProvider) postLogoutURI(r *http.Request) string {
 	if p.PostLogoutRedirectURL != "" {
 		return p.PostLogoutRedirectURL
@@ -149,7 +150,7 @@ func (p *oidcProvider) postLogoutURI(r *http.Request) string {
 	if cameOverHTTPS(r) {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/"
+	return scheme + "://" + r.Host + home(mountPrefix(r))
 }
 
 // logoutFormAction is what the logout page's CSP form-action must allow

@@ -45,7 +45,9 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 		h.logStoreError(r, "loading session", err)
 		return nil, err
 	case state == stateInvalid:
-		h.expireCookie(w, r)
+		// Undecodable (a new secret, a cookie of before): a session that
+		// ended, and the app's with it.
+		h.sessionEnded(w, r)
 		return nil, nil
 	case state == stateExpired:
 		// Expired, revoked or logged out elsewhere: the app's session
@@ -53,6 +55,9 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 		h.sessionEnded(w, r)
 		return nil, nil
 	case s == nil:
+		if state == stateNone {
+			h.noSession(w, r)
+		}
 		return nil, nil
 	}
 	if err := h.touch(w, r, s); err != nil {
@@ -236,6 +241,7 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		// same user's session keeps it.
 		h.expireAppCookies(w, r)
 	}
+	h.markSignedIn(w, r)
 	if s != nil && s.saved && h.store != nil {
 		if err := h.store.Delete(ctx, h.key(s.id)); err != nil {
 			// The new session is in place; the old one will expire.

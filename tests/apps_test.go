@@ -180,6 +180,62 @@ func TestLogoutExpiresAppCookies(t *testing.T) {
 			t.Error("logging in again as the same user expired the app's session")
 		}
 	})
+	// The session ends without the handler seeing it end: the app's
+	// cookies go on the next request, public or not, and only once.
+	endedUnseen := func(t *testing.T, end func(cl *Client)) {
+		t.Helper()
+		cl := NewClient(t, c.Site)
+		appLogin(cl, "alice", alicePassword)
+		if e := cl.Get("/private").Echo(t); strings.Contains(strings.Join(e.Headers["Cookie"], ";"), "_signedin") {
+			t.Errorf("the signed-in marker reached the upstream: %q", e.Headers["Cookie"])
+		}
+		if !jarHas(cl, "/", "caddy_session_signedin") {
+			t.Error("the login set no signed-in marker")
+		}
+		end(cl)
+		r := cl.Get("/public/x")
+		appExpired(t, r)
+		if jarHas(cl, "/", "caddy_session_signedin") {
+			t.Error("the signed-in marker outlived the session")
+		}
+		if strings.Contains(strings.Join(r.Echo(t).Headers["Cookie"], ";"), "sessionid") {
+			t.Error("the app got the ended session's cookie")
+		}
+		gone(t, cl)
+		// The app sets its cookie again for the anonymous visitor: it stays.
+		set := url.Values{"h": {"Set-Cookie:sessionid=anonymous; Path=/"}}
+		cl.Get("/public/x?" + set.Encode()).Echo(t)
+		if r := cl.Get("/public/y"); expiresCookie(r.Response, "sessionid", "/", "") || !strings.Contains(strings.Join(r.Echo(t).Headers["Cookie"], ";"), "sessionid=anonymous") {
+			t.Errorf("the app's new cookie was expired again: %q", r.Header["Set-Cookie"])
+		}
+	}
+	t.Run("session cookie gone from the browser", func(t *testing.T) {
+		endedUnseen(t, func(cl *Client) {
+			u, _ := url.Parse(c.Site)
+			cl.Jar.SetCookies(u, []*http.Cookie{{Name: "caddy_session", Path: "/", MaxAge: -1}})
+			if cl.SessionCookie() != "" {
+				t.Fatal("the session cookie is still in the jar")
+			}
+		})
+	})
+	t.Run("session cookie undecodable", func(t *testing.T) {
+		endedUnseen(t, func(cl *Client) {
+			cl.SetSessionCookie("MTc2NDY1MDAwMHxzZWFsZWQtd2l0aC1hbi1vbGQtc2VjcmV0fA")
+		})
+	})
+	t.Run("app cookie of an anonymous visitor", func(t *testing.T) {
+		// Set before any login here (a CSRF token in the app's session on
+		// a public page): left alone, request after request.
+		cl := NewClient(t, c.Site)
+		set := url.Values{"h": {"Set-Cookie:sessionid=anonymous; Path=/"}}
+		cl.Get("/public/login?" + set.Encode()).Echo(t)
+		for range 2 {
+			r := cl.Get("/public/login")
+			if expiresCookie(r.Response, "sessionid", "/", "") || !strings.Contains(strings.Join(r.Echo(t).Headers["Cookie"], ";"), "sessionid=anonymous") {
+				t.Fatalf("an anonymous visitor's app cookie was expired: %q", r.Header["Set-Cookie"])
+			}
+		}
+	})
 	t.Run("revoked elsewhere", func(t *testing.T) {
 		cl := NewClient(t, c.Site)
 		appLogin(cl, "alice", alicePassword)
@@ -354,6 +410,20 @@ func TestFlaskAppBehindSession(t *testing.T) {
 	}
 	if got := me(cl, "/public/whoami"); got["session_user"] != nil {
 		t.Errorf("after the app's logout the app still thinks it talks to %v", got["session_user"])
+	}
+
+	// A browser restart drops our (non-persistent) session cookie and
+	// keeps the app's: the app's session ends on the next request, here
+	// a public page.
+	cl.MustLogin("alice", alicePassword)
+	me(cl, "/api/me")
+	if !jarHas(cl, "/", "app_session") {
+		t.Fatal("the app kept no session of its own")
+	}
+	u, _ := url.Parse(c.Site)
+	cl.Jar.SetCookies(u, []*http.Cookie{{Name: "caddy_session", Path: "/", MaxAge: -1}})
+	if got := me(cl, "/public/whoami"); got["session_user"] != nil {
+		t.Errorf("after our session cookie was gone the app still thinks it talks to %v", got["session_user"])
 	}
 
 	// A script with HTTP Basic: the app sees the user, never the password.
