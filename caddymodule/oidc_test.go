@@ -75,6 +75,8 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"missing client_id", "oidc a {\nissuer https://a.example\n}", 3, "issuer and client_id are required"},
 		{"unset secret env", "oidc a {\nclient_secret {env.EDGESESSION_TEST_UNSET_OIDC}\n}", 4, "EDGESESSION_TEST_UNSET_OIDC is unset"},
 		{"bad domain", "oidc a {\nallow_domains @\n}", 4, "allow_domains"},
+		{"Unicode domain", "oidc a {\nallow_domains \u212Aelvin.example\n}", 4, "xn--"},
+		{"look-alike domain", "oidc a {\nallow_domains ex\u0430mple.com\n}", 4, "ASCII form"},
 		{"bad email", "oidc a {\nallow_emails bob\n}", 4, "allow_emails"},
 		{"bad group", "oidc a {\nallow_groups a,b\n}", 4, "comma"},
 		{"bad claim", "oidc a {\nclaims https://x/y\n}", 4, "claim"},
@@ -108,6 +110,9 @@ func TestOIDCIdentify(t *testing.T) {
 		{"preferred_username", map[string]any{"sub": "1", "preferred_username": "alice", "email": "a@x.org", "email_verified": true, "name": "Alice", "groups": []any{"staff", "ops"}},
 			"alice", []string{"staff", "ops"}, map[string]string{"email": "a@x.org", "name": "Alice", "groups": "staff,ops", "preferred-username": "alice"}},
 		{"verified email", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "true"}, "a@x.org", nil, map[string]string{"email": "a@x.org"}},
+		{"email_verified \"false\"", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "false"}, "1", nil, map[string]string{"email": "a@x.org"}},
+		{"email_verified \"True\" is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "True"}, "1", nil, map[string]string{"email": "a@x.org"}},
+		{"email_verified 1 is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": 1.0}, "1", nil, map[string]string{"email": "a@x.org"}},
 		{"unverified email is no name", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": false}, "1", nil, map[string]string{"email": "a@x.org"}},
 		{"missing email_verified is unverified", map[string]any{"sub": "1", "email": "a@x.org"}, "1", nil, map[string]string{"email": "a@x.org"}},
 		{"unusable name falls back", map[string]any{"sub": "1", "preferred_username": "a:b"}, "1", nil, map[string]string{"preferred-username": "a:b"}},
@@ -141,7 +146,7 @@ func TestOIDCIdentify(t *testing.T) {
 }
 
 func TestOIDCAllowLists(t *testing.T) {
-	p := testProvider(t, OIDCProvider{AllowDomains: []string{"Example.com"}, AllowEmails: []string{"Guest@other.org"}, AllowGroups: []string{"staff"}})
+	p := testProvider(t, OIDCProvider{AllowDomains: []string{"Example.com", "kelvin.example"}, AllowEmails: []string{"Guest@other.org"}, AllowGroups: []string{"staff"}})
 	tests := []struct {
 		name string
 		u    oidcUser
@@ -155,6 +160,12 @@ func TestOIDCAllowLists(t *testing.T) {
 		{"subdomain is another domain", oidcUser{user: "m", email: "m@evil.example.com", emailVerified: true}, "may not sign in here"},
 		{"suffix is another domain", oidcUser{user: "m", email: "m@notexample.com", emailVerified: true}, "may not sign in here"},
 		{"no email", oidcUser{user: "m"}, "did not tell us your email"},
+		// Unicode case folding would admit these: the Kelvin sign folds
+		// to k, the long s to s.
+		{"Kelvin sign in the domain", oidcUser{user: "m", email: "m@\u212Aelvin.example", emailVerified: true}, "may not sign in here"},
+		{"long s in the email", oidcUser{user: "m", email: "gue\u017Ft@other.org", emailVerified: true}, "may not sign in here"},
+		{"Cyrillic a in the domain", oidcUser{user: "m", email: "m@ex\u0430mple.com", emailVerified: true}, "may not sign in here"},
+		{"ASCII kelvin", oidcUser{user: "k", email: "k@KELVIN.example", emailVerified: true}, ""},
 		{"wrong group", oidcUser{user: "m", groups: []string{"guests"}}, "none of the groups"},
 	}
 	for _, tt := range tests {
