@@ -246,3 +246,42 @@ func TestOIDCProviderValidateJSON(t *testing.T) {
 		t.Errorf("defaults: %+v", p)
 	}
 }
+
+func TestStateRedirect(t *testing.T) {
+	long := "/" + strings.Repeat("p", maxStateRedirect)
+	tests := []struct {
+		in, want string
+		cut      bool
+	}{
+		{"/reports?q=1", "/reports?q=1", false},
+		{"/r?" + strings.Repeat("q", maxStateRedirect-3), "/r?" + strings.Repeat("q", maxStateRedirect-3), false},
+		{"/r?" + strings.Repeat("q", maxStateRedirect), "/r", true},
+		{"/r#" + strings.Repeat("f", maxStateRedirect), "/r", true},
+		{long, "/home/", true},
+		{long + "?q=1", "/home/", true},
+	}
+	for _, tt := range tests {
+		got, cut := stateRedirect(tt.in, "/home/")
+		if got != tt.want || cut != tt.cut {
+			t.Errorf("stateRedirect(%.20q…) = %.20q, %v; want %.20q, %v", tt.in, got, cut, tt.want, tt.cut)
+		}
+		if len(got) > maxStateRedirect {
+			t.Errorf("stateRedirect kept %d bytes", len(got))
+		}
+	}
+}
+
+func TestEmailVerified(t *testing.T) {
+	for _, tt := range []struct {
+		v               any
+		verified, known bool
+	}{
+		{true, true, true}, {false, false, true}, {"true", true, true}, {"false", false, true},
+		{"True", false, false}, {"TRUE", false, false}, {"1", false, false}, {1.0, false, false},
+		{nil, false, false}, {[]any{true}, false, false}, {map[string]any{}, false, false},
+	} {
+		if verified, known := emailVerified(tt.v); verified != tt.verified || known != tt.known {
+			t.Errorf("emailVerified(%#v) = %v, %v; want %v, %v", tt.v, verified, known, tt.verified, tt.known)
+		}
+	}
+}
