@@ -407,7 +407,8 @@ type backchannelTap struct {
 type backchannelAnswer struct {
 	status int
 	body   string
-	claims map[string]any // of the logout token, as sent
+	header map[string]any // of the logout token, as sent
+	claims map[string]any
 }
 
 func newBackchannelTap(t *testing.T, target string) *backchannelTap {
@@ -434,13 +435,15 @@ func (b *backchannelTap) ch(sid string) chan backchannelAnswer {
 func (b *backchannelTap) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	form, _ := url.ParseQuery(string(body))
-	claims := map[string]any{}
+	header, claims := map[string]any{}, map[string]any{}
 	if parts := strings.Split(form.Get("logout_token"), "."); len(parts) == 3 {
+		h, _ := base64.RawURLEncoding.DecodeString(parts[0])
+		json.Unmarshal(h, &header)
 		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 		json.Unmarshal(payload, &claims)
 	}
 	resp, err := http.Post(b.target, r.Header.Get("Content-Type"), bytes.NewReader(body))
-	a := backchannelAnswer{claims: claims}
+	a := backchannelAnswer{header: header, claims: claims}
 	if err != nil {
 		a.status, a.body = http.StatusBadGateway, err.Error()
 	} else {

@@ -177,7 +177,7 @@ func (s *hydraSites) wantBackchannelLogout(t *testing.T, tap *backchannelTap, si
 			why = append(why, line)
 		}
 	}
-	t.Errorf("%s answered Hydra's back-channel logout %d %s\ntoken claims %v\ncaddy: %s", tap.target, a.status, strings.TrimSpace(a.body), a.claims, strings.Join(why, "\n"))
+	t.Errorf("%s answered Hydra's back-channel logout %d %s\ntoken header %v claims %v\ncaddy: %s", tap.target, a.status, strings.TrimSpace(a.body), a.header, a.claims, strings.Join(why, "\n"))
 }
 
 func alive(t *testing.T, c *Client) bool {
