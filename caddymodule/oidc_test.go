@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -283,5 +284,49 @@ func TestEmailVerified(t *testing.T) {
 		if verified, known := emailVerified(tt.v); verified != tt.verified || known != tt.known {
 			t.Errorf("emailVerified(%#v) = %v, %v; want %v, %v", tt.v, verified, known, tt.verified, tt.known)
 		}
+	}
+}
+
+// TestDropOldOIDCLogins: starting a login with maxOIDCLogins in progress
+// expires the oldest state cookies, those that do not decode first, and
+// nothing else.
+func TestDropOldOIDCLogins(t *testing.T) {
+	codec, err := newPurposeCodec("edgesession oidc state", "oidc-state", "", [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, oidcStateLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Cookie: Cookie{Name: "s", Path: "/"}, PathPrefix: "/.session", oidc: &oidcProviders{stateCodec: codec}}
+	seal := func(started int64) string {
+		b, _ := json.Marshal(oidcState{Provider: "p", State: "x", Started: started})
+		v, err := codec.encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	r := httptest.NewRequest("GET", "/.session/login?provider=p", nil)
+	r.Header.Add("Cookie", "s_oidc_000000000300="+seal(300)+"; s_oidc_000000000100="+seal(100)+"; s_oidc_logout=hint")
+	r.Header.Add("Cookie", "s_oidc_0000000000ff=not-sealed; s_oidc_000000000400="+seal(400)+"; s_oidc_000000000200="+seal(200)+"; app=1; s_oidc_zz=1")
+	w := httptest.NewRecorder()
+	h.dropOldOIDCLogins(w, r)
+	var expired []string
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge >= 0 || c.Path != "/.session/" {
+			t.Errorf("Set-Cookie %v: want an expiry at /.session/", c)
+		}
+		expired = append(expired, c.Name)
+	}
+	// Five logins in progress, one about to start: the two oldest go.
+	if want := []string{"s_oidc_0000000000ff", "s_oidc_000000000100"}; !slices.Equal(expired, want) {
+		t.Errorf("expired %v; want %v", expired, want)
+	}
+
+	// Below the bound, nothing is expired (nor decoded).
+	r = httptest.NewRequest("GET", "/.session/login?provider=p", nil)
+	r.Header.Add("Cookie", "s_oidc_000000000300=x; s_oidc_000000000100=y; s_oidc_000000000200=z")
+	w = httptest.NewRecorder()
+	h.dropOldOIDCLogins(w, r)
+	if got := w.Result().Cookies(); len(got) != 0 {
+		t.Errorf("with %d logins in progress, expired %v", 3, got)
 	}
 }
