@@ -79,9 +79,13 @@ type OIDCProvider struct {
 
 	// AllowDomains, AllowEmails and AllowGroups restrict who may sign in:
 	// with any of them set, a user must have a verified email
-	// (email_verified true) in one of the domains or among the emails, or
-	// be in one of the groups. Emails and domains are compared without
-	// regard to case. Without any, every user of the provider may sign in.
+	// (email_verified true, or the string "true") in one of the domains or
+	// among the emails, or be in one of the groups. Emails and domains are
+	// compared exactly but for the case of ASCII letters: no other
+	// character passes for an ASCII one (the Kelvin sign is not a k, a
+	// Cyrillic а not an a). Domains are written in ASCII, an
+	// internationalised one in its xn-- form. Without any, every user of
+	// the provider may sign in.
 	AllowDomains []string `json:"allow_domains,omitempty"`
 	AllowEmails  []string `json:"allow_emails,omitempty"`
 	AllowGroups  []string `json:"allow_groups,omitempty"`
@@ -196,8 +200,8 @@ func (p *OIDCProvider) validate() error {
 		}
 	}
 	for _, d := range p.AllowDomains {
-		if d == "" || strings.ContainsAny(d, "@ \t,") {
-			return fmt.Errorf("oidc %s: allow_domains %q: want a domain such as example.com", p.Name, d)
+		if !validEmailDomain(d) {
+			return fmt.Errorf("oidc %s: allow_domains %q: want a domain such as example.com (an internationalised one in its ASCII form, xn--…)", p.Name, d)
 		}
 	}
 	for _, e := range p.AllowEmails {

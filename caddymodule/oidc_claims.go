@@ -28,7 +28,13 @@ const maxOIDCGroups = 100
 func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 	var u oidcUser
 	u.email, _ = claims["email"].(string)
-	u.emailVerified = claimTrue(claims["email_verified"])
+	if v, ok := claims["email_verified"]; ok {
+		var known bool
+		if u.emailVerified, known = emailVerified(v); !known {
+			p.logger.Warn("oidc email_verified is neither true nor false; the email counts as not verified",
+				zap.String("email_verified", shorten(fmt.Sprint(v), 64)), zap.String("email", u.email))
+		}
+	}
 	for _, c := range []string{p.UsernameClaim, "email", "sub"} {
 		v, _ := claims[c].(string)
 		if c == "email" && !u.emailVerified {
@@ -79,14 +85,17 @@ func (p *oidcProvider) admit(u oidcUser) string {
 		return ""
 	}
 	if u.email != "" && u.emailVerified {
+		// Exact, but for ASCII case: Unicode case folding would let the
+		// Kelvin sign (U+212A) pass for a k, and the long s for an s.
+		email := lowerASCII(u.email)
 		for _, e := range p.AllowEmails {
-			if strings.EqualFold(e, u.email) {
+			if lowerASCII(e) == email {
 				return ""
 			}
 		}
-		domain := u.email[strings.LastIndexByte(u.email, '@')+1:]
+		domain := email[strings.LastIndexByte(email, '@')+1:]
 		for _, d := range p.AllowDomains {
-			if strings.EqualFold(strings.TrimPrefix(d, "@"), domain) {
+			if lowerASCII(d) == domain {
 				return ""
 			}
 		}
@@ -129,15 +138,35 @@ func claimDataKey(claim string) string {
 	return strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(claim))
 }
 
-// claimTrue reads a boolean claim; some providers send "true" as a string.
-func claimTrue(v any) bool {
+// emailVerified reads email_verified: true and "true" are verified, false
+// and "false" are not. Some providers send strings; anything else (1,
+// "True", null, a list) is not verified either, and known is false.
+func emailVerified(v any) (verified, known bool) {
 	switch b := v.(type) {
 	case bool:
-		return b
+		return b, true
 	case string:
-		return b == "true"
+		return b == "true", b == "true" || b == "false"
 	}
-	return false
+	return false, false
+}
+
+// lowerASCII lower-cases the ASCII letters of s and nothing else: unlike
+// strings.ToLower or strings.EqualFold, it never turns another character
+// into an ASCII one.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // claimStrings reads a list of strings, or one string, as a list.
@@ -172,4 +201,18 @@ func claimText(v any) (string, bool) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err == nil
+}
+
+// validEmailDomain reports whether d is a domain as allow_domains takes
+// it: ASCII letters, digits, '-' and '.', as DNS has them (an IDN in its
+// xn-- form). Emails are compared with it exactly, but for ASCII case, so
+// a domain written with a look-alike (Cyrillic а, the Kelvin sign) is
+// another domain.
+func validEmailDomain(d string) bool {
+	if d == "" || len(d) > 253 || d[0] == '.' || d[len(d)-1] == '.' || strings.Contains(d, "..") {
+		return false
+	}
+	return !strings.ContainsFunc(d, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.')
+	})
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,30 +36,67 @@ import (
 // encrypted with keys of its own: any instance that shares the secret can
 // finish a login another began, and only the browser that began it can.
 
-// oidcState is the login in progress, sealed in the state cookie.
+// oidcState is the login in progress, sealed in the state cookie. The
+// callback URI is not in it: the callback works it out again as the start
+// did (the provider sends the browser to exactly that URI), so that no
+// Host header, however long, makes the cookie grow.
 type oidcState struct {
-	Provider    string `json:"p"`
-	State       string `json:"s"`
-	Nonce       string `json:"n"`
-	Verifier    string `json:"v"`
-	Redirect    string `json:"r"`
-	RedirectURI string `json:"u"`
+	Provider string `json:"p"`
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Redirect string `json:"r"`
+	Started  int64  `json:"t"` // Unix seconds: the oldest login goes first
 }
+
+// What one browser keeps of logins in progress stays within what browsers
+// and servers accept: at most maxOIDCLogins state cookies (a new login
+// drops the oldest), each under 4 KB. Caddy refuses request headers over
+// 16 KB (431), browsers drop a cookie over 4 KB, and many upstreams take
+// 8 KB of headers: maxOIDCLogins cookies of at most ~2.2 KB stay well
+// within that beside the session cookie and the app's own.
+const (
+	// maxOIDCLogins is how many logins one browser may have in progress
+	// with one handler: enough for a few tabs signing in at once.
+	maxOIDCLogins = 4
+	// maxStateRedirect bounds the redirect a state cookie keeps. A longer
+	// one is kept without its query, or, if its path alone is too long,
+	// replaced by the site's home: the login works, and lands near.
+	maxStateRedirect = 1024
+)
+
+// oidcStatePrefix starts the names of the state cookies; each ends in 12
+// hex digits (oidcStateCookie).
+func (h *Handler) oidcStatePrefix() string { return h.Cookie.Name + "_oidc_" }
 
 // oidcStateCookie names the state cookie of the login with state: one
 // per login, so that logins started in two tabs do not undo each other.
 func (h *Handler) oidcStateCookie(state string) string {
 	sum := sha256.Sum256([]byte(state))
-	return h.Cookie.Name + "_oidc_" + hex.EncodeToString(sum[:6])
+	return h.oidcStatePrefix() + hex.EncodeToString(sum[:6])
+}
+
+// isStateCookie reports whether a cookie called name is one of h's state
+// cookies (not the logout hint, which shares the prefix).
+func (h *Handler) isStateCookie(name string) bool {
+	rest, ok := strings.CutPrefix(name, h.oidcStatePrefix())
+	if !ok || len(rest) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil
 }
 
 // oidcCookie is a state cookie with the session cookie's attributes but
-// its own name and path, and SameSite=Lax whatever the session cookie's:
-// the provider's redirect back is a cross-site navigation.
-func (h *Handler) oidcCookie(r *http.Request, p *oidcProvider, name, value string) *http.Cookie {
+// its own name, SameSite=Lax whatever the session cookie's (the
+// provider's redirect back is a cross-site navigation), and the path of
+// the handler's endpoints: the start of a login (<prefix>/login) sees the
+// logins already in progress, to drop the oldest, and the callback
+// (<prefix>/oidc/<name>/callback) its own.
+func (h *Handler) oidcCookie(r *http.Request, name, value string) *http.Cookie {
 	c := h.cookie(r, value)
 	c.Name = name
-	c.Path = h.endpointURL(r, "/oidc/"+p.Name+"/")
+	c.Path = h.endpointURL(r, "/")
 	if hasPrefixFold(h.Cookie.Name, "__Host-") {
 		c.Path = "/"
 	}
@@ -65,6 +104,18 @@ func (h *Handler) oidcCookie(r *http.Request, p *oidcProvider, name, value strin
 		c.SameSite = http.SameSiteLaxMode
 	}
 	return c
+}
+
+// stateRedirect is what of redirect a state cookie keeps: all of it, or
+// its path when it is too long, or fallback when even that is.
+func stateRedirect(redirect, fallback string) (kept string, cut bool) {
+	if len(redirect) <= maxStateRedirect {
+		return redirect, false
+	}
+	if i := strings.IndexAny(redirect, "?#"); i >= 0 && i <= maxStateRedirect {
+		return redirect[:i], true
+	}
+	return fallback, true
 }
 
 // startOIDCLogin sends the browser to provider name.
@@ -79,25 +130,74 @@ func (h *Handler) startOIDCLogin(w http.ResponseWriter, r *http.Request, name, r
 		w.Header().Set("Retry-After", "30")
 		return h.oidcProblem(w, r, p, http.StatusServiceUnavailable, "Sign-in unavailable", p.Label+" cannot be reached right now. Please try again in a minute.")
 	}
+	kept, cut := stateRedirect(redirect, home(mountPrefix(r)))
+	if cut {
+		p.logger.Info("oidc login: redirect too long to keep; the login goes on to a shorter one",
+			zap.Int("length", len(redirect)), zap.String("kept", shorten(kept, 200)), zapRemoteIP(r))
+	}
 	st := oidcState{
-		Provider:    p.Name,
-		State:       rand.Text(),
-		Nonce:       rand.Text(),
-		Verifier:    oauth2.GenerateVerifier(),
-		Redirect:    redirect,
-		RedirectURI: p.redirectURI(r, mountPrefix(r)+h.PathPrefix),
+		Provider: p.Name,
+		State:    rand.Text(),
+		Nonce:    rand.Text(),
+		Verifier: oauth2.GenerateVerifier(),
+		Redirect: kept,
+		Started:  time.Now().Unix(),
 	}
 	b, _ := json.Marshal(st)
 	v, err := h.oidc.stateCodec.encode(b)
 	if err != nil {
-		return err
+		return err // cannot happen: every field is bounded
 	}
-	c := h.oidcCookie(r, p, h.oidcStateCookie(st.State), v)
+	h.dropOldOIDCLogins(w, r)
+	c := h.oidcCookie(r, h.oidcStateCookie(st.State), v)
 	c.MaxAge = int(oidcStateLifetime / time.Second)
 	http.SetCookie(w, c)
-	target := p.oauth2Config(d, st.RedirectURI).AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier))
+	redirectURI := p.redirectURI(r, h.endpointURL(r, ""))
+	target := p.oauth2Config(d, redirectURI).AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier))
 	http.Redirect(w, r, target, http.StatusFound)
 	return nil
+}
+
+// dropOldOIDCLogins expires the oldest state cookies r carries, so that
+// with the one about to be set there are at most maxOIDCLogins. A cookie
+// that does not decode (expired, or sealed with a retired secret) is the
+// oldest of all.
+func (h *Handler) dropOldOIDCLogins(w http.ResponseWriter, r *http.Request) {
+	type login struct {
+		name, value string
+		started     int64
+	}
+	var logins []login
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			if n, v := cutCookie(part); h.isStateCookie(n) {
+				logins = append(logins, login{name: n, value: v})
+			}
+		}
+	}
+	if len(logins) < maxOIDCLogins {
+		return
+	}
+	for i := range logins {
+		logins[i].started = stateStarted(h.oidc.stateCodec, logins[i].value)
+	}
+	slices.SortStableFunc(logins, func(a, b login) int { return cmp.Compare(a.started, b.started) })
+	for _, l := range logins[:len(logins)-maxOIDCLogins+1] {
+		c := h.oidcCookie(r, l.name, "")
+		c.MaxAge = -1
+		http.SetCookie(w, c)
+	}
+}
+
+// stateStarted is when the login sealed in v started, 0 if v does not
+// decode.
+func stateStarted(codec *cookieCodec, v string) int64 {
+	var st oidcState
+	b, err := codec.verify(strings.Trim(v, `"`))
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	return st.Started
 }
 
 // takeOIDCState returns the login in progress that state names, and
@@ -112,7 +212,7 @@ func (h *Handler) takeOIDCState(w http.ResponseWriter, r *http.Request, p *oidcP
 	if len(values) == 0 {
 		return st, false
 	}
-	c := h.oidcCookie(r, p, name, "")
+	c := h.oidcCookie(r, name, "")
 	c.MaxAge = -1
 	http.SetCookie(w, c)
 	for _, v := range values {
@@ -177,7 +277,10 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	}
 
 	ctx := oidc.ClientContext(r.Context(), p.client)
-	tok, err := p.oauth2Config(d, st.RedirectURI).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(st.Verifier))
+	// The callback URI as the start worked it out: the provider sent the
+	// browser to it, and refuses the code with any other.
+	redirectURI := p.redirectURI(r, h.endpointURL(r, ""))
+	tok, err := p.oauth2Config(d, redirectURI).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
@@ -295,16 +398,12 @@ func (p *oidcProvider) verify(ctx context.Context, d *oidcDiscovery, tok *oauth2
 		}
 	}
 	if p.wantsUserInfo(claims) && d.provider.UserInfoEndpoint() != "" {
-		ui, err := d.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		more, err := p.userInfo(ctx, d, tok)
 		if err != nil {
 			return nil, err
 		}
-		if ui.Subject != idt.Subject {
+		if sub, _ := more["sub"].(string); sub != idt.Subject {
 			return nil, errors.New("userinfo is about another subject than the id token")
-		}
-		var more map[string]any
-		if err := ui.Claims(&more); err != nil {
-			return nil, err
 		}
 		mergeUserInfo(claims, more)
 	}

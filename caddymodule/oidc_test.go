@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,6 +76,8 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"missing client_id", "oidc a {\nissuer https://a.example\n}", 3, "issuer and client_id are required"},
 		{"unset secret env", "oidc a {\nclient_secret {env.EDGESESSION_TEST_UNSET_OIDC}\n}", 4, "EDGESESSION_TEST_UNSET_OIDC is unset"},
 		{"bad domain", "oidc a {\nallow_domains @\n}", 4, "allow_domains"},
+		{"Unicode domain", "oidc a {\nallow_domains \u212Aelvin.example\n}", 4, "xn--"},
+		{"look-alike domain", "oidc a {\nallow_domains ex\u0430mple.com\n}", 4, "ASCII form"},
 		{"bad email", "oidc a {\nallow_emails bob\n}", 4, "allow_emails"},
 		{"bad group", "oidc a {\nallow_groups a,b\n}", 4, "comma"},
 		{"bad claim", "oidc a {\nclaims https://x/y\n}", 4, "claim"},
@@ -108,6 +111,9 @@ func TestOIDCIdentify(t *testing.T) {
 		{"preferred_username", map[string]any{"sub": "1", "preferred_username": "alice", "email": "a@x.org", "email_verified": true, "name": "Alice", "groups": []any{"staff", "ops"}},
 			"alice", []string{"staff", "ops"}, map[string]string{"email": "a@x.org", "name": "Alice", "groups": "staff,ops", "preferred-username": "alice"}},
 		{"verified email", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "true"}, "a@x.org", nil, map[string]string{"email": "a@x.org"}},
+		{"email_verified \"false\"", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "false"}, "1", nil, map[string]string{"email": "a@x.org"}},
+		{"email_verified \"True\" is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "True"}, "1", nil, map[string]string{"email": "a@x.org"}},
+		{"email_verified 1 is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": 1.0}, "1", nil, map[string]string{"email": "a@x.org"}},
 		{"unverified email is no name", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": false}, "1", nil, map[string]string{"email": "a@x.org"}},
 		{"missing email_verified is unverified", map[string]any{"sub": "1", "email": "a@x.org"}, "1", nil, map[string]string{"email": "a@x.org"}},
 		{"unusable name falls back", map[string]any{"sub": "1", "preferred_username": "a:b"}, "1", nil, map[string]string{"preferred-username": "a:b"}},
@@ -141,7 +147,7 @@ func TestOIDCIdentify(t *testing.T) {
 }
 
 func TestOIDCAllowLists(t *testing.T) {
-	p := testProvider(t, OIDCProvider{AllowDomains: []string{"Example.com"}, AllowEmails: []string{"Guest@other.org"}, AllowGroups: []string{"staff"}})
+	p := testProvider(t, OIDCProvider{AllowDomains: []string{"Example.com", "kelvin.example"}, AllowEmails: []string{"Guest@other.org"}, AllowGroups: []string{"staff"}})
 	tests := []struct {
 		name string
 		u    oidcUser
@@ -155,6 +161,12 @@ func TestOIDCAllowLists(t *testing.T) {
 		{"subdomain is another domain", oidcUser{user: "m", email: "m@evil.example.com", emailVerified: true}, "may not sign in here"},
 		{"suffix is another domain", oidcUser{user: "m", email: "m@notexample.com", emailVerified: true}, "may not sign in here"},
 		{"no email", oidcUser{user: "m"}, "did not tell us your email"},
+		// Unicode case folding would admit these: the Kelvin sign folds
+		// to k, the long s to s.
+		{"Kelvin sign in the domain", oidcUser{user: "m", email: "m@\u212Aelvin.example", emailVerified: true}, "may not sign in here"},
+		{"long s in the email", oidcUser{user: "m", email: "gue\u017Ft@other.org", emailVerified: true}, "may not sign in here"},
+		{"Cyrillic a in the domain", oidcUser{user: "m", email: "m@ex\u0430mple.com", emailVerified: true}, "may not sign in here"},
+		{"ASCII kelvin", oidcUser{user: "k", email: "k@KELVIN.example", emailVerified: true}, ""},
 		{"wrong group", oidcUser{user: "m", groups: []string{"guests"}}, "none of the groups"},
 	}
 	for _, tt := range tests {
@@ -233,5 +245,88 @@ func TestOIDCProviderValidateJSON(t *testing.T) {
 	}
 	if p.Scopes[0] != "openid" || p.UsernameClaim != "preferred_username" || p.GroupsClaim != "groups" || p.Label != "Sign in with a" {
 		t.Errorf("defaults: %+v", p)
+	}
+}
+
+func TestStateRedirect(t *testing.T) {
+	long := "/" + strings.Repeat("p", maxStateRedirect)
+	tests := []struct {
+		in, want string
+		cut      bool
+	}{
+		{"/reports?q=1", "/reports?q=1", false},
+		{"/r?" + strings.Repeat("q", maxStateRedirect-3), "/r?" + strings.Repeat("q", maxStateRedirect-3), false},
+		{"/r?" + strings.Repeat("q", maxStateRedirect), "/r", true},
+		{"/r#" + strings.Repeat("f", maxStateRedirect), "/r", true},
+		{long, "/home/", true},
+		{long + "?q=1", "/home/", true},
+	}
+	for _, tt := range tests {
+		got, cut := stateRedirect(tt.in, "/home/")
+		if got != tt.want || cut != tt.cut {
+			t.Errorf("stateRedirect(%.20q…) = %.20q, %v; want %.20q, %v", tt.in, got, cut, tt.want, tt.cut)
+		}
+		if len(got) > maxStateRedirect {
+			t.Errorf("stateRedirect kept %d bytes", len(got))
+		}
+	}
+}
+
+func TestEmailVerified(t *testing.T) {
+	for _, tt := range []struct {
+		v               any
+		verified, known bool
+	}{
+		{true, true, true}, {false, false, true}, {"true", true, true}, {"false", false, true},
+		{"True", false, false}, {"TRUE", false, false}, {"1", false, false}, {1.0, false, false},
+		{nil, false, false}, {[]any{true}, false, false}, {map[string]any{}, false, false},
+	} {
+		if verified, known := emailVerified(tt.v); verified != tt.verified || known != tt.known {
+			t.Errorf("emailVerified(%#v) = %v, %v; want %v, %v", tt.v, verified, known, tt.verified, tt.known)
+		}
+	}
+}
+
+// TestDropOldOIDCLogins: starting a login with maxOIDCLogins in progress
+// expires the oldest state cookies, those that do not decode first, and
+// nothing else.
+func TestDropOldOIDCLogins(t *testing.T) {
+	codec, err := newPurposeCodec("edgesession oidc state", "oidc-state", "", [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, oidcStateLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Cookie: Cookie{Name: "s", Path: "/"}, PathPrefix: "/.session", oidc: &oidcProviders{stateCodec: codec}}
+	seal := func(started int64) string {
+		b, _ := json.Marshal(oidcState{Provider: "p", State: "x", Started: started})
+		v, err := codec.encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	r := httptest.NewRequest("GET", "/.session/login?provider=p", nil)
+	r.Header.Add("Cookie", "s_oidc_000000000300="+seal(300)+"; s_oidc_000000000100="+seal(100)+"; s_oidc_logout=hint")
+	r.Header.Add("Cookie", "s_oidc_0000000000ff=not-sealed; s_oidc_000000000400="+seal(400)+"; s_oidc_000000000200="+seal(200)+"; app=1; s_oidc_zz=1")
+	w := httptest.NewRecorder()
+	h.dropOldOIDCLogins(w, r)
+	var expired []string
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge >= 0 || c.Path != "/.session/" {
+			t.Errorf("Set-Cookie %v: want an expiry at /.session/", c)
+		}
+		expired = append(expired, c.Name)
+	}
+	// Five logins in progress, one about to start: the two oldest go.
+	if want := []string{"s_oidc_0000000000ff", "s_oidc_000000000100"}; !slices.Equal(expired, want) {
+		t.Errorf("expired %v; want %v", expired, want)
+	}
+
+	// Below the bound, nothing is expired (nor decoded).
+	r = httptest.NewRequest("GET", "/.session/login?provider=p", nil)
+	r.Header.Add("Cookie", "s_oidc_000000000300=x; s_oidc_000000000100=y; s_oidc_000000000200=z")
+	w = httptest.NewRecorder()
+	h.dropOldOIDCLogins(w, r)
+	if got := w.Result().Cookies(); len(got) != 0 {
+		t.Errorf("with %d logins in progress, expired %v", 3, got)
 	}
 }

@@ -47,6 +47,9 @@ var opUsers = []opUser{
 	{"mallory", "mallory-pw", "mallory@example.com", false, nil},
 	{"bob", "bob-pw", "bob@other.org", true, []string{"guests"}},
 	{"carol", "carol-pw", "carol@other.org", true, []string{"staff"}},
+	// The domain is written with the Kelvin sign (U+212A), which Unicode
+	// case folding takes for a k.
+	{"kelvin", "kelvin-pw", "k@\u212Aelvin.example", true, nil},
 }
 
 // opUserStore implements the example storage's UserStore.
@@ -126,8 +129,9 @@ type OP struct {
 	storage *opStorage
 	srv     *http.Server
 
-	mu     sync.Mutex
-	tamper func(t testing.TB, idToken string) string
+	mu       sync.Mutex
+	tamper   func(t testing.TB, idToken string) string
+	userinfo func(claims map[string]any)
 }
 
 // Client IDs and secret of the test provider.
@@ -197,11 +201,35 @@ func (o *OP) Tamper(t testing.TB, f func(t testing.TB, idToken string) string) {
 	t.Cleanup(func() { o.mu.Lock(); o.tamper = nil; o.mu.Unlock() })
 }
 
+// TamperUserinfo makes the userinfo endpoint answer with its claims
+// changed by f, until the test ends: what a provider that writes a claim
+// its own way sends.
+func (o *OP) TamperUserinfo(t testing.TB, f func(claims map[string]any)) {
+	o.mu.Lock()
+	o.userinfo = f
+	o.mu.Unlock()
+	t.Cleanup(func() { o.mu.Lock(); o.userinfo = nil; o.mu.Unlock() })
+}
+
 func (o *OP) hook(t testing.TB, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
-		f := o.tamper
+		f, ui := o.tamper, o.userinfo
 		o.mu.Unlock()
+		if ui != nil && r.URL.Path == "/userinfo" {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			var claims map[string]any
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &claims) != nil {
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+				return
+			}
+			ui(claims)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(claims)
+			return
+		}
 		if f == nil || r.URL.Path != "/oauth/token" {
 			next.ServeHTTP(w, r)
 			return
