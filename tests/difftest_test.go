@@ -246,14 +246,29 @@ func TestWhatIsJudgedIsWhatRuns(t *testing.T) {
 	t.Logf("%d variants sent to 4 readers as 3 users each: %d requests in %v", len(all)/3, len(all), time.Since(start).Round(time.Millisecond))
 
 	// The readers report what they run: every canonical request runs for
-	// the user its rule admits (else this test would prove nothing).
-	ran := map[string]int{}
+	// the user its rule admits (else this test would prove nothing), and
+	// only for those the table admits.
+	ran, controls := map[string]int{}, map[string]int{}
 	for _, e := range all {
 		if e.route != "" {
 			ran[e.reader]++
 		}
-		if e.v.how == "" && e.as == routeUsers[e.v.route][1] && (e.route != e.v.route || ranAs(e.method) != ranAs(e.v.method)) {
-			t.Errorf("%s: %s %s as %s: %d, ran %q as %q; want the route %s to run", e.reader, e.v.method, e.v.target, e.as, e.status, e.route, e.method, e.v.route)
+		if e.v.how != "" {
+			continue
+		}
+		// On the canonical requests the table and the Caddyfile agree:
+		// what the table admits runs, what it does not is refused.
+		want := diffAdmits(e.v.route, e.as, e.v.method)
+		if (e.route != "") != want || want && (e.route != e.v.route || ranAs(e.method) != ranAs(e.v.method)) {
+			t.Errorf("%s: %s %s as %q: %d, ran %q as %q; the table says it may run: %v", e.reader, e.v.method, e.v.target, e.as, e.status, e.route, e.method, want)
+		}
+		if e.as == routeUsers[e.v.route][1] {
+			controls[e.reader]++
+		}
+	}
+	for reader := range sites {
+		if want := len(diffCanonicals(reader == "php")); controls[reader] != want {
+			t.Errorf("%s: %d canonical requests sent as the admitted user, want %d", reader, controls[reader], want)
 		}
 	}
 	t.Logf("requests that ran a route, by reader: %v", ran)
