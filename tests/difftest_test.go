@@ -243,7 +243,7 @@ func TestWhatIsJudgedIsWhatRuns(t *testing.T) {
 	}
 	start := time.Now()
 	diffSendAll(sites, cookies, all)
-	t.Logf("%d variants sent to 4 readers as 3 users each: %d requests in %v", len(all)/3, len(all), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d variants over the 4 readers, each as 3 users: %d requests in %v", len(all)/3, len(all), time.Since(start).Round(time.Millisecond))
 
 	// The readers report what they run: every canonical request runs for
 	// the user its rule admits (else this test would prove nothing), and
