@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 func TestOIDCCaddyfile(t *testing.T) {
@@ -81,6 +83,7 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"bad redirect_url", "oidc a {\nredirect_url /cb\n}", 4, "redirect_url"},
 		{"empty scopes", "oidc a {\nscopes\n}", 4, "scopes needs at least one value"},
 		{"label two values", "oidc a {\nlabel Sign in\n}", 4, "label needs exactly one value"},
+		{"bad names", "oidc a {\nnames bare\n}", 4, `names "bare"`},
 	})
 }
 
@@ -114,6 +117,9 @@ func TestOIDCIdentify(t *testing.T) {
 		{"bad groups skipped", map[string]any{"sub": "1", "groups": []any{"ok", "has space", "ok", 3, "a,b"}}, "1", []string{"ok"}, map[string]string{"groups": "ok"}},
 		{"one group as a string", map[string]any{"sub": "1", "groups": "staff"}, "1", []string{"staff"}, map[string]string{"groups": "staff"}},
 		{"other claim types", map[string]any{"sub": "1", "locale": map[string]any{"x": 1.0}}, "1", nil, map[string]string{"locale": `{"x":1}`}},
+		{"dot name falls back", map[string]any{"sub": "1", "preferred_username": ".."}, "1", nil, map[string]string{"preferred-username": ".."}},
+		{"slash name falls back", map[string]any{"sub": "1", "preferred_username": "a/../b", "email": "a/b@x.org", "email_verified": true}, "1", nil, map[string]string{"email": "a/b@x.org", "preferred-username": "a/../b"}},
+		{"percent name falls back", map[string]any{"sub": "1", "preferred_username": "%2E%2E"}, "1", nil, map[string]string{"preferred-username": "%2E%2E"}},
 		{"control characters dropped", map[string]any{"sub": "1", "name": "A\nB"}, "1", nil, map[string]string{"name": "AB"}},
 	}
 	for _, tt := range tests {
@@ -233,5 +239,42 @@ func TestOIDCProviderValidateJSON(t *testing.T) {
 	}
 	if p.Scopes[0] != "openid" || p.UsernameClaim != "preferred_username" || p.GroupsClaim != "groups" || p.Label != "Sign in with a" {
 		t.Errorf("defaults: %+v", p)
+	}
+}
+
+// TestOIDCNames: a provider's users get its own qualified names unless it
+// vouches for local names; a session of the other kind (from before the
+// setting changed, or before names were qualified) is no login.
+func TestOIDCNames(t *testing.T) {
+	own := testProvider(t, OIDCProvider{Name: "corp"})
+	own.fingerprint = own.configFingerprint()
+	local := testProvider(t, OIDCProvider{Name: "corp", Names: "local"})
+	local.fingerprint = local.configFingerprint()
+	if own.Names != "qualified" {
+		t.Fatalf("default names %q", own.Names)
+	}
+	if got := own.userName("admin"); got != "corp:admin" {
+		t.Errorf("qualified name %q", got)
+	}
+	if got := local.userName("admin"); got != "admin" {
+		t.Errorf("local name %q", got)
+	}
+	for _, tt := range []struct {
+		p    *oidcProvider
+		user string
+		want bool
+	}{
+		{own, "corp:admin", true},
+		{own, "admin", false}, // issued before names were qualified
+		{own, "other:admin", false},
+		{own, "corpx:admin", false},
+		{own, "corp:", false},
+		{local, "admin", true},
+		{local, "corp:admin", false},
+	} {
+		rec := sessionstore.Record{User: tt.user, Source: "oidc:corp", Fingerprint: tt.p.fingerprint}
+		if got := tt.p.accepts(rec); got != tt.want {
+			t.Errorf("names %s accepts %q = %v, want %v", tt.p.Names, tt.user, got, tt.want)
+		}
 	}
 }
