@@ -239,7 +239,7 @@ func TestNamesTwoProviders(t *testing.T) {
 // about one, and what a client that cleans a per-user path would send is
 // never "revoke everything".
 func TestNamesThatPathsClean(t *testing.T) {
-	c, o := startNamesSite(t)
+	c, o := startNamesSite(t, WithExtra("users", "upstream_control on"))
 
 	// A provider that says preferred_username is ".." (or the like):
 	// the name falls back to the verified email.
@@ -278,6 +278,14 @@ func TestNamesThatPathsClean(t *testing.T) {
 	}
 	if !signedIn(t, someone) {
 		t.Fatal("a request about a dot name revoked a session")
+	}
+
+	// Nor can the upstream log in such a name, or a provider's user.
+	for _, bad := range []string{"..", ".", "a/b", "%2e%2e", "test:alice"} {
+		someone.Get("/x?h=" + url.QueryEscape("X-Session-Login:"+bad)).Echo(t)
+		if u, s := who(t, someone); u != "alice" || s != "password" {
+			t.Errorf("the upstream logged in %q: the user is now %q from %q", bad, u, s)
+		}
 	}
 
 	// caddy session refuses such names before it asks.
