@@ -51,7 +51,9 @@ const namesTemplate = `
 		session user test:alice
 	}
 	respond @corp "matched test:alice" 200
-	reverse_proxy [[.Upstream]]
+	reverse_proxy [[.Upstream]] {
+		header_up X-Placeholder-Source {http.session.source}
+	}
 }
 `
 
@@ -115,6 +117,9 @@ func TestNamesProviderUserIsNotTheLocalUser(t *testing.T) {
 	}
 	if u, s := who(t, corp); u != "test:alice" || s != "oidc:test" {
 		t.Errorf("the provider's alice reaches the upstream as %q from %q; want test:alice from oidc:test", u, s)
+	}
+	if got := corp.Get("/x").Echo(t).Headers["X-Placeholder-Source"]; len(got) != 1 || got[0] != "oidc:test" {
+		t.Errorf("{http.session.source} is %q", got)
 	}
 	if _, u := corp.Whoami(); u != "test:alice" {
 		t.Errorf("whoami says %q", u)
