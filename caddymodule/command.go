@@ -34,6 +34,10 @@ stores (memory, bolt, redis) of a running Caddy, through its admin API
                                          from 'list')
   caddy session revoke-all --yes         sign everyone out
 
+<user> is the name as X-Session-User carries it: a local name (alice), or
+an OIDC provider's user qualified by the provider (corp:alice) unless that
+provider has 'names local'.
+
 A revocation takes effect at once on every Caddy instance that shares the
 store (Redis). Sessions are shown by handle, never by ID: nothing printed
 can be turned into a cookie. Sessions of the cookie store are kept only in
