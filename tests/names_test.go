@@ -121,8 +121,8 @@ func TestNamesProviderUserIsNotTheLocalUser(t *testing.T) {
 	if got := corp.Get("/x").Echo(t).Headers["X-Placeholder-Source"]; len(got) != 1 || got[0] != "oidc:test" {
 		t.Errorf("{http.session.source} is %q", got)
 	}
-	if _, u := corp.Whoami(); u != "test:alice" {
-		t.Errorf("whoami says %q", u)
+	if w := corp.Get("/.session/whoami").JSON(t); w["user"] != "test:alice" || w["source"] != "oidc:test" {
+		t.Errorf("whoami says %v", w)
 	}
 	// No client can name the source: every spelling of the header is
 	// dropped, the handler's own is the only one.
