@@ -30,6 +30,7 @@ func TestOIDCCaddyfile(t *testing.T) {
 		allow_emails a@x.org b@y.org
 		allow_groups staff admins
 		redirect_url https://app.example.com/.session/oidc/corp/callback
+		names local
 	}`)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,9 @@ func TestOIDCCaddyfile(t *testing.T) {
 	g, c := h.OIDC[0], h.OIDC[1]
 	if g.Name != "google" || g.Issuer != "https://accounts.google.com" || g.ClientSecret != "{env.EDGESESSION_TEST_OIDC_SECRET}" || g.Label != "Sign in with Google" || g.AllowDomains[0] != "example.com" {
 		t.Errorf("google: %+v", g)
+	}
+	if c.Names != "local" || g.Names != "" {
+		t.Errorf("names: google %q, corp %q", g.Names, c.Names)
 	}
 	if c.UsernameClaim != "email" || c.GroupsClaim != "roles" || len(c.Scopes) != 4 || len(c.AllowEmails) != 2 || len(c.AllowGroups) != 2 || c.RedirectURL == "" {
 		t.Errorf("corp: %+v", c)
