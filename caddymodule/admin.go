@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,12 +29,19 @@ func init() {
 //	GET    /session/users/<user>           the user's sessions
 //	DELETE /session/users/<user>           revoke all of the user's sessions
 //	DELETE /session/users/<user>/<handle>  revoke one session
-//	DELETE /session/all                    revoke every session
+//	POST   /session/revoke-all             revoke every session; the body
+//	                                       must be {"confirm":"every session"}
 //
-// <user> is path-escaped (a "/" in a name is %2F). It covers every
-// server-side store of this Caddy process (the ones the session handlers
-// of the running config use, reached through the same pool, never through
-// a handler) and every realm in them; each session says which site it is
+// <user> is the name as X-Session-User carries it (a provider's user as
+// <provider>:<name>), path-escaped; a name no source can issue (".",
+// "..", one with '/', '\' or '%') is a 400. Revoking everything is a
+// POST with a body that says so, under a path that is no user's: a client
+// or mux that cleans a per-user path (a DELETE with "%2E%2E" read as
+// "..") can never turn it into revoking everything.
+//
+// It covers every server-side store of this Caddy process (the ones the
+// session handlers of the running config use, reached through the same
+// pool, never through a handler) and every realm in them; each session says which site it is
 // for. Sessions are named by a handle (sessionstore.Handle), never by their
 // ID: nothing here can be turned into a cookie. The cookie store keeps
 // nothing on the server and cannot be listed or revoked.
@@ -97,8 +105,11 @@ type AdminRevoked struct {
 func (a *AdminSessions) serve(w http.ResponseWriter, r *http.Request) error {
 	rest, _ := strings.CutPrefix(r.URL.EscapedPath(), adminSessionPath)
 	switch parts := strings.Split(rest, "/"); {
-	case rest == "all":
-		if err := allow(r, http.MethodDelete); err != nil {
+	case rest == adminRevokeAll:
+		if err := allow(r, http.MethodPost); err != nil {
+			return err
+		}
+		if err := confirmedAll(r); err != nil {
 			return err
 		}
 		return a.revokeAll(w, r)
@@ -106,6 +117,9 @@ func (a *AdminSessions) serve(w http.ResponseWriter, r *http.Request) error {
 		user, err := url.PathUnescape(parts[1])
 		if err != nil || user == "" {
 			return apiError(http.StatusBadRequest, "want /session/users/<user>, the user's name path-escaped")
+		}
+		if err := validUserRef(user); err != nil {
+			return apiError(http.StatusBadRequest, "user %q: %v: no session can have this name", user, err)
 		}
 		if len(parts) == 3 {
 			h, err := sessionstore.ParseHandle(parts[2])
@@ -125,7 +139,26 @@ func (a *AdminSessions) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return allow(r, http.MethodGet, http.MethodDelete)
 	}
-	return apiError(http.StatusNotFound, "no such endpoint: want /session/users/<user>[/<handle>] or /session/all")
+	return apiError(http.StatusNotFound, "no such endpoint: want /session/users/<user>[/<handle>], or POST /session/%s with %s", adminRevokeAll, adminRevokeAllBody)
+}
+
+// adminRevokeAll is the path, under /session/, that revokes every session,
+// and adminRevokeAllBody what its body must say.
+const (
+	adminRevokeAll     = "revoke-all"
+	adminRevokeAllBody = `{"confirm":"every session"}`
+)
+
+// confirmedAll checks that a request to revoke everything says so in its
+// body.
+func confirmedAll(r *http.Request) error {
+	var body struct {
+		Confirm string `json:"confirm"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&body); err != nil || body.Confirm != "every session" {
+		return apiError(http.StatusBadRequest, "revoking every session needs the body %s", adminRevokeAllBody)
+	}
+	return nil
 }
 
 func (a *AdminSessions) list(w http.ResponseWriter, r *http.Request, user string) error {

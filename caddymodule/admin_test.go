@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,10 +57,10 @@ func adminFixture(t *testing.T) (*AdminSessions, *observer.ObservedLogs, []sessi
 
 // adminCall serves one admin request and returns the status and body, as
 // Caddy's admin endpoint would write them.
-func adminCall(t *testing.T, a *AdminSessions, method, path string) (int, []byte) {
+func adminCall(t *testing.T, a *AdminSessions, method, path string, body ...string) (int, []byte) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	r := httptest.NewRequest(method, "http://localhost:2019"+path, nil)
+	r := httptest.NewRequest(method, "http://localhost:2019"+path, strings.NewReader(strings.Join(body, "")))
 	if err := a.serve(w, r); err != nil {
 		var apiErr caddy.APIError
 		if !errors.As(err, &apiErr) {
@@ -189,7 +190,7 @@ func TestAdminSessions(t *testing.T) {
 	}
 
 	// Revoke everything.
-	code, body = adminCall(t, a, "DELETE", "/session/all")
+	code, body = adminCall(t, a, "POST", "/session/revoke-all", `{"confirm":"every session"}`)
 	if code != 200 || !bytes.Contains(body, []byte(`"revoked":2`)) { // bob and the anonymous one
 		t.Fatalf("revoke all: %d %s", code, body)
 	}
@@ -205,30 +206,52 @@ func TestAdminSessionsRequests(t *testing.T) {
 	a, _, ss := adminFixture(t)
 	now := time.Now()
 	k := sessionstore.KeyOf(sessionstore.NewID())
-	ss[0].Create(context.Background(), k, sessionstore.Record{User: "a/b c", Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
+	ss[0].Create(context.Background(), k, sessionstore.Record{User: "a?b c", Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
 	for _, tt := range []struct {
-		method, path string
-		code         int
+		method, path, body string
+		code               int
 	}{
-		{"GET", "/session/users/a%2Fb%20c", 200},
-		{"GET", "/session/users/", 400},
-		{"GET", "/session/users/alice/", 400},
-		{"GET", "/session/users/alice/" + k.Handle().String(), 405},
-		{"DELETE", "/session/users/alice/" + k.String(), 400},
-		{"DELETE", "/session/users/alice/not-a-handle", 400},
-		{"POST", "/session/users/alice", 405},
-		{"GET", "/session/all", 405},
-		{"POST", "/session/all", 405},
-		{"DELETE", "/session/users", 404},
-		{"DELETE", "/session/", 404},
-		{"DELETE", "/session/everything", 404},
-		{"DELETE", "/session/users/a/b/c", 404},
+		{"GET", "/session/users/a%3Fb%20c", "", 200},
+		{"GET", "/session/users/", "", 400},
+		{"GET", "/session/users/alice/", "", 400},
+		{"GET", "/session/users/alice/" + k.Handle().String(), "", 405},
+		{"DELETE", "/session/users/alice/" + k.String(), "", 400},
+		{"DELETE", "/session/users/alice/not-a-handle", "", 400},
+		{"POST", "/session/users/alice", "", 405},
+		{"DELETE", "/session/users", "", 404},
+		{"DELETE", "/session/", "", 404},
+		{"DELETE", "/session/everything", "", 404},
+		{"DELETE", "/session/users/a/b/c", "", 404},
+		// A provider's user is named as X-Session-User names her.
+		{"GET", "/session/users/corp:alice", "", 200},
+		{"DELETE", "/session/users/corp%3Aalice", "", 200},
+		// Names no source can issue, above all those a path cleans away.
+		{"GET", "/session/users/%2E%2E", "", 400},
+		{"DELETE", "/session/users/%2e", "", 400},
+		{"DELETE", "/session/users/..", "", 400},
+		{"DELETE", "/session/users/a%2Fb", "", 400},
+		{"DELETE", "/session/users/a%25b", "", 400},
+		{"DELETE", "/session/users/a%5Cb", "", 400},
+		{"GET", "/session/users/bad%20provider:alice", "", 400},
+		// Revoking everything is a POST to its own path, with a body that
+		// says so; what a cleaned per-user path could become is not it.
+		{"DELETE", "/session/all", "", 404},
+		{"DELETE", "/session/all", `{"confirm":"every session"}`, 404},
+		{"DELETE", "/session/revoke-all", `{"confirm":"every session"}`, 405},
+		{"GET", "/session/revoke-all", "", 405},
+		{"POST", "/session/revoke-all", "", 400},
+		{"POST", "/session/revoke-all", `{}`, 400},
+		{"POST", "/session/revoke-all", `{"confirm":"yes"}`, 400},
+		{"POST", "/session/revoke-all", `not json`, 400},
 	} {
-		if code, body := adminCall(t, a, tt.method, tt.path); code != tt.code {
-			t.Errorf("%s %s = %d %s, want %d", tt.method, tt.path, code, body, tt.code)
+		if code, body := adminCall(t, a, tt.method, tt.path, tt.body); code != tt.code {
+			t.Errorf("%s %s %s = %d %s, want %d", tt.method, tt.path, tt.body, code, body, tt.code)
 		}
 	}
-	code, body := adminCall(t, a, "GET", "/session/users/a%2Fb%20c")
+	if _, found, _ := ss[0].Find(context.Background(), k); !found {
+		t.Fatal("a refused request revoked a session")
+	}
+	code, body := adminCall(t, a, "GET", "/session/users/a%3Fb%20c")
 	if code != 200 || !bytes.Contains(body, []byte(k.Handle().String())) {
 		t.Fatalf("a user whose name needs escaping: %d %s", code, body)
 	}

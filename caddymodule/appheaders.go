@@ -146,5 +146,6 @@ func newForwardHeaders(prefix string, userHeaders []string, mapped map[string]st
 		}
 	}
 	f.groups = http.CanonicalHeaderKey(prefix + "Groups")
+	f.source = http.CanonicalHeaderKey(prefix + "Source")
 	return f
 }

@@ -34,6 +34,10 @@ stores (memory, bolt, redis) of a running Caddy, through its admin API
                                          from 'list')
   caddy session revoke-all --yes         sign everyone out
 
+<user> is the name as X-Session-User carries it: a local name (alice), or
+an OIDC provider's user qualified by the provider (corp:alice) unless that
+provider has 'names local'.
+
 A revocation takes effect at once on every Caddy instance that shares the
 store (Redis). Sessions are shown by handle, never by ID: nothing printed
 can be turned into a cookie. Sessions of the cookie store are kept only in
@@ -75,7 +79,10 @@ config given with --config (and --adapter), else it is the default
 }
 
 func cmdSessionList(fl caddycmd.Flags) (int, error) {
-	body, err := sessionAPI(fl, http.MethodGet, sessionUserPath(fl.Arg(0)))
+	if err := validUserRef(fl.Arg(0)); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("%q: %v: no session can have this name", fl.Arg(0), err)
+	}
+	body, err := sessionAPI(fl, http.MethodGet, sessionUserPath(fl.Arg(0)), nil)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
@@ -93,6 +100,11 @@ func cmdSessionList(fl caddycmd.Flags) (int, error) {
 
 func cmdSessionRevoke(fl caddycmd.Flags) (int, error) {
 	user, path := fl.Arg(0), sessionUserPath(fl.Arg(0))
+	if err := validUserRef(user); err != nil {
+		// A name such as ".." would be a path that the admin API's mux,
+		// or an HTTP client, cleans into another one.
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("%q: %v: no session can have this name", user, err)
+	}
 	if fl.NArg() == 2 {
 		h, err := sessionstore.ParseHandle(fl.Arg(1))
 		if err != nil {
@@ -100,7 +112,7 @@ func cmdSessionRevoke(fl caddycmd.Flags) (int, error) {
 		}
 		path += "/" + h.String()
 	}
-	body, err := sessionAPI(fl, http.MethodDelete, path)
+	body, err := sessionAPI(fl, http.MethodDelete, path, nil)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
@@ -116,7 +128,7 @@ func cmdSessionRevokeAll(fl caddycmd.Flags) (int, error) {
 	if !fl.Bool("yes") {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("revoke-all signs every user out of every site; add --yes if that is what you want")
 	}
-	body, err := sessionAPI(fl, http.MethodDelete, adminSessionPath+"all")
+	body, err := sessionAPI(fl, http.MethodPost, adminSessionPath+adminRevokeAll, strings.NewReader(adminRevokeAllBody))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
@@ -135,12 +147,16 @@ func sessionUserPath(user string) string {
 
 // sessionAPI sends one request to the admin API, found as 'caddy stop'
 // finds it, and returns the answer's body.
-func sessionAPI(fl caddycmd.Flags, method, path string) ([]byte, error) {
+func sessionAPI(fl caddycmd.Flags, method, path string, body io.Reader) ([]byte, error) {
 	addr, err := caddycmd.DetermineAdminAPIAddress(fl.String("address"), nil, fl.String("config"), fl.String("adapter"))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't determine admin API address: %v", err)
 	}
-	resp, err := caddycmd.AdminAPIRequest(addr, method, path, nil, nil)
+	var hdr http.Header
+	if body != nil {
+		hdr = http.Header{"Content-Type": {"application/json"}}
+	}
+	resp, err := caddycmd.AdminAPIRequest(addr, method, path, hdr, body)
 	if err != nil {
 		return nil, err
 	}

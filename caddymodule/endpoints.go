@@ -63,7 +63,10 @@ func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 
 // whoami is the JSON answer of <prefix>/whoami.
 type whoami struct {
-	User    string            `json:"user"`
+	User string `json:"user"`
+	// Source is the identity source that signed the user in, as
+	// X-Session-Source says it: password, upstream or oidc:<name>.
+	Source  string            `json:"source"`
 	Data    map[string]string `json:"data"`
 	Created time.Time         `json:"created"`
 	Expires time.Time         `json:"expires"`
@@ -86,6 +89,7 @@ func (h *Handler) serveWhoami(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, whoami{
 		User:    s.rec.User,
+		Source:  s.rec.Source,
 		Data:    data,
 		Created: s.rec.Created.UTC().Truncate(time.Second),
 		Expires: h.expiry(s.rec).UTC().Truncate(time.Second),

@@ -43,10 +43,13 @@ func (p passwordSource) accepts(rec sessionstore.Record) bool {
 }
 
 // upstreamSource vouches for the upstream's own logins while the handler
-// lets the upstream log users in (upstream_control on).
+// lets the upstream log users in (upstream_control on). The upstream
+// names local users: its logins are checked with validUsername, and a
+// session from before a name became invalid (a dot name, a '/') is no
+// login.
 type upstreamSource struct{}
 
-func (upstreamSource) accepts(sessionstore.Record) bool { return true }
+func (upstreamSource) accepts(rec sessionstore.Record) bool { return validUsername(rec.User) == nil }
 
 // identity is who a login makes the session's user.
 type identity struct {

@@ -16,7 +16,8 @@ func init() {
 
 // MatchSession matches requests by their session: those with a logged-in
 // user who, for each criterion given, meets it. Users: the user is one of
-// them. Groups: the user is in one of them. Data: for each key, the
+// them (a local name, or a provider's user as <provider>:<name>, as
+// X-Session-User names them). Groups: the user is in one of them. Data: for each key, the
 // session holds the key, with one of the listed values if any are listed.
 // With no criteria it matches any logged-in user.
 //
@@ -69,7 +70,7 @@ func (h *Handler) identify(r *http.Request, s *session) {
 // Provision checks the criteria.
 func (m *MatchSession) Provision(caddy.Context) error {
 	for _, u := range m.Users {
-		if err := validUsername(u); err != nil {
+		if err := validUserRef(u); err != nil {
 			return fmt.Errorf("session matcher: user %q: %w", u, err)
 		}
 	}

@@ -66,6 +66,26 @@ type OIDCProvider struct {
 	// ("sub"), which every provider sends.
 	UsernameClaim string `json:"username_claim,omitempty"`
 
+	// Names says whose names this provider's users get (SPEC §9: a name
+	// belongs to one identity source).
+	//
+	// "qualified" (the default): the provider's own. Its user alice is
+	// "<name>:alice" (X-Session-User: corp:alice), never the local
+	// password user alice nor another provider's alice; rules, the
+	// session matcher, the sessions page and the admin API name her so.
+	// No local name has a ':' (the users file could not hold it), and a
+	// provider's name has none, so no two sources share a name.
+	//
+	// "local": the provider vouches for local names, as the company IdP
+	// that owns them does. Its user alice IS the local user alice (same
+	// X-Session-User, same sessions page, same rules); a provider whose
+	// users can pick their own preferred_username must not have it.
+	//
+	// Either way the upstream also gets the source: X-Session-Source:
+	// oidc:<name>. Changing Names ends the provider's sessions: their
+	// users sign in again under the new name.
+	Names string `json:"names,omitempty"`
+
 	// GroupsClaim is the claim with the user's groups (a list of
 	// strings). Default "groups".
 	GroupsClaim string `json:"groups_claim,omitempty"`
@@ -120,6 +140,12 @@ var defaultOIDCScopes = []string{oidc.ScopeOpenID, "email", "profile"}
 const (
 	defaultUsernameClaim = "preferred_username"
 	defaultGroupsClaim   = "groups"
+)
+
+// OIDCProvider.Names values.
+const (
+	namesQualified = "qualified"
+	namesLocal     = "local"
 )
 
 // oidcSourcePrefix starts the Record.Source of a provider's sessions.
@@ -190,6 +216,13 @@ func (p *OIDCProvider) validate() error {
 	}
 	if p.UsernameClaim == "" {
 		p.UsernameClaim = defaultUsernameClaim
+	}
+	switch p.Names {
+	case "":
+		p.Names = namesQualified
+	case namesQualified, namesLocal:
+	default:
+		return fmt.Errorf("oidc %s: names %q: want qualified (the provider's users are %s:<name>) or local (the provider vouches for local names)", p.Name, p.Names, p.Name)
 	}
 	if p.GroupsClaim == "" {
 		p.GroupsClaim = defaultGroupsClaim
@@ -362,7 +395,29 @@ func (p *oidcProvider) configFingerprint() string {
 // follows the provider's fingerprint identifies the user at the provider:
 // see loginFingerprint.)
 func (p *oidcProvider) accepts(rec sessionstore.Record) bool {
-	return rec.Fingerprint == p.fingerprint || strings.HasPrefix(rec.Fingerprint, p.fingerprint+":")
+	return p.owns(rec.User) && (rec.Fingerprint == p.fingerprint || strings.HasPrefix(rec.Fingerprint, p.fingerprint+":"))
+}
+
+// userName is the name this provider's user called name (a valid local
+// name: see identify) gets: qualified by the provider's name unless the
+// provider vouches for local names.
+func (p *oidcProvider) userName(name string) string {
+	if p.Names == namesLocal {
+		return name
+	}
+	return p.Name + ":" + name
+}
+
+// owns reports whether user is a name this provider gives as it is
+// configured now: a session issued under the other Names (or before
+// names were qualified) is no login, so that a provider's "admin" of
+// yesterday does not stay the local admin today.
+func (p *oidcProvider) owns(user string) bool {
+	if p.Names == namesLocal {
+		return !strings.Contains(user, ":")
+	}
+	n := len(p.Name)
+	return len(user) > n+1 && user[n] == ':' && user[:n] == p.Name
 }
 
 // registerOIDCMetrics registers the per-provider login counter, created

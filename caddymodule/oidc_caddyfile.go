@@ -15,6 +15,7 @@ import (
 //		scopes <scope>...
 //		username_claim <claim>
 //		groups_claim <claim>
+//		names qualified|local
 //		claims <claim>...
 //		allow_domains <domain>...
 //		allow_emails <email>...
@@ -75,6 +76,8 @@ func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 			p.UsernameClaim, err = oneArg(d)
 		case "groups_claim":
 			p.GroupsClaim, err = oneArg(d)
+		case "names":
+			p.Names, err = oneArg(d)
 		case "claims":
 			p.Claims, err = someArgs(d)
 		case "allow_domains":

@@ -317,7 +317,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		h.oidcCount(p, "error")
 		return h.serviceUnavailable(w)
 	}
-	id := identity{user: who.user, source: p.source, fingerprint: p.loginFingerprint(v.sub, v.sid), groups: who.groups}
+	id := identity{user: p.userName(who.user), source: p.source, fingerprint: p.loginFingerprint(v.sub, v.sid), groups: who.groups}
 	data := carriedData(old, id)
 	if data == nil {
 		data = map[string]string{}
@@ -336,9 +336,9 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	}
 	h.keepLogoutHint(w, r, p, d, fresh.rec, v.raw)
 	h.oidcCount(p, "success")
-	p.logger.Info("login", zap.String("user", who.user), zapRemoteIP(r))
+	p.logger.Info("login", zap.String("user", id.user), zapRemoteIP(r))
 	if acceptsJSON(r) {
-		return writeJSON(w, http.StatusOK, map[string]string{"user": who.user})
+		return writeJSON(w, http.StatusOK, map[string]string{"user": id.user, "source": id.source})
 	}
 	if h.Cookie.SameSite == "strict" {
 		// A redirect would go on with the navigation the provider began,

@@ -29,6 +29,7 @@ func TestOIDCCaddyfile(t *testing.T) {
 		allow_emails a@x.org b@y.org
 		allow_groups staff admins
 		redirect_url https://app.example.com/.session/oidc/corp/callback
+		names local
 	}`)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,9 @@ func TestOIDCCaddyfile(t *testing.T) {
 	if g.Name != "google" || g.Issuer != "https://accounts.google.com" || g.ClientSecret != "{env.EDGESESSION_TEST_OIDC_SECRET}" || g.Label != "Sign in with Google" || g.AllowDomains[0] != "example.com" {
 		t.Errorf("google: %+v", g)
 	}
+	if c.Names != "local" || g.Names != "" {
+		t.Errorf("names: google %q, corp %q", g.Names, c.Names)
+	}
 	if c.UsernameClaim != "email" || c.GroupsClaim != "roles" || len(c.Scopes) != 4 || len(c.AllowEmails) != 2 || len(c.AllowGroups) != 2 || c.RedirectURL == "" {
 		t.Errorf("corp: %+v", c)
 	}
@@ -84,6 +88,7 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"bad redirect_url", "oidc a {\nredirect_url /cb\n}", 4, "redirect_url"},
 		{"empty scopes", "oidc a {\nscopes\n}", 4, "scopes needs at least one value"},
 		{"label two values", "oidc a {\nlabel Sign in\n}", 4, "label needs exactly one value"},
+		{"bad names", "oidc a {\nnames bare\n}", 4, `names "bare"`},
 	})
 }
 
@@ -120,6 +125,9 @@ func TestOIDCIdentify(t *testing.T) {
 		{"bad groups skipped", map[string]any{"sub": "1", "groups": []any{"ok", "has space", "ok", 3, "a,b"}}, "1", []string{"ok"}, map[string]string{"groups": "ok"}},
 		{"one group as a string", map[string]any{"sub": "1", "groups": "staff"}, "1", []string{"staff"}, map[string]string{"groups": "staff"}},
 		{"other claim types", map[string]any{"sub": "1", "locale": map[string]any{"x": 1.0}}, "1", nil, map[string]string{"locale": `{"x":1}`}},
+		{"dot name falls back", map[string]any{"sub": "1", "preferred_username": ".."}, "1", nil, map[string]string{"preferred-username": ".."}},
+		{"slash name falls back", map[string]any{"sub": "1", "preferred_username": "a/../b", "email": "a/b@x.org", "email_verified": true}, "1", nil, map[string]string{"email": "a/b@x.org", "preferred-username": "a/../b"}},
+		{"percent name falls back", map[string]any{"sub": "1", "preferred_username": "%2E%2E"}, "1", nil, map[string]string{"preferred-username": "%2E%2E"}},
 		{"control characters dropped", map[string]any{"sub": "1", "name": "A\nB"}, "1", nil, map[string]string{"name": "AB"}},
 	}
 	for _, tt := range tests {

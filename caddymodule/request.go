@@ -158,6 +158,7 @@ type forwardHeaders struct {
 	data       []mappedHeader // the headers mapped to a data key
 	dataPrefix string         // <prefix>Data-
 	groups     string         // <prefix>Groups
+	source     string         // <prefix>Source
 	dataNames  *dataNames     // <prefix>Data-<Key> of the keys seen so far
 }
 
@@ -200,7 +201,7 @@ func (h *Handler) forward(r *http.Request, s *session) {
 	// One allocation for the values of all the headers, but no two headers
 	// share a slice: its capacity is never exceeded.
 	var values []string
-	if n := len(h.fwd.user) + 1 + len(h.fwd.data) + len(s.rec.Data); s.rec.User != "" || len(s.rec.Data) > 0 {
+	if n := len(h.fwd.user) + 2 + len(h.fwd.data) + len(s.rec.Data); s.rec.User != "" || len(s.rec.Data) > 0 {
 		values = make([]string, 0, n)
 	}
 	slot := func(v string) []string {
@@ -212,6 +213,11 @@ func (h *Handler) forward(r *http.Request, s *session) {
 			r.Header[name] = slot(user)
 		}
 		h.forwardGroups(r, s, slot(""))
+		// Where the name comes from (SPEC §9): password, upstream or
+		// oidc:<provider>.
+		if s.rec.Source != "" {
+			r.Header[h.fwd.source] = slot(s.rec.Source)
+		}
 	}
 	for k, v := range s.rec.Data {
 		// Keys and values were validated when they were written (see
@@ -231,7 +237,7 @@ func (h *Handler) forward(r *http.Request, s *session) {
 
 // sessionPlaceholders answers the session's placeholders for one
 // request: {http.session.user} and {http.auth.user.id},
-// {http.session.groups}, {http.session.data.*}. Each is "" until a session
+// {http.session.source}, {http.session.groups}, {http.session.data.*}. Each is "" until a session
 // is forwarded (and without one), so that `request_header X-User
 // {http.session.user}` never sends its own literal text. It reads them
 // from the forwarded record when asked, so that a request costs no boxing
@@ -289,6 +295,11 @@ func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 	switch rest {
 	case "session.user", "auth.user.id":
 		return p.rec.User, true
+	case "session.source":
+		if p.rec.User == "" {
+			return "", true
+		}
+		return p.rec.Source, true
 	case "session.groups":
 		if p.groups == nil {
 			return "", true

@@ -25,7 +25,9 @@ type Rule struct {
 	// Without matchers, the rule judges every request that reaches it.
 	MatchRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
 
-	// Users who may reach the rule's requests.
+	// Users who may reach the rule's requests, as X-Session-User names
+	// them: a local name (password users, upstream logins, providers
+	// with names local), or a provider's user as <provider>:<name>.
 	Users []string `json:"users,omitempty"`
 
 	// Groups whose members may reach the rule's requests.
@@ -85,7 +87,7 @@ func (r *Rule) validate() error {
 		return errors.New("names no user and no group: it would let no one in")
 	}
 	for _, u := range r.Users {
-		if err := validUsername(u); err != nil {
+		if err := validUserRef(u); err != nil {
 			return fmt.Errorf("user %q: %w", u, err)
 		}
 	}

@@ -148,7 +148,10 @@ func TestAllowCaddyfile(t *testing.T) {
 		"allow group {\npath /x\n}":  "allow group: names no one",
 		"allow user group admin":     "allow user: names no one",
 		"allow group a,b":            `group "a,b"`,
-		"allow user a:b":             `user "a:b"`,
+		"allow user a:b:c":           `user "a:b:c"`,
+		"allow user ..":              `user ".."`,
+		"allow user corp:a/b":        `user "corp:a/b"`,
+		"allow user corp:alice":      "",
 		"allow group a {\nfrob x\n}": "frob",
 		"allow group a {\npath\n}\n": "",
 	} {

@@ -523,9 +523,14 @@ func (db *userDB) groups(name string) []string {
 	return nil
 }
 
-// validUsername accepts a name that can be shown and sent in a header:
-// valid UTF-8, 1 to 256 bytes, no control characters, no ':' (the users
-// file separator) and no leading or trailing space.
+// validUsername accepts a name that can be shown, sent in a header and
+// named in an admin API path: valid UTF-8, 1 to 256 bytes, no control
+// characters, no ':' (the users file separator, and what sets a
+// provider's qualified names apart: see userRef), no leading or trailing
+// space, and nothing that paths normalise: not "." or "..", no '/', '\'
+// or '%'. Every source's names are checked with it (the Caddyfile and
+// users_file, the login form, providers' claims, upstream logins), so no
+// user is ever named what an HTTP client or mux would clean away.
 func validUsername(name string) error {
 	switch {
 	case name == "":
@@ -540,8 +545,27 @@ func validUsername(name string) error {
 		return fmt.Errorf("user name contains ':'")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return fmt.Errorf("user name contains a control character")
+	case name == "." || name == "..":
+		return fmt.Errorf("user name is a dot segment")
+	case strings.ContainsAny(name, `/\%`):
+		return fmt.Errorf(`user name contains '/', '\' or '%%'`)
 	}
 	return nil
+}
+
+// validUserRef accepts a user as rules, the session matcher and the admin
+// API name one: a local name (validUsername), or a provider's user
+// qualified by the provider's name, "<provider>:<name>" (see
+// OIDCProvider.Names).
+func validUserRef(ref string) error {
+	provider, name, qualified := strings.Cut(ref, ":")
+	if !qualified {
+		return validUsername(ref)
+	}
+	if err := validProviderName(provider); err != nil {
+		return fmt.Errorf("%q before ':' is not a provider name: %w", provider, err)
+	}
+	return validUsername(name)
 }
 
 // validGroup accepts a group name that can go in a comma-separated header

@@ -423,3 +423,44 @@ func TestUserGroupsInJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestUserNames: no source issues a name that a path cleans away or that
+// reads as another source's; rules, the matcher and the admin API name a
+// provider's user as <provider>:<name>.
+func TestUserNames(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		local, ref bool
+	}{
+		{"alice", true, true},
+		{"alice@example.com", true, true},
+		{"Émile Zola", true, true},
+		{"...", true, true},
+		{".alice", true, true},
+		{"corp:alice", false, true},
+		{"corp:alice@example.com", false, true},
+		{".", false, false},
+		{"..", false, false},
+		{"corp:..", false, false},
+		{"corp:.", false, false},
+		{"a/b", false, false},
+		{"a\\b", false, false},
+		{"%2E%2E", false, false},
+		{"a%2Fb", false, false},
+		{"corp:a/b", false, false},
+		{"a\x00b", false, false},
+		{"a\nb", false, false},
+		{"", false, false},
+		{":alice", false, false},
+		{"corp:", false, false},
+		{"co rp:alice", false, false},
+		{"corp:a:b", false, false},
+	} {
+		if got := validUsername(tt.name) == nil; got != tt.local {
+			t.Errorf("validUsername(%q) ok = %v, want %v", tt.name, got, tt.local)
+		}
+		if got := validUserRef(tt.name) == nil; got != tt.ref {
+			t.Errorf("validUserRef(%q) ok = %v, want %v", tt.name, got, tt.ref)
+		}
+	}
+}

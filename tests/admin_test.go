@@ -26,9 +26,13 @@ type adminSession struct {
 }
 
 // Admin sends one request to c's admin API and returns the status and body.
-func (c *Caddy) Admin(method, path string) (int, []byte) {
+// A body, if given, is sent as JSON.
+func (c *Caddy) Admin(method, path string, body ...string) (int, []byte) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", c.AdminPort, path), nil)
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", c.AdminPort, path), strings.NewReader(strings.Join(body, "")))
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -37,8 +41,8 @@ func (c *Caddy) Admin(method, path string) (int, []byte) {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, body
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
 }
 
 // adminList lists user's sessions through c's admin API.
@@ -126,7 +130,7 @@ func TestAdminRevokeOnOneInstanceEndsTheSessionOnTheOther(t *testing.T) {
 	}
 
 	// Everything, on A: bob is out on B.
-	if code, body := a.Admin("DELETE", "/session/all"); code != 200 || !strings.Contains(string(body), `"revoked":1`) {
+	if code, body := a.Admin("POST", "/session/revoke-all", `{"confirm":"every session"}`); code != 200 || !strings.Contains(string(body), `"revoked":1`) {
 		t.Fatalf("revoke all on A: %d %s", code, body)
 	}
 	if code, _ := bob.Whoami(); code != 401 {

@@ -74,7 +74,7 @@ func TestOIDCBrowserLogin(t *testing.T) {
 	}
 	body, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
 	b.must("reading the page", err)
-	if !strings.Contains(body, `"X-Session-User":["alice"]`) {
+	if !strings.Contains(body, `"X-Session-User":["test:alice"]`) {
 		t.Errorf("the upstream did not see alice:\n%s", body)
 	}
 

@@ -91,7 +91,8 @@ func TestOIDCLogin(t *testing.T) {
 	}
 	e := cl.Get("/private").Echo(t)
 	want := map[string]string{
-		"X-Session-User":        "alice",
+		"X-Session-User":        "test:alice",
+		"X-Session-Source":      "oidc:test",
 		"X-Session-Data-Email":  "alice@example.com",
 		"X-Session-Data-Name":   "Alice Example",
 		"X-Session-Data-Groups": "staff,ops",
@@ -125,8 +126,8 @@ func TestOIDCLogin(t *testing.T) {
 		t.Error("the session ID did not change at login")
 	}
 	e = cl.Get("/private").Echo(t)
-	if got := e.Headers["X-Session-User"]; len(got) != 1 || got[0] != "bob@other.org" {
-		t.Errorf("X-Session-User %q; want bob@other.org", got)
+	if got := e.Headers["X-Session-User"]; len(got) != 1 || got[0] != "idclaims:bob@other.org" {
+		t.Errorf("X-Session-User %q; want idclaims:bob@other.org", got)
 	}
 	if got := e.Headers["X-Session-Data-Name"]; len(got) != 1 || got[0] != "Bob Example" {
 		t.Errorf("X-Session-Data-Name %q", got)
@@ -425,7 +426,7 @@ func TestOIDCStrictCookie(t *testing.T) {
 	if set := strings.Join(r.Header.Values("Set-Cookie"), "\n"); !strings.Contains(set, "caddy_session=") || !strings.Contains(set, "SameSite=Strict") {
 		t.Errorf("session cookie not set Strict:\n%s", set)
 	}
-	if _, user := cl.Whoami(); user != "alice" {
+	if _, user := cl.Whoami(); user != "test:alice" {
 		t.Errorf("whoami %q", user)
 	}
 }

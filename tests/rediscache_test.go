@@ -138,7 +138,8 @@ func TestTwoCaddyInstancesAdminRevokeWithCache(t *testing.T) {
 		servedFromMemory(t, aliceB, rs.Port)
 		servedFromMemory(t, bobB, rs.Port)
 
-		var how, path string
+		var how, method, path, body string
+		method = "DELETE"
 		switch round % 3 {
 		case 0:
 			sessions := adminList(t, a, "alice")
@@ -149,10 +150,10 @@ func TestTwoCaddyInstancesAdminRevokeWithCache(t *testing.T) {
 		case 1:
 			how, path = "the user's sessions", "/session/users/alice"
 		case 2:
-			how, path = "every session", "/session/all"
+			how, method, path, body = "every session", "POST", "/session/revoke-all", `{"confirm":"every session"}`
 		}
-		if code, body := a.Admin("DELETE", path); code != 200 || !strings.Contains(string(body), `"revoked":`) {
-			t.Fatalf("DELETE %s on A: %d %s", path, code, body)
+		if code, body := a.Admin(method, path, body); code != 200 || !strings.Contains(string(body), `"revoked":`) {
+			t.Fatalf("%s %s on A: %d %s", method, path, code, body)
 		}
 		d := waitTime(t, 10*time.Second, "B to refuse alice's session after "+how+" revoked on A", refused(aliceB))
 		delays[how] = append(delays[how], d)

@@ -68,6 +68,51 @@ func indexTests(b Backend, now time.Time) map[string]func(t *testing.T, s sessio
 				}
 			}
 		},
+		"user index: a user of one identity source is not a namesake of another": func(t *testing.T, s sessionstore.Store) {
+			// edgesession names a provider's user <provider>:<name>, and
+			// no local name has a ':': the index by user is then an index
+			// by (source, name). Listing or revoking one never touches
+			// the other's sessions, even with a handle of theirs.
+			ix := index(t, s)
+			made := map[string][]sessionstore.Key{}
+			for i, u := range []struct{ user, source, realm string }{
+				{"alice", "password", ""},
+				{"corp:alice", "oidc:corp", ""},
+				{"corp:alice", "oidc:corp", "site-b"},
+				{"other:alice", "oidc:other", ""},
+				{"alice:corp", "upstream", ""},
+			} {
+				k := sessionstore.RealmKey(u.realm, sessionstore.NewID())
+				rec := identity(record(now, u.user, nil))
+				rec.Source = u.source
+				rec.Created = now.Add(time.Duration(i-10) * time.Minute)
+				mustCreate(t, s, k, rec)
+				made[u.user] = append(made[u.user], k)
+			}
+			for user, keys := range made {
+				es := mustList(t, ix, user)
+				if len(es) != len(keys) {
+					t.Fatalf("ListUser(%q) = %d sessions, want %d", user, len(es), len(keys))
+				}
+				for i, e := range es {
+					if e.Handle != keys[i].Handle() || e.Record.User != user {
+						t.Fatalf("ListUser(%q) entry %d is %s of %q", user, i, e.Handle, e.Record.User)
+					}
+				}
+			}
+			if got := mustDeleteUser(t, ix, "alice", made["corp:alice"][0].Handle(), made["other:alice"][0].Handle()); len(got) != 0 {
+				t.Fatalf("DeleteUser(alice) with handles of corp:alice and other:alice deleted %d", len(got))
+			}
+			if got := mustDeleteUser(t, ix, "corp:alice"); len(got) != 2 {
+				t.Fatalf("DeleteUser(corp:alice) deleted %d, want 2", len(got))
+			}
+			for _, user := range []string{"alice", "other:alice", "alice:corp"} {
+				mustFind(t, s, made[user][0])
+			}
+			if es := mustList(t, ix, "corp:alice"); len(es) != 0 {
+				t.Fatalf("corp:alice still lists %d sessions", len(es))
+			}
+		},
 		"user index: a create over another user's key moves it": func(t *testing.T, s sessionstore.Store) {
 			ix := index(t, s)
 			k := sessionstore.KeyOf(sessionstore.NewID())
