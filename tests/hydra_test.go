@@ -208,7 +208,8 @@ func TestHydra(t *testing.T) {
 		}
 		e := br.a.Get("/private").Echo(t)
 		for k, v := range map[string]string{
-			"X-Session-User":        "alice", // preferred_username, not the subject u-1001
+			"X-Session-User":        "hydra:alice", // preferred_username, not the subject u-1001, qualified by the provider
+			"X-Session-Source":      "oidc:hydra",
 			"X-Session-Data-Email":  "alice@example.com",
 			"X-Session-Data-Name":   "Alice Liddell",
 			"X-Session-Data-Groups": "staff,ops",
@@ -225,8 +226,8 @@ func TestHydra(t *testing.T) {
 		if s.hydraLogin(t, br.b, "", "") {
 			t.Error("the second client's login showed the login form: Hydra's session did not answer it")
 		}
-		if got := br.b.Get("/private").Echo(t).Headers["X-Session-User"]; len(got) != 1 || got[0] != "bob" {
-			t.Errorf("site B: X-Session-User %q; want bob", got)
+		if got := br.b.Get("/private").Echo(t).Headers["X-Session-User"]; len(got) != 1 || got[0] != "hydra:bob" {
+			t.Errorf("site B: X-Session-User %q; want hydra:bob", got)
 		}
 	})
 

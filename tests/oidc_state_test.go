@@ -109,7 +109,7 @@ func TestOIDCLoginInProgressFitsBrowsers(t *testing.T) {
 				t.Errorf("login %d of the newest four: %d %s", i+2, r.StatusCode, r.Body)
 			}
 		}
-		if status, user := cl.Whoami(); status != http.StatusOK || user != "alice" {
+		if status, user := cl.Whoami(); status != http.StatusOK || user != "test:alice" {
 			t.Errorf("whoami after the logins: %d %q", status, user)
 		}
 	})
