@@ -625,7 +625,12 @@ func TestAttackMarkerNeverReachesTheUpstream(t *testing.T) {
 		}
 	}
 	// Its name may not be one of the app's cookies to expire.
-	for _, cfg := range []string{"logout_cookies " + marker, "logout_cookies caddy_session_app"} {
+	for _, cfg := range []string{
+		"logout_cookies " + marker, "logout_cookies caddy_session_app",
+		// The cookie named after logout_cookies: the check must see it.
+		"logout_cookies sess_signedin\n\t\t\tcookie {\n\t\t\t\tname sess\n\t\t\t}",
+		"cookie {\n\t\t\t\tname sess\n\t\t\t}\n\t\t\tlogout_cookies sess_signedin",
+	} {
 		if out, err := validateConfig(t, strings.Replace(markerTemplate, "logout_cookies sessionid", cfg, 1)); err == nil {
 			t.Errorf("%s is accepted: %s", cfg, out)
 		}
@@ -733,6 +738,42 @@ func TestAttackMarkerPlantedElsewhere(t *testing.T) {
 			}
 			if kept != 3 {
 				t.Errorf("the app got its anonymous session cookie on %d of 3 requests after the first: the planted %s, which the handler cannot expire, ends the app's session on every request", kept, name)
+			}
+		})
+	}
+}
+
+// TestAttackMountSessionsPageThroughAnEncodedSlash: item 10's own scenario
+// (a user who fears a stolen session signs out everywhere else), reached
+// through a link that spells the mount with an encoded '/'. Whatever
+// spelling serves the wiki's sessions page, its "Sign out everywhere
+// else" form must sign the wiki's other sessions out; or the page must
+// not be served under that spelling.
+func TestAttackMountSessionsPageThroughAnEncodedSlash(t *testing.T) {
+	up := StartUpstream(t)
+	c := StartCaddy(t, up.Addr, realmsTemplate, WithExtra("alice", aliceHash), WithExtra("bob", bobHash))
+	for _, p := range []string{"/wiki/.session/sessions", "/WIKI/.session/sessions", "/wiki%2f.session/sessions", "/wiki%2F.session/sessions", "/x/..%2fwiki/.session/sessions"} {
+		t.Run(strings.ReplaceAll(p, "/", "_"), func(t *testing.T) {
+			victim := loginAt(t, c.Site, "/wiki", "admin", alicePassword)
+			thief := loginAt(t, c.Site, "/wiki", "admin", alicePassword)
+			page := victim.Get(p, browserNavigation...)
+			if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+				return // not served under this spelling: safe
+			}
+			forms, _ := parsePage(t, page.Body)
+			var others *htmlForm
+			for i, f := range forms {
+				if f.Fields.Get("others") != "" {
+					others = &forms[i]
+				}
+			}
+			if others == nil {
+				return // nothing to click
+			}
+			r := victim.Post(others.Action, "application/x-www-form-urlencoded", others.Fields.Encode(), browserFormPost...)
+			if thief.Get("/wiki/x").StatusCode == http.StatusOK {
+				t.Errorf("GET %s served the wiki's sessions page; its \"sign out everywhere else\" form posts to %s (answered %d, Location %q), and the other session of the wiki lives on",
+					p, others.Action, r.StatusCode, r.Header.Get("Location"))
 			}
 		})
 	}
