@@ -778,3 +778,32 @@ func TestAttackMountSessionsPageThroughAnEncodedSlash(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackMountRulesUnderEverySpelling: the rule `allow group admin {
+// path /admin/* }` of the wiki holds under every spelling of the mount and
+// of the separator after it (an encoded '/', a doubled one): bob, not in
+// admin, never reaches the wiki's /admin/ (as the upstream reads the path:
+// Go's, which does not merge slashes, or one that does, as Werkzeug's).
+func TestAttackMountRulesUnderEverySpelling(t *testing.T) {
+	up := StartUpstream(t)
+	c := StartCaddy(t, up.Addr, realmsTemplate, WithExtra("alice", aliceHash), WithExtra("bob", bobHash))
+	bob := loginAt(t, c.Site, "/wiki", "bob", bobPassword)
+	if r := bob.Get("/wiki/admin/x"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("bob at /wiki/admin/x: %d", r.StatusCode)
+	}
+	for _, p := range []string{
+		"/WIKI/admin/x", "/%77iki/admin/x", "/wiki%2fadmin/x", "/wiki%2Fadmin/x", "/wiki%2f/admin/x", "/wiki//admin/x",
+		"/wiki/%2fadmin/x", "/wiki%2f%2fadmin/x", "/wiki/.//admin/x", "/x/..%2fwiki/admin/x", "/wiki/%61dmin/x",
+		"/wiki/ADMIN/x", "/wiki/admin%2fx", "/wiki%2fadmin%2fx",
+	} {
+		r := bob.Get(p)
+		if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			continue
+		}
+		e := r.Echo(t)
+		merged := "/" + strings.TrimLeft(e.Path, "/")
+		if strings.HasPrefix(strings.ToLower(merged), "/admin/") || strings.EqualFold(merged, "/admin") {
+			t.Errorf("bob GET %s: the wiki's upstream served %q (user %v)", p, e.Path, e.Headers["X-Session-User"])
+		}
+	}
+}
