@@ -73,7 +73,7 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"bad issuer", "oidc a {\nissuer accounts.google.com\n}", 4, "issuer"},
 		{"issuer with query", "oidc a {\nissuer https://a.example/?x=1\n}", 4, "no query"},
 		{"missing client_id", "oidc a {\nissuer https://a.example\n}", 3, "issuer and client_id are required"},
-		{"unset secret env", "oidc a {\nclient_secret {env.EDGESESSION_TEST_UNSET_OIDC}\n}", 4, "EDGESESSION_TEST_UNSET_OIDC is unset"},
+		{"secret env without a name", "oidc a {\nclient_secret {env.}\n}", 4, "client_secret: {env.} does not name an environment variable"},
 		{"bad domain", "oidc a {\nallow_domains @\n}", 4, "allow_domains"},
 		{"bad email", "oidc a {\nallow_emails bob\n}", 4, "allow_emails"},
 		{"bad group", "oidc a {\nallow_groups a,b\n}", 4, "comma"},
