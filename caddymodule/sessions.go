@@ -36,6 +36,8 @@ type sessionsPage struct {
 	// NoList is set when the store keeps no list (the cookie store).
 	NoList bool
 	Logout string
+	// Home is the app's home page, under the mount prefix: the way back.
+	Home string
 }
 
 // sessionRow is one session in the page and in its JSON.
@@ -73,7 +75,7 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		if acceptsJSON(r) {
 			return writeJSON(w, http.StatusNotFound, map[string]string{"error": "sessions are kept only in the browser: there is no list"})
 		}
-		return h.renderSessions(w, sessionsPage{User: s.rec.User, NoList: true})
+		return h.renderSessions(w, r, sessionsPage{User: s.rec.User, NoList: true})
 	}
 	current := h.key(s.id).Handle()
 	rows, err := h.ownSessions(r, ix, s.rec.User, current)
@@ -89,7 +91,7 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		if n, err := strconv.Atoi(r.URL.Query().Get("signed-out")); err == nil && n >= 0 {
 			page.Message = "Signed out " + plural(n, "session") + "."
 		}
-		return h.renderSessions(w, page)
+		return h.renderSessions(w, r, page)
 	}
 
 	// Which of the listed sessions the form names.
@@ -106,7 +108,7 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		if acceptsJSON(r) {
 			return writeJSON(w, http.StatusOK, map[string]int{"revoked": 0})
 		}
-		http.Redirect(w, r, h.PathPrefix+"/sessions", http.StatusSeeOther)
+		http.Redirect(w, r, h.endpointURL(r, "/sessions"), http.StatusSeeOther)
 		return nil
 	}
 	keys, err := ix.DeleteUser(r.Context(), s.rec.User, handles...)
@@ -124,14 +126,14 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		if acceptsJSON(r) {
 			return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 		}
-		http.Redirect(w, r, h.PathPrefix+"/login", http.StatusSeeOther)
+		http.Redirect(w, r, h.endpointURL(r, "/login"), http.StatusSeeOther)
 		return nil
 	}
 	if acceptsJSON(r) {
 		return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 	}
 	// Post/redirect/get: a reload does not post again.
-	http.Redirect(w, r, h.PathPrefix+"/sessions?signed-out="+strconv.Itoa(len(keys)), http.StatusSeeOther)
+	http.Redirect(w, r, h.endpointURL(r, "/sessions")+"?signed-out="+strconv.Itoa(len(keys)), http.StatusSeeOther)
 	return nil
 }
 
@@ -160,9 +162,10 @@ func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user s
 	return rows, nil
 }
 
-func (h *Handler) renderSessions(w http.ResponseWriter, page sessionsPage) error {
-	page.Action = h.PathPrefix + "/sessions"
-	page.Logout = h.PathPrefix + "/logout"
+func (h *Handler) renderSessions(w http.ResponseWriter, r *http.Request, page sessionsPage) error {
+	page.Action = h.endpointURL(r, "/sessions")
+	page.Logout = h.endpointURL(r, "/logout")
+	page.Home = home(mountPrefix(r))
 	page.Nonce = rand.Text()
 	return h.render(w, http.StatusOK, "sessions.html", page.Nonce, page)
 }
