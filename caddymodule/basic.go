@@ -99,7 +99,7 @@ func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCred
 			return nil, nil // the client hung up; nothing was checked or counted
 		}
 		h.metrics.logins.WithLabelValues("error").Inc()
-		h.logger.Error("login throttle unavailable", zap.String("user", c.user), zap.String("remote_ip", ip), zap.String("by", "http_basic"), zap.Error(err))
+		h.logger.Error("session store unavailable: login refused", zap.String("user", c.user), zap.String("remote_ip", ip), zap.String("by", "http_basic"), zap.Error(err))
 		return nil, h.serviceUnavailable(w)
 	}
 	if attempt == nil {

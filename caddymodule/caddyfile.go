@@ -75,8 +75,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // oidc is described at unmarshalOIDC. Every subdirective but user,
 // header, logout_cookies, oidc and allow may be given once. Every value is
 // checked here, so that `caddy adapt` and `caddy validate` name the line of
-// a bad one: secrets are resolved ({env.*} and {file.*} too) and measured,
-// and the users file and the login template are read.
+// a bad one: a literal secret is measured, and the users file and the
+// login template are read. The {env.*} and {file.*} placeholders of
+// secrets are only checked for their form here, so that `caddy adapt`
+// works without the production secrets; what they stand for is read and
+// measured at provision, by `caddy validate` and `caddy run`.
 func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "session"
 	if d.NextArg() {
@@ -100,7 +103,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("secret needs at least one value")
 			}
 			for i, v := range s.Secrets {
-				if _, err := resolveSecret(i+1, v); err != nil {
+				if err := checkSecret(i+1, v); err != nil {
 					return d.WrapErr(err)
 				}
 			}

@@ -31,11 +31,9 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		}
 		return path
 	}
-	shortSecretFile := write("short-secret", "short\n")
 	brokenUsers := write("users", "# users\nalice:"+testHash+"\nbob:plaintext\n")
 	badGroupUsers := write("group-users", "alice:"+testHash+":admin,,ops\n")
 	brokenTemplate := write("login.html", "{{if}}")
-	t.Setenv("EDGESESSION_TEST_EMPTY", "")
 	long := strings.Repeat("s", 32)
 
 	assertCaddyfileErrors(t, []caddyfileError{
@@ -76,12 +74,11 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		// Values that only fail when used are checked while parsing too.
 		{"short secret", "secret tooshort", 3, "secret #1 is 8 bytes long; it must be at least 32"},
 		{"short older secret", "secret " + long + " tooshort", 3, "secret #2 is 8 bytes long"},
-		{"unset env secret", "secret {env.EDGESESSION_TEST_UNSET}", 3, "secret #1: environment variable EDGESESSION_TEST_UNSET is unset or empty"},
-		{"empty env secret", "\nsecret " + long + " {env.EDGESESSION_TEST_EMPTY}", 4, "secret #2: environment variable EDGESESSION_TEST_EMPTY"},
-		{"missing file secret", "secret {file." + dir + "/nothing}", 3, "secret #1: stat " + dir + "/nothing: no such file"},
-		{"short file secret", "secret {file." + shortSecretFile + "}", 3, "secret #1 ({file." + shortSecretFile + "}) is 5 bytes long"},
-		{"directory as file secret", "secret {file." + dir + "}", 3, "not a regular file"},
 		{"other placeholder in secret", "secret {system.hostname}" + long, 3, "placeholder other than {env.*} and {file.*}"},
+		{"env placeholder without a name", "secret {env.}", 3, "secret #1: {env.} does not name an environment variable"},
+		{"env placeholder with a bad name", "secret " + long + " {env.SESSION-SECRET}", 3, "secret #2: {env.SESSION-SECRET} does not name an environment variable"},
+		{"file placeholder without a path", "secret {file.}", 3, "secret #1: a placeholder other than"}, // {file.*} is a shorthand of the Caddyfile
+		{"unclosed env placeholder", "secret {env.SESSION_SECRET", 3, "secret #1: a placeholder {env.... is not closed"},
 		{"missing users_file", "users_file " + dir + "/nothing", 3, "users_file: stat " + dir + "/nothing: no such file"},
 		{"broken users_file", "\nusers_file " + brokenUsers, 4, "users_file " + brokenUsers + `: line 3: user "bob": not a bcrypt or argon2id hash`},
 		{"users_file bad group", "users_file " + badGroupUsers, 3, `line 1: user "alice": empty group name`},
@@ -285,18 +282,19 @@ func TestSecretErrorsShowNoSecret(t *testing.T) {
 		"secret pre-sekrit{env.EDGESESSION_TEST_SHORT}":           "sekrit",
 		"secret brace{sekrit-in-braces}0123456789abcdefghijklmno": "sekrit-in-braces",
 	} {
+		// A placeholder is read at provision only; a literal is measured
+		// while parsing too, with the same message and the line.
 		_, err := adapt(t, body)
-		if err == nil || !strings.Contains(err.Error(), "Caddyfile:3") {
+		placeholder := strings.Contains(body, "{env.") || strings.Contains(body, "{file.")
+		if placeholder != (err == nil) || err != nil && !strings.Contains(err.Error(), "Caddyfile:3") {
 			t.Errorf("%q: %v", body, err)
 			continue
 		}
-		if strings.Contains(err.Error(), value) {
+		if err != nil && strings.Contains(err.Error(), value) {
 			t.Errorf("%q: the error shows the secret: %v", body, err)
 		}
-		// At provision (a JSON config) the message is the same, without
-		// the line.
 		h := &Handler{Secrets: strings.Fields(body)[1:]}
-		if _, perr := h.loadSecrets(caddy.Context{}); perr == nil || strings.Contains(perr.Error(), value) || !strings.Contains(err.Error(), perr.Error()) {
+		if _, perr := h.loadSecrets(caddy.Context{}); perr == nil || strings.Contains(perr.Error(), value) || err != nil && !strings.Contains(err.Error(), perr.Error()) {
 			t.Errorf("%q at provision: %v (Caddyfile: %v)", body, perr, err)
 		}
 	}
@@ -313,6 +311,43 @@ func TestSecretErrorsShowNoSecret(t *testing.T) {
 		if got, err := resolveSecret(1, in); err != nil || string(got) != want {
 			t.Errorf("resolveSecret(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// `caddy adapt` checks a secret's placeholders for their form only, so
+// that a CI job without the production secrets can adapt the config; at
+// provision (`caddy validate`, `caddy run`) what they stand for must be
+// there and long enough, and the error names the secret and the variable
+// or the file.
+func TestSecretPlaceholdersAreReadAtProvision(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/short", []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EDGESESSION_TEST_EMPTY", "")
+	t.Setenv("EDGESESSION_TEST_SHORT", "short")
+	long := strings.Repeat("s", 32)
+	for _, tt := range []struct{ secrets, want string }{
+		{"{env.EDGESESSION_TEST_UNSET}", "secret #1: environment variable EDGESESSION_TEST_UNSET is unset or empty"},
+		{long + " {env.EDGESESSION_TEST_EMPTY}", "secret #2: environment variable EDGESESSION_TEST_EMPTY is unset or empty"},
+		{"{env.EDGESESSION_TEST_SHORT}", "secret #1 ({env.EDGESESSION_TEST_SHORT}) is 5 bytes long; it must be at least 32"},
+		{"prefix-{env.EDGESESSION_TEST_SHORT}", "secret #1 is 12 bytes long; it must be at least 32"},
+		{"{file." + dir + "/nothing}", "secret #1: stat " + dir + "/nothing: no such file"},
+		{"{file." + dir + "/short}", "secret #1 ({file." + dir + "/short}) is 5 bytes long"},
+		{"{file." + dir + "}", "secret #1: " + dir + " is not a regular file"},
+	} {
+		if _, err := adapt(t, "secret "+tt.secrets); err != nil {
+			t.Errorf("adapt %q: %v", tt.secrets, err)
+		}
+		h := &Handler{Secrets: strings.Fields(tt.secrets)}
+		if _, err := h.loadSecrets(caddy.Context{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("provision %q: %v; want %q", tt.secrets, err, tt.want)
+		}
+	}
+	// An OIDC client secret too.
+	body := "oidc a {\nissuer https://a.example\nclient_id x\nclient_secret {env.EDGESESSION_TEST_UNSET_OIDC}\n}"
+	if _, err := adapt(t, body); err != nil {
+		t.Errorf("adapt an OIDC client_secret of an unset variable: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,9 +39,12 @@ stores (memory, bolt, redis) of a running Caddy, through its admin API
 an OIDC provider's user qualified by the provider (corp:alice) unless that
 provider has 'names local'.
 
-A revocation takes effect at once on every Caddy instance that shares the
-store (Redis). Sessions are shown by handle, never by ID: nothing printed
-can be turned into a cookie. Sessions of the cookie store are kept only in
+A revocation is in force at the next request on every Caddy instance that
+shares the store (Redis). With the Redis store's cache (on by default),
+another instance may still accept a revoked session for up to the cache's
+max age (1s by default), should Redis's invalidation not reach it sooner.
+Sessions are shown by handle, never by ID: nothing printed can be turned
+into a cookie. Sessions of the cookie store are kept only in
 the browser and cannot be listed or revoked.
 
 The admin API's address comes from --address if given, else from the
@@ -65,7 +69,7 @@ config given with --config (and --adapter), else it is the default
 				Use:   "revoke-all --yes",
 				Short: "Revokes every session of every user",
 				Args:  cobra.NoArgs,
-				RunE:  caddycmd.WrapCommandFuncForCobra(cmdSessionRevokeAll),
+				RunE:  refuseWithoutYes(caddycmd.WrapCommandFuncForCobra(cmdSessionRevokeAll)),
 			}
 			revokeAll.Flags().Bool("yes", false, "Confirm: sign everyone out")
 			for _, c := range []*cobra.Command{list, revoke, revokeAll} {
@@ -124,10 +128,24 @@ func cmdSessionRevoke(fl caddycmd.Flags) (int, error) {
 	return caddy.ExitCodeSuccess, nil
 }
 
-func cmdSessionRevokeAll(fl caddycmd.Flags) (int, error) {
-	if !fl.Bool("yes") {
-		return caddy.ExitCodeFailedStartup, fmt.Errorf("revoke-all signs every user out of every site; add --yes if that is what you want")
+// errNotConfirmed is what revoke-all without --yes ends with.
+var errNotConfirmed = errors.New("revoke-all signs every user out of every site; add --yes if that is what you want")
+
+// refuseWithoutYes runs revoke-all only with --yes. Without, it says why
+// on standard error as a plain message for the person at the terminal (not
+// a log line, as Caddy's command wrapper would print it) and exits with 1.
+func refuseWithoutYes(run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if yes, _ := cmd.Flags().GetBool("yes"); !yes {
+			fmt.Fprintf(cmd.ErrOrStderr(), "caddy session %v\n", errNotConfirmed)
+			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			return errNotConfirmed
+		}
+		return run(cmd, args)
 	}
+}
+
+func cmdSessionRevokeAll(fl caddycmd.Flags) (int, error) {
 	body, err := sessionAPI(fl, http.MethodPost, adminSessionPath+adminRevokeAll, strings.NewReader(adminRevokeAllBody))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err

@@ -130,7 +130,9 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 			return nil // the client hung up; nothing was checked or counted
 		}
 		h.metrics.logins.WithLabelValues("error").Inc()
-		h.logger.Error("login throttle unavailable", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
+		// Only a store keeps counts that can fail (the redis store): the
+		// error names it and its servers.
+		h.logger.Error("session store unavailable: login refused", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
 		return h.serviceUnavailable(w)
 	}
 	if attempt == nil {

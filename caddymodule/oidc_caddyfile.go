@@ -29,7 +29,8 @@ import (
 // issuer and client_id are required; every option may be given once, and
 // every value is checked here, so that `caddy adapt` names the line of a
 // bad one. The client secret's {env.*} and {file.*} placeholders are
-// replaced here too, to check them, and again at provision.
+// only checked for their form here (`caddy adapt` works without the
+// production secrets); they are replaced at provision.
 func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 	start := d.Token()
 	args := d.RemainingArgs()
@@ -66,7 +67,7 @@ func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 		case "client_secret":
 			p.ClientSecret, err = oneArg(d)
 			if err == nil {
-				if _, rerr := resolvePlaceholders(p.ClientSecret); rerr != nil {
+				if _, _, rerr := secretPlaceholders(p.ClientSecret); rerr != nil {
 					return d.Errf("oidc %s: client_secret: %v", p.Name, rerr)
 				}
 			}

@@ -78,7 +78,7 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"bad issuer", "oidc a {\nissuer accounts.google.com\n}", 4, "issuer"},
 		{"issuer with query", "oidc a {\nissuer https://a.example/?x=1\n}", 4, "no query"},
 		{"missing client_id", "oidc a {\nissuer https://a.example\n}", 3, "issuer and client_id are required"},
-		{"unset secret env", "oidc a {\nclient_secret {env.EDGESESSION_TEST_UNSET_OIDC}\n}", 4, "EDGESESSION_TEST_UNSET_OIDC is unset"},
+		{"secret env without a name", "oidc a {\nclient_secret {env.}\n}", 4, "client_secret: {env.} does not name an environment variable"},
 		{"bad domain", "oidc a {\nallow_domains @\n}", 4, "allow_domains"},
 		{"Unicode domain", "oidc a {\nallow_domains \u212Aelvin.example\n}", 4, "xn--"},
 		{"look-alike domain", "oidc a {\nallow_domains ex\u0430mple.com\n}", 4, "ASCII form"},

@@ -51,7 +51,7 @@ func TestRedisStoreCacheIsTheDefault(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := tc.rs
-			rs.Prefix = "provision-" + tc.name + ":"
+			rs.Prefix = storetest.RedisPrefix(t)
 			if err := rs.Provision(caddy.Context{}); err != nil {
 				t.Fatal(err)
 			}

@@ -19,15 +19,83 @@ const minSecretBytes = 32
 // maxSecretFile bounds a {file.*} secret, as Caddy's own placeholder does.
 const maxSecretFile = 1 << 20
 
-// resolveSecret replaces the {env.*} and {file.*} placeholders of the
-// n-th configured secret s and checks its length. It runs both while the
-// Caddyfile is parsed and at provision. Errors name the variable or the
-// file, never a value: other placeholders are refused without naming them,
-// since a literal secret may contain braces.
-func resolveSecret(n int, s string) ([]byte, error) {
-	var keys []string
-	v, err := caddy.NewEmptyReplacer().ReplaceFunc(s, func(key string, _ any) (any, error) {
+// checkSecret checks the n-th configured secret s as far as it can without
+// the environment or the file system: that `caddy adapt` passes on a
+// machine (a CI job) that has no production secrets. A literal secret is
+// measured; a placeholder must be a well-formed {env.NAME} or {file.PATH}.
+// What a placeholder stands for is read and measured at provision
+// (resolveSecret), by `caddy validate` and `caddy run`.
+func checkSecret(n int, s string) error {
+	keys, literal, err := secretPlaceholders(s)
+	if err != nil {
+		return fmt.Errorf("secret #%d: %w", n, err)
+	}
+	if len(keys) == 0 && len(strings.TrimSpace(literal)) < minSecretBytes {
+		return fmt.Errorf("secret #%d is %d bytes long; it must be at least %d", n, len(strings.TrimSpace(literal)), minSecretBytes)
+	}
+	return nil
+}
+
+// secretPlaceholders returns the placeholders of s (without braces) and
+// what s says without them, or an error for a placeholder that is not a
+// well-formed {env.NAME} or {file.PATH}, or one left unclosed. The error
+// names a placeholder only if it is one of those two kinds: a literal
+// secret may contain braces.
+func secretPlaceholders(s string) (keys []string, literal string, err error) {
+	literal, err = caddy.NewEmptyReplacer().ReplaceFunc(s, func(key string, _ any) (any, error) {
+		if name, ok := strings.CutPrefix(key, "env."); ok {
+			if !validEnvName(name) {
+				return nil, fmt.Errorf("{%s} does not name an environment variable (letters, digits and '_', not starting with a digit)", key)
+			}
+		} else if path, ok := strings.CutPrefix(key, "file."); ok {
+			if path == "" {
+				return nil, fmt.Errorf("{file.} names no file")
+			}
+		} else {
+			return nil, fmt.Errorf("a placeholder other than {env.*} and {file.*} (write a literal brace as \\{)")
+		}
 		keys = append(keys, key)
+		return "", nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	for _, open := range []string{"{env.", "{file."} {
+		for rest := s; ; {
+			i := strings.Index(rest, open)
+			if i < 0 {
+				break
+			}
+			if (i == 0 || rest[i-1] != '\\') && !strings.Contains(rest[i:], "}") {
+				return nil, "", fmt.Errorf("a placeholder %s... is not closed", open)
+			}
+			rest = rest[i+1:]
+		}
+	}
+	return keys, literal, nil
+}
+
+// validEnvName reports whether name is a portable environment variable
+// name, as a shell would set it.
+func validEnvName(name string) bool {
+	for i, c := range name {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return name != ""
+}
+
+// resolveSecret replaces the {env.*} and {file.*} placeholders of the
+// n-th configured secret s and checks its length: at provision, so by
+// `caddy validate` and `caddy run`. Errors name the directive, the
+// variable or the file, never a value.
+func resolveSecret(n int, s string) ([]byte, error) {
+	keys, _, err := secretPlaceholders(s)
+	if err != nil {
+		return nil, fmt.Errorf("secret #%d: %w", n, err)
+	}
+	v, err := caddy.NewEmptyReplacer().ReplaceFunc(s, func(key string, _ any) (any, error) {
 		if name, ok := strings.CutPrefix(key, "env."); ok {
 			v := os.Getenv(name)
 			if v == "" {
@@ -35,10 +103,8 @@ func resolveSecret(n int, s string) ([]byte, error) {
 			}
 			return v, nil
 		}
-		if path, ok := strings.CutPrefix(key, "file."); ok {
-			return readSecretFile(n, path)
-		}
-		return nil, fmt.Errorf("secret #%d has a placeholder other than {env.*} and {file.*} (write a literal brace as \\{)", n)
+		path, _ := strings.CutPrefix(key, "file.")
+		return readSecretFile(n, path)
 	})
 	if err != nil {
 		return nil, err

@@ -36,6 +36,8 @@ type sessionsPage struct {
 	// NoList is set when the store keeps no list (the cookie store).
 	NoList bool
 	Logout string
+	// Home is the app's home page, under the mount prefix: the way back.
+	Home string
 }
 
 // sessionRow is one session in the page and in its JSON.
@@ -163,6 +165,7 @@ func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user s
 func (h *Handler) renderSessions(w http.ResponseWriter, r *http.Request, page sessionsPage) error {
 	page.Action = h.endpointURL(r, "/sessions")
 	page.Logout = h.endpointURL(r, "/logout")
+	page.Home = home(mountPrefix(r))
 	page.Nonce = rand.Text()
 	return h.render(w, http.StatusOK, "sessions.html", page.Nonce, page)
 }

@@ -122,6 +122,10 @@ func TestSessionsPage(t *testing.T) {
 	if !strings.Contains(w.Body.String(), "Signed out 1 session.") || strings.Contains(w.Body.String(), "everywhere else") {
 		t.Fatalf("after: %s", w.Body)
 	}
+	// The way back to the app (at the site's root: nothing is mounted).
+	if !strings.Contains(w.Body.String(), `<a href="/">Back to the site</a>`) {
+		t.Errorf("the sessions page has no way back to the app: %s", w.Body)
+	}
 
 	// Another user's handle is not hers to sign out.
 	bobs := pageRequest(t, h, "GET", bob, "application/json", nil)

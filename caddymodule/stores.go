@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,6 +225,7 @@ type RedisStore struct {
 	key    string
 	store  sessionstore.Store
 	client redis.UniversalClient
+	where  string // the servers, for messages (never the password)
 }
 
 // DefaultRedisPrefix is the default key prefix.
@@ -278,11 +280,44 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		closeBoth := func() error { return errors.Join(cached.Close(), client.Close()) }
 		return pooledStore{Store: cached, close: closeBoth, redis: client}, nil
 	})
-	if err == nil {
-		rs.store, rs.client, rs.key = p.Store, p.redis, key
+	if err != nil {
+		return err
 	}
-	return err
+	rs.store, rs.client, rs.key, rs.where = p.Store, p.redis, key, redisWhere(opts)
+	rs.checkReachable(ctx.Logger(rs), opts.DialTimeout)
+	return nil
 }
+
+// checkReachable says, at start and at each reload (and in `caddy
+// validate`), if Redis does not answer: at error level, naming the store
+// and its servers. Caddy starts all the same, and fails closed: what
+// needs a session (a login, a page behind the session) is answered 503
+// until Redis answers, with no restart. Refusing to start would be worse:
+// in a fleet that boots while Redis is down (or fails over), every
+// instance would stay down, its public routes and other sites with it,
+// until someone restarted each one after Redis came back.
+func (rs *RedisStore) checkReachable(logger *zap.Logger, timeout time.Duration) {
+	pctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := rs.client.Ping(pctx).Err(); err != nil {
+		logger.Error("redis store unreachable: requests that need a session are answered 503 until it answers",
+			zap.String("redis", rs.where), zap.String("prefix", rs.Prefix), zap.Error(err))
+	}
+}
+
+// redisWhere names the servers of opts for a message.
+func redisWhere(opts *redis.UniversalOptions) string {
+	switch {
+	case opts.MasterName != "":
+		return "the master of " + opts.MasterName + " (sentinels " + strings.Join(opts.Addrs, ", ") + ")"
+	case opts.IsClusterMode:
+		return "cluster " + strings.Join(opts.Addrs, ", ")
+	}
+	return fmt.Sprintf("%s database %d", opts.Addrs[0], opts.DB)
+}
+
+// Where names the store's Redis servers, for messages.
+func (rs *RedisStore) Where() string { return rs.where }
 
 // options turns the config into go-redis options; connecting waits for the
 // first command, so Caddy starts even while Redis is down.

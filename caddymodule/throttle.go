@@ -44,7 +44,7 @@ const busyWait = time.Second
 func newThrottle(limit *LoginLimit, store any, logger *zap.Logger) *throttle {
 	t := &throttle{failures: limit.Failures, window: time.Duration(limit.Window), table: processThrottle, logger: logger}
 	if rs, ok := store.(*RedisStore); ok {
-		t.redis = &redisFailures{client: rs.RedisClient(), prefix: rs.Prefix + "throttle:"}
+		t.redis = &redisFailures{client: rs.RedisClient(), prefix: rs.Prefix + "throttle:", where: rs.Where()}
 	}
 	return t
 }

@@ -24,6 +24,13 @@ import (
 type redisFailures struct {
 	client redis.UniversalClient
 	prefix string
+	where  string // the store's servers, for errors
+}
+
+// failed says that the store's Redis failed the throttle: the store is
+// what is down, and the error names it.
+func (rf *redisFailures) failed(err error) error {
+	return fmt.Errorf("redis store (%s), which keeps the login throttle's counts: %w", rf.where, err)
 }
 
 func (rf *redisFailures) names(k throttleKeys) (user, client string) {
@@ -56,7 +63,7 @@ func (rf *redisFailures) counts(ctx context.Context, k throttleKeys, now time.Ti
 			err = ttls[i].Err()
 		}
 		if err != nil {
-			return failureCount{}, failureCount{}, fmt.Errorf("login throttle: %w", err)
+			return failureCount{}, failureCount{}, rf.failed(err)
 		}
 		ttl := ttls[i].Val()
 		if ttl <= 0 {
@@ -84,12 +91,12 @@ func (rf *redisFailures) add(ctx context.Context, k throttleKeys, window time.Du
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("login throttle: %w", err)
+		return rf.failed(err)
 	}
 	for i, ttl := range ttls {
 		if ttl.Val() == -1 { // PTTL's "no TTL"
 			if err := rf.client.PExpire(ctx, names[i], window).Err(); err != nil {
-				return fmt.Errorf("login throttle: %w", err)
+				return rf.failed(err)
 			}
 		}
 	}
@@ -100,7 +107,7 @@ func (rf *redisFailures) add(ctx context.Context, k throttleKeys, window time.Du
 func (rf *redisFailures) clear(ctx context.Context, k throttleKeys) error {
 	user, _ := rf.names(k)
 	if err := rf.client.Del(ctx, user).Err(); err != nil {
-		return fmt.Errorf("login throttle: %w", err)
+		return rf.failed(err)
 	}
 	return nil
 }

@@ -296,7 +296,7 @@ func redisThrottle(client redis.UniversalClient, prefix string, failures int) (*
 
 func TestThrottleRedisSharesOneBudget(t *testing.T) {
 	client, _ := storetest.RedisClient(t)
-	prefix := fmt.Sprintf("throttle-unit-%d:", time.Now().UnixNano())
+	prefix := storetest.RedisPrefix(t)
 	a, logsA := redisThrottle(client, prefix, 3)
 	b, logsB := redisThrottle(client, prefix, 3)
 	now := time.Now()
@@ -404,7 +404,7 @@ func TestThrottleRedisOnlyForLogins(t *testing.T) {
 	defer mem.Close()
 	h := newTestHandler(t, mem)
 	h.cop = http.NewCrossOriginProtection()
-	h.throttle, _ = redisThrottle(client, fmt.Sprintf("throttle-unit-%d:", time.Now().UnixNano()), 5)
+	h.throttle, _ = redisThrottle(client, storetest.RedisPrefix(t), 5)
 	var err error
 	if h.users, err = newUserDB([]User{{Name: "alice", Hash: testHash}}, "", h.logger); err != nil {
 		t.Fatal(err)

@@ -74,3 +74,6 @@ func (b *Bolt) CreateEach(ctx context.Context, keys []Key, rec func(i int) Recor
 	}
 	return nil
 }
+
+// UserIndexName returns the Redis key of user's index in r.
+func UserIndexName(r *Redis, user string) string { return r.userName(user) }

@@ -50,7 +50,7 @@ func BenchmarkUserIndex(b *testing.B) {
 		}},
 		{"redis", func(b *testing.B) sessionstore.Store {
 			client, _ := storetest.RedisClient(b)
-			prefix := fmt.Sprintf("edgesession-bench:%d:", time.Now().UnixNano())
+			prefix := storetest.RedisPrefix(b)
 			b.Cleanup(func() { dropPrefix(client, prefix) })
 			return sessionstore.NewRedis(client, prefix)
 		}},

@@ -134,7 +134,7 @@ func TestBoltIndexIsBuiltForAnOldFile(t *testing.T) {
 func TestRedisIndexIsTrimmedAndExpires(t *testing.T) {
 	client, _ := storetest.RedisClient(t)
 	ctx := context.Background()
-	prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	prefix := storetest.RedisPrefix(t)
 	r := sessionstore.NewRedis(client, prefix)
 	defer r.DeleteAll(ctx)
 	live := shortSessions(t, r, "alice", 5, 300*time.Millisecond)

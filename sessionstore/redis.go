@@ -79,8 +79,16 @@ const redisUpdateAttempts = 50
 // key meanwhile, EXEC does nothing and Update starts again from the stored
 // record, up to redisUpdateAttempts times (then it is an error). XX keeps a
 // key that expired meanwhile from being written again. A later expiry is
-// written to the user's index too, in the same MULTI (in a Cluster, where
-// the index is in another slot: before the MULTI).
+// written to the user's index too, in the same MULTI.
+//
+// In a Cluster the index is in another slot, so it is written before the
+// MULTI, and outside the WATCH: the transaction gives its connection back,
+// the index is raised to the new expiry, and the transaction runs again
+// (the index is then already far enough). Writing the index from inside
+// the WATCH would hold one pooled connection while waiting for another of
+// the same pool (the index's node is the session's one time in three), so
+// that as many such updates as the pool has connections would wait on
+// each other until the pool timed out.
 func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, error) {
 	if ch.IsZero() {
 		return r.Find(ctx, key)
@@ -88,6 +96,7 @@ func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, e
 	name := r.name(key)
 	var rec Record
 	found := false
+	var indexed time.Time // in a Cluster: how far this Update raised the index
 	update := func(tx *redis.Tx) error {
 		found = false
 		v, err := tx.Get(ctx, name).Bytes()
@@ -107,10 +116,8 @@ func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, e
 			return err
 		}
 		reindex := rec.User != "" && rec.Expires.After(old.Expires)
-		if reindex && r.cluster {
-			if err := r.index(ctx, r.client, rec.User, key, rec.Expires); err != nil {
-				return err
-			}
+		if reindex && r.cluster && rec.Expires.After(indexed) {
+			return errIndexFirst
 		}
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 			pipe.SetArgs(ctx, name, enc, redis.SetArgs{Mode: "XX", ExpireAt: rec.Expires})
@@ -125,8 +132,19 @@ func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, e
 		found = err == nil
 		return err
 	}
-	for attempt := 1; ; attempt++ {
+	for attempt, reindexed := 1, 0; ; attempt++ {
 		err := r.client.Watch(ctx, update, name)
+		if errors.Is(err, errIndexFirst) && reindexed < redisUpdateAttempts {
+			// Not a lost race: the WATCH's connection is back in the pool,
+			// and the transaction runs again once the index is written.
+			if err := r.index(ctx, r.client, rec.User, key, rec.Expires); err != nil {
+				return Record{}, false, fmt.Errorf("redis store: %w", err)
+			}
+			indexed = rec.Expires
+			reindexed++
+			attempt--
+			continue
+		}
 		switch {
 		case err == nil && found:
 			return rec, true, nil
@@ -149,6 +167,10 @@ func (r *Redis) Update(ctx context.Context, key Key, ch Change) (Record, bool, e
 		}
 	}
 }
+
+// errIndexFirst ends a Cluster's Update transaction that must first raise
+// the user's index, which it does outside the transaction.
+var errIndexFirst = errors.New("the index is written first")
 
 // Delete implements Store: GETDEL, then the session leaves its user's
 // index. Should that second step fail, the index keeps a name that leads

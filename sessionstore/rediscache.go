@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // DefaultCacheMaxAge is how long RedisCache keeps a record at most when
@@ -254,6 +255,12 @@ func (c *RedisCache) trackingClient(node *redis.Options, t *tracker) *redis.Clie
 	// A RESP2 connection that redirects its own invalidations to itself
 	// and subscribes to them reads them as plain Pub/Sub messages.
 	opts.Protocol = 2
+	// Maintenance notifications need RESP3, so it has none. And a config
+	// of its own: node's is the live one of a client in use, which
+	// go-redis changes (turning them off, in auto mode, when the server
+	// refuses them) as that client connects; NewClient would copy it
+	// meanwhile, a data race.
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	opts.PoolSize = 1
 	opts.ClientName = "edgesession-tracking"
 	onConnect := opts.OnConnect

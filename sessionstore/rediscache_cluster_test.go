@@ -30,6 +30,65 @@ func TestRedisClusterConformance(t *testing.T) {
 	})
 }
 
+// In a Cluster, an Update that makes a session live longer raises its
+// user's index first, which is on another hash slot, often of the same
+// master. It must not hold the connection of its transaction while it
+// takes another from the same pool: as many such updates at once as the
+// pool has connections would each hold one and wait for a second until
+// the pool timed out ("redis: connection pool timeout"). With one
+// connection per node, a single update shows it.
+func TestRedisClusterUpdateHoldsOneConnection(t *testing.T) {
+	rc := startRedisCluster(t, 3, 0)
+	var addrs []string
+	for _, n := range rc.nodes {
+		addrs = append(addrs, n.addr())
+	}
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 1, PoolTimeout: time.Second})
+	t.Cleanup(func() { client.Close() })
+	ctx := context.Background()
+	prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	st := sessionstore.NewRedis(client, prefix)
+	t.Cleanup(func() { st.DeleteAll(context.Background()) })
+
+	// A session and a user whose index is on the session's master.
+	key := sessionstore.KeyOf(sessionstore.NewID())
+	master, err := client.MasterForKey(ctx, prefix+key.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := ""
+	for i := 0; user == ""; i++ {
+		u := fmt.Sprint("user", i)
+		m, err := client.MasterForKey(ctx, sessionstore.UserIndexName(st, u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options().Addr == master.Options().Addr {
+			user = u
+		}
+	}
+	now := time.Now()
+	if err := st.Create(ctx, key, sessionstore.Record{User: user, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * time.Hour)
+	rec, found, err := st.Update(ctx, key, sessionstore.Change{Expires: later, Set: map[string]string{"k": "v"}})
+	if err != nil || !found {
+		t.Fatalf("Update = %v, %v; want the session updated", found, err)
+	}
+	if !rec.Expires.Equal(later) || rec.Data["k"] != "v" {
+		t.Errorf("Update returned %+v", rec)
+	}
+	// The index holds the session, scored no earlier than its new expiry.
+	score, err := client.ZScore(ctx, sessionstore.UserIndexName(st, user), key.String()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(score) < later.UnixMilli() {
+		t.Errorf("index score %d, want at least the new expiry %d", int64(score), later.UnixMilli())
+	}
+}
+
 // sessionOn is a record under a key that lives on one master.
 type sessionOn struct {
 	master *redisServer

@@ -55,7 +55,7 @@ func TestRedisCacheTwoInstances(t *testing.T) {
 	opts, _ := redis.ParseURL(url)
 	other := redis.NewClient(opts)
 	t.Cleanup(func() { other.Close() })
-	prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	prefix := storetest.RedisPrefix(t)
 	// A long max age, so that only the invalidation push can explain b
 	// seeing a change; the polls below give up long before it.
 	const maxAge = time.Minute
@@ -134,7 +134,7 @@ func cached(t *testing.T, c *sessionstore.RedisCache, key sessionstore.Key) {
 
 func BenchmarkRedisFind(b *testing.B) {
 	client, _ := storetest.RedisClient(b)
-	benchmarkFind(b, client, fmt.Sprintf("edgesession-bench:%d:", time.Now().UnixNano()))
+	benchmarkFind(b, client, storetest.RedisPrefix(b))
 }
 
 // benchmarkFind measures Find of one session through client: a GET to
@@ -188,7 +188,7 @@ func TestRedisCacheRefusedTracking(t *testing.T) {
 
 	var mu sync.Mutex
 	var reports []error
-	prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	prefix := storetest.RedisPrefix(t)
 	c, err := sessionstore.NewRedisCache(sessionstore.NewRedis(client, prefix), time.Minute, func(_ string, err error) {
 		mu.Lock()
 		reports = append(reports, err)

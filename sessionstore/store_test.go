@@ -2,7 +2,6 @@ package sessionstore_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -81,7 +80,7 @@ func runRedisConformanceOn(t *testing.T, client redis.UniversalClient, open func
 	var prefixes sync.Map // store → prefix
 	storetest.Run(t, storetest.Backend{
 		New: func(t *testing.T) sessionstore.Store {
-			prefix := fmt.Sprintf("edgesession-test:%s:%d:", t.Name(), time.Now().UnixNano())
+			prefix := storetest.RedisPrefix(t)
 			s := open(t, client, prefix)
 			prefixes.Store(s, prefix)
 			t.Cleanup(func() { s.DeleteAll(context.Background()) })

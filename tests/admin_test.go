@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 	"io"
 	"net/http"
 	"os/exec"
@@ -67,7 +68,7 @@ func adminList(t *testing.T, c *Caddy, user string) []adminSession {
 func TestAdminRevokeOnOneInstanceEndsTheSessionOnTheOther(t *testing.T) {
 	url := redisURL(t)
 	up := StartUpstream(t)
-	store := fmt.Sprintf("redis %s {\n\t\t\tprefix admin-%d:\n\t\t}", url, time.Now().UnixNano())
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix %s\n\t\t}", url, storetest.RedisPrefix(t))
 	const secret = "secret shared-by-both-instances-0123456789"
 	a := startSite(t, up, store, secret)
 	b := startSite(t, up, store, secret)
@@ -264,7 +265,7 @@ func TestSessionCommand(t *testing.T) {
 func TestUserPageRevokesEverywhereElse(t *testing.T) {
 	url := redisURL(t)
 	up := StartUpstream(t)
-	store := fmt.Sprintf("redis %s {\n\t\t\tprefix page-%d:\n\t\t}", url, time.Now().UnixNano())
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix %s\n\t\t}", url, storetest.RedisPrefix(t))
 	const secret = "secret shared-by-both-instances-0123456789"
 	a := startSite(t, up, store, secret)
 	b := startSite(t, up, store, secret)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 	"io"
 	"net"
 	"net/http"
@@ -67,6 +68,13 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// What the tests wrote to the shared Redis goes with the run.
+	if _, err := storetest.CleanRedis(); err != nil {
+		fmt.Fprintf(os.Stderr, "removing the tests' keys (%s*) from %s: %v\n", storetest.RunPrefix(), storetest.RedisURL(), err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

@@ -175,6 +175,35 @@ func TestSubPathMount(t *testing.T) {
 	}
 }
 
+// TestSessionsPageUnderMount: the sessions page links back to the app,
+// and its forms post to it, under the mount prefix (handle_path /app/*),
+// as the login page's do; and signing out another session there comes
+// back to it under the prefix too.
+func TestSessionsPageUnderMount(t *testing.T) {
+	up := StartUpstream(t)
+	c := startMounted(t, up)
+	cl, other := NewClient(t, c.Site), NewClient(t, c.Site)
+	form := url.Values{"username": {"alice"}, "password": {alicePassword}}.Encode()
+	for _, client := range []*Client{cl, other} {
+		if r := client.Post("/app/.session/login", "application/x-www-form-urlencoded", form, browserFormPost...); r.StatusCode != 303 {
+			t.Fatalf("form login under /app: %d", r.StatusCode)
+		}
+	}
+	r := cl.Get("/app/.session/sessions", browserNavigation...)
+	if r.StatusCode != 200 {
+		t.Fatalf("the sessions page under /app: %d", r.StatusCode)
+	}
+	for _, want := range []string{`<a href="/app/">Back to the site</a>`, `action="/app/.session/sessions"`} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("the sessions page under /app lacks %s:\n%s", want, r.Body)
+		}
+	}
+	r = cl.Post("/app/.session/sessions", "application/x-www-form-urlencoded", "others=1", browserFormPost...)
+	if r.StatusCode != 303 || r.Header.Get("Location") != "/app/.session/sessions?signed-out=1" {
+		t.Errorf("signing out the others under /app: %d Location %q", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
 // TestPagesForPeople: a browser that is throttled, or whose form came from
 // another site, gets a page that says so in words; API clients keep JSON.
 func TestPagesForPeople(t *testing.T) {

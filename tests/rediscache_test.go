@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 func TestTwoCaddyInstancesShareRedisCache(t *testing.T) {
 	url := redisURL(t)
 	up := StartUpstream(t)
-	store := fmt.Sprintf("redis %s {\n\t\t\tprefix scaleout-cache-%d:\n\t\t\tcache 1m\n\t\t}", url, time.Now().UnixNano())
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix %s\n\t\t\tcache 1m\n\t\t}", url, storetest.RedisPrefix(t))
 	const more = "secret shared-by-both-instances-0123456789\n\t\tupstream_control on"
 	a := startSite(t, up, store, more)
 	b := startSite(t, up, store, more)

@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
@@ -42,7 +41,7 @@ func storeConfig(t testing.TB, name string) string {
 	switch name {
 	case "redis":
 		url := redisURL(t)
-		return fmt.Sprintf("redis %s {\n\t\t\tprefix e2e-%d:\n\t\t}", url, time.Now().UnixNano())
+		return fmt.Sprintf("redis %s {\n\t\t\tprefix %s\n\t\t}", url, storetest.RedisPrefix(t))
 	}
 	return name
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 	"io"
 	"net"
 	"os"
@@ -251,7 +252,7 @@ func TestTwoCaddyInstancesShareRedis(t *testing.T) {
 	// Without the local cache, every request asks Redis: a logout is seen
 	// everywhere at the next request. (With the cache, the default, within
 	// its max age: TestTwoCaddyInstancesShareRedisCache.)
-	store := fmt.Sprintf("redis %s {\n\t\t\tprefix scaleout-%d:\n\t\t\tcache off\n\t\t}", url, time.Now().UnixNano())
+	store := fmt.Sprintf("redis %s {\n\t\t\tprefix %s\n\t\t\tcache off\n\t\t}", url, storetest.RedisPrefix(t))
 	const secret = "secret shared-by-both-instances-0123456789"
 	a := startSite(t, up, store, secret)
 	b := startSite(t, up, store, secret)

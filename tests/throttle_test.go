@@ -98,7 +98,7 @@ func TestThrottleKeepsTheCountOfAClientThatHangsUp(t *testing.T) {
 
 func TestThrottleSharedByInstancesThroughRedis(t *testing.T) {
 	client, url := storetest.RedisClient(t)
-	prefix := fmt.Sprintf("throttle-e2e-%d:", time.Now().UnixNano())
+	prefix := storetest.RedisPrefix(t)
 	store := fmt.Sprintf("redis %s {\n\t\t\tprefix %s\n\t\t}", url, prefix)
 	const secret = "secret shared-by-both-instances-0123456789"
 	up := StartUpstream(t)

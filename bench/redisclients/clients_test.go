@@ -2,7 +2,6 @@ package redisclients
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
@@ -71,7 +70,7 @@ func setup(tb testing.TB) *fixture {
 	f := &fixture{
 		ctx:    ctx,
 		client: client,
-		prefix: fmt.Sprintf("edgesession-bench-clients:%d:", time.Now().UnixNano()),
+		prefix: storetest.RedisPrefix(tb),
 		rec:    record(time.Now()),
 	}
 	opts, err := redis.ParseURL(url)
