@@ -61,6 +61,9 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		if _, err := tx.CreateBucketIfNotExists(boltBucket); err != nil {
 			return err
 		}
+		if _, err := tx.CreateBucketIfNotExists(boltClaims); err != nil {
+			return err
+		}
 		return boltOpenIndex(tx)
 	})
 	if err != nil {
@@ -304,6 +307,7 @@ func (b *Bolt) sweepEvery(d time.Duration) {
 			return
 		case now := <-t.C:
 			b.Sweep(now)
+			b.sweepClaims(now)
 		}
 	}
 }

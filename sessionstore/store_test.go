@@ -87,6 +87,11 @@ func runRedisConformanceOn(t *testing.T, client redis.UniversalClient, open func
 			t.Cleanup(func() { s.DeleteAll(context.Background()) })
 			return s
 		},
+		// Another instance: a store of its own on the same Redis and prefix.
+		Share: func(t *testing.T, s sessionstore.Store) sessionstore.Store {
+			prefix, _ := prefixes.Load(s)
+			return open(t, client, prefix.(string))
+		},
 		AtRest: func(t *testing.T, s sessionstore.Store) []byte {
 			var all []byte
 			ctx := context.Background()
