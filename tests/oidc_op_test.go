@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,6 +129,9 @@ type OP struct {
 
 	mu     sync.Mutex
 	tamper func(t testing.TB, idToken string) string
+
+	// KeyFetches counts the requests for the provider's keys.
+	KeyFetches atomic.Int64
 }
 
 // Client IDs and secret of the test provider.
@@ -199,6 +203,9 @@ func (o *OP) Tamper(t testing.TB, f func(t testing.TB, idToken string) string) {
 
 func (o *OP) hook(t testing.TB, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/keys" {
+			o.KeyFetches.Add(1)
+		}
 		o.mu.Lock()
 		f := o.tamper
 		o.mu.Unlock()
