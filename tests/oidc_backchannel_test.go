@@ -134,7 +134,7 @@ func TestOIDCBackchannelLogoutAsProvidersSend(t *testing.T) {
 }
 
 func with(c map[string]any, k string, v any) map[string]any { c[k] = v; return c }
-func without(c map[string]any, k string) map[string]any    { delete(c, k); return c }
+func without(c map[string]any, k string) map[string]any     { delete(c, k); return c }
 
 // TestOIDCBackchannelLogoutReplayOtherInstance: two Caddy instances share
 // Redis; a logout token accepted by one is refused by the other, and does
