@@ -68,10 +68,10 @@ func TestOIDCBackchannelLogoutAsProvidersSend(t *testing.T) {
 		sid := "sid-" + string(typ)
 		loginWithSID(t, o, cl, sid)
 		if r := postLogoutToken(t, c, o.sign(t, nil, typ, hydraLogoutClaims(o, sid))); r.StatusCode != http.StatusOK {
-			t.Fatalf("a logout token without exp, typ %s: %d %s, want 200", typ, r.StatusCode, r.Body)
+			t.Errorf("a logout token without exp, typ %s: %d %s, want 200", typ, r.StatusCode, r.Body)
 		}
 		if alive(cl) {
-			t.Fatalf("the session of %s is still there after its logout (typ %s)", sid, typ)
+			t.Errorf("the session of %s is still there after its logout (typ %s)", sid, typ)
 		}
 	}
 
@@ -81,19 +81,24 @@ func TestOIDCBackchannelLogoutAsProvidersSend(t *testing.T) {
 	o.Tamper(t, func(t testing.TB, tok string) string { issued.Store(&tok); return tok })
 	OIDCLogin(t, NewClient(t, c.Site), "test", "alice", "alice-pw")
 	idToken := *issued.Load()
+	// Tokens wrong in one way each; the others carry an exp ahead, as
+	// providers that send one do.
+	typed := func() map[string]any {
+		return with(hydraLogoutClaims(o, "sid-kept"), "exp", time.Now().Add(time.Minute).Unix())
+	}
 	for _, tt := range []struct {
 		name  string
 		token string
 	}{
 		{"issued 10 minutes ago (no exp)", o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-kept"), "iat", time.Now().Add(-10*time.Minute).Unix()))},
-		{"issued 10 minutes ago, exp still ahead", o.Sign(t, nil, with(with(hydraLogoutClaims(o, "sid-kept"), "iat", time.Now().Add(-10*time.Minute).Unix()), "exp", time.Now().Add(time.Minute).Unix()))},
-		{"issued 10 minutes ahead", o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-kept"), "iat", time.Now().Add(10*time.Minute).Unix()))},
-		{"no iat", o.Sign(t, nil, without(hydraLogoutClaims(o, "sid-kept"), "iat"))},
+		{"issued 10 minutes ago, exp still ahead", o.Sign(t, nil, with(typed(), "iat", time.Now().Add(-10*time.Minute).Unix()))},
+		{"issued 10 minutes ahead", o.Sign(t, nil, with(typed(), "iat", time.Now().Add(10*time.Minute).Unix()))},
+		{"no iat", o.Sign(t, nil, without(typed(), "iat"))},
 		{"exp passed", o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-kept"), "exp", time.Now().Add(-2*time.Minute).Unix()))},
-		{"no jti", o.Sign(t, nil, without(hydraLogoutClaims(o, "sid-kept"), "jti"))},
-		{"typ at+jwt", o.sign(t, nil, "at+jwt", hydraLogoutClaims(o, "sid-kept"))},
-		{"typ secevent+jwt", o.sign(t, nil, "application/secevent+jwt", hydraLogoutClaims(o, "sid-kept"))},
-		{"events not an object", o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-kept"), "events", map[string]any{"http://schemas.openid.net/event/backchannel-logout": "yes"}))},
+		{"no jti", o.Sign(t, nil, without(typed(), "jti"))},
+		{"typ at+jwt", o.sign(t, nil, "at+jwt", typed())},
+		{"typ secevent+jwt", o.sign(t, nil, "application/secevent+jwt", typed())},
+		{"events not an object", o.Sign(t, nil, with(typed(), "events", map[string]any{"http://schemas.openid.net/event/backchannel-logout": "yes"}))},
 		{"an ID token (typ JWT)", idToken},
 		{"an ID token re-signed with sid and no nonce", o.Resign(t, idToken, nil, func(c map[string]any) { c["sid"] = "sid-kept"; delete(c, "nonce") })},
 	} {
@@ -108,7 +113,7 @@ func TestOIDCBackchannelLogoutAsProvidersSend(t *testing.T) {
 	// Replay: the same token a second time, after a new login with the
 	// same sid (as a provider that reuses its session ends another RP
 	// session), ends nothing.
-	token := o.Sign(t, nil, hydraLogoutClaims(o, "sid-kept"))
+	token := o.Sign(t, nil, typed())
 	if r := postLogoutToken(t, c, token); r.StatusCode != http.StatusOK {
 		t.Fatalf("logout: %d %s", r.StatusCode, r.Body)
 	}
@@ -147,7 +152,7 @@ func TestOIDCBackchannelLogoutReplayOtherInstance(t *testing.T) {
 
 	first := NewClient(t, a.Site)
 	loginWithSID(t, o, first, "sid-shared")
-	token := o.Sign(t, nil, hydraLogoutClaims(o, "sid-shared"))
+	token := o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-shared"), "exp", time.Now().Add(time.Minute).Unix()))
 	if r := postLogoutToken(t, a, token); r.StatusCode != http.StatusOK {
 		t.Fatalf("logout at instance A: %d %s", r.StatusCode, r.Body)
 	}
@@ -256,7 +261,7 @@ func TestOIDCBackchannelLogoutFlood(t *testing.T) {
 	<-midFlood
 	// The provider ends the victim's session, from its own address,
 	// while the flood goes on.
-	status := postFrom(t, clientFrom("127.0.0.2"), c, o.Sign(t, nil, hydraLogoutClaims(o, "sid-flood")))
+	status := postFrom(t, clientFrom("127.0.0.2"), c, o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-flood"), "exp", time.Now().Add(time.Minute).Unix())))
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
