@@ -236,7 +236,6 @@ func TestOIDCBackchannelLogoutFlood(t *testing.T) {
 	var sent, tooMany atomic.Int64
 	midFlood := make(chan struct{})
 	var once sync.Once
-	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	flood := clientFrom("127.0.0.1")
 	for f := range flooders {
@@ -244,11 +243,6 @@ func TestOIDCBackchannelLogoutFlood(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range perFlooder {
-				select {
-				case <-stop:
-					return
-				default:
-				}
 				if postFrom(t, flood, c, junk[(f+i)%len(junk)]) == http.StatusTooManyRequests {
 					tooMany.Add(1)
 				}
@@ -260,9 +254,8 @@ func TestOIDCBackchannelLogoutFlood(t *testing.T) {
 	}
 	<-midFlood
 	// The provider ends the victim's session, from its own address,
-	// while the flood goes on.
+	// while the flood goes on (to its end: 4000 requests).
 	status := postFrom(t, clientFrom("127.0.0.2"), c, o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-flood"), "exp", time.Now().Add(time.Minute).Unix())))
-	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
 	if status != http.StatusOK {
@@ -304,7 +297,7 @@ func TestOIDCBackchannelLogoutFlood(t *testing.T) {
 		}
 	}
 	if most := 2 + int(elapsed/(10*time.Second)) + 1; lines > most {
-		t.Errorf("%d log lines about refused logout tokens for %d requests in %v; want at most %d", lines, sent.Load()+400, elapsed.Round(time.Millisecond), most)
+		t.Errorf("%d log lines about refused logout tokens for %d requests in %v; want at most %d", lines, sent.Load()+20*20, elapsed.Round(time.Millisecond), most)
 	}
 	t.Logf("%d junk requests (%d answered 429) and 400 with unknown keys in %v; %d key fetches; %d log lines",
 		sent.Load(), tooMany.Load(), elapsed.Round(time.Millisecond), o.KeyFetches.Load()-fetchesBefore, lines)
