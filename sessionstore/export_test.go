@@ -74,3 +74,22 @@ func (b *Bolt) CreateEach(ctx context.Context, keys []Key, rec func(i int) Recor
 	}
 	return nil
 }
+
+// ClaimCount returns how many claims s holds, ended ones not yet swept
+// included.
+func ClaimCount(s Store) int {
+	switch s := s.(type) {
+	case *Memory:
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return len(s.claims)
+	case *Bolt:
+		n := 0
+		s.db.View(func(tx *bolt.Tx) error {
+			n = tx.Bucket(boltClaims).Stats().KeyN
+			return nil
+		})
+		return n
+	}
+	panic("ClaimCount: unknown store")
+}

@@ -157,6 +157,48 @@ func TestBoltSweepDeletesExpired(t *testing.T) {
 	}
 }
 
+// Claims whose time has passed are swept with expired sessions, by both
+// stores that keep them in the process or file.
+func TestSweepDeletesEndedClaims(t *testing.T) {
+	ctx := context.Background()
+	b, err := sessionstore.OpenBolt(filepath.Join(t.TempDir(), "s.db"), sessionstore.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := sessionstore.NewMemory(20 * time.Millisecond)
+	defer m.Close()
+	for _, s := range []interface {
+		sessionstore.Store
+		sessionstore.Claimer
+	}{b, m} {
+		for i := range 10 {
+			if ok, err := s.Claim(ctx, sessionstore.ClaimKey("test", fmt.Sprint(i)), time.Now().Add(10*time.Millisecond)); !ok || err != nil {
+				t.Fatalf("%T: Claim = %v, %v", s, ok, err)
+			}
+		}
+		s.Claim(ctx, sessionstore.ClaimKey("test", "live"), time.Now().Add(time.Hour))
+	}
+	if _, err := b.Sweep(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessionstore.ClaimCount(b); n != 1 {
+		t.Fatalf("bolt: %d claims left after a sweep, want the live one", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sessionstore.ClaimCount(m) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("memory: the sweeper left %d claims, want the live one", sessionstore.ClaimCount(m))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, s := range []sessionstore.Claimer{b, m} {
+		if ok, _ := s.Claim(ctx, sessionstore.ClaimKey("test", "live"), time.Now().Add(time.Hour)); ok {
+			t.Fatalf("%T: the sweep dropped a live claim", s)
+		}
+	}
+}
+
 func TestMemorySweepDeletesExpired(t *testing.T) {
 	m := sessionstore.NewMemory(20 * time.Millisecond)
 	defer m.Close()
