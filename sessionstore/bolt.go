@@ -61,9 +61,6 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		if _, err := tx.CreateBucketIfNotExists(boltBucket); err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(boltClaims); err != nil {
-			return err
-		}
 		return boltOpenIndex(tx)
 	})
 	if err != nil {

@@ -85,7 +85,8 @@ func (m *Memory) Release(ctx context.Context, key Key) error {
 }
 
 // boltClaims is the bucket of claims: Key → until (8 bytes, big-endian
-// Unix nanoseconds).
+// Unix nanoseconds). It is made by the first claim: a file whose store
+// never claims keeps its layout (and Find its cost).
 var boltClaims = []byte("claims")
 
 // Claim implements Claimer in one write transaction.
@@ -99,7 +100,10 @@ func (b *Bolt) Claim(ctx context.Context, key Key, until time.Time) (bool, error
 	}
 	claimed := false
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(boltClaims)
+		bk, err := tx.CreateBucketIfNotExists(boltClaims)
+		if err != nil {
+			return err
+		}
 		if v := bk.Get(key[:]); len(v) >= 8 && !boltExpired(v, now) {
 			return nil
 		}
@@ -117,7 +121,13 @@ func (b *Bolt) Release(ctx context.Context, key Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(boltClaims).Delete(key[:]) }); err != nil {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		if bk := tx.Bucket(boltClaims); bk != nil {
+			return bk.Delete(key[:])
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("bolt store: %w", err)
 	}
 	return nil
@@ -127,7 +137,11 @@ func (b *Bolt) Release(ctx context.Context, key Key) error {
 func (b *Bolt) sweepClaims(now time.Time) error {
 	var expired [][]byte
 	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(boltClaims).ForEach(func(k, v []byte) error {
+		bk := tx.Bucket(boltClaims)
+		if bk == nil {
+			return nil
+		}
+		return bk.ForEach(func(k, v []byte) error {
 			if len(v) < 8 || boltExpired(v, now) {
 				expired = append(expired, append([]byte(nil), k...))
 			}
@@ -145,6 +159,9 @@ func (b *Bolt) sweepClaims(now time.Time) error {
 					return err
 				}
 			}
+		}
+		if k, _ := bk.Cursor().First(); k == nil {
+			return tx.DeleteBucket(boltClaims) // the file's layout as before
 		}
 		return nil
 	})

@@ -86,7 +86,9 @@ func ClaimCount(s Store) int {
 	case *Bolt:
 		n := 0
 		s.db.View(func(tx *bolt.Tx) error {
-			n = tx.Bucket(boltClaims).Stats().KeyN
+			if bk := tx.Bucket(boltClaims); bk != nil {
+				n = bk.Stats().KeyN
+			}
 			return nil
 		})
 		return n

@@ -197,6 +197,19 @@ func TestSweepDeletesEndedClaims(t *testing.T) {
 			t.Fatalf("%T: the sweep dropped a live claim", s)
 		}
 	}
+	// With every claim ended, bolt drops the bucket; claims work on.
+	if _, err := b.Sweep(time.Now().Add(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessionstore.ClaimCount(b); n != 0 {
+		t.Fatalf("bolt: %d claims left after they all ended", n)
+	}
+	if ok, err := b.Claim(ctx, sessionstore.ClaimKey("test", "live"), time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("Claim after the bucket went = %v, %v", ok, err)
+	}
+	if err := b.Release(ctx, sessionstore.ClaimKey("test", "never")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMemorySweepDeletesExpired(t *testing.T) {
