@@ -152,7 +152,7 @@ func checkLogoutType(typ any) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("typ %v: not a logout token (want logout+jwt)", typ)
+	return fmt.Errorf("typ %.64q: not a logout token (want logout+jwt)", fmt.Sprint(typ))
 }
 
 // checkLogoutClaims checks everything in lt but its signature.
