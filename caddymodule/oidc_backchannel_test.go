@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestCheckLogoutType(t *testing.T) {
@@ -180,4 +183,40 @@ func FuzzVerifyLogoutToken(f *testing.F) {
 			t.Fatalf("accepted %q (%+v) without the provider's signature", raw, lt)
 		}
 	})
+}
+
+// A flood of refusals is one line as it starts, then one report per
+// interval with the count by reason.
+func TestRefusalLogIsBounded(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	l := newRefusalLog(zap.New(core), time.Hour) // the interval does not end during the test
+	for i := range 1000 {
+		reason := refusedTooMany
+		if i%4 == 0 {
+			reason = refusedSignature
+		}
+		l.refused(reason, "192.0.2.1", errors.New("bad"))
+	}
+	if n := logs.Len(); n != 1 {
+		t.Fatalf("%d lines for 1000 refusals within the interval, want 1", n)
+	}
+	first := logs.All()[0].ContextMap()
+	if first["reason"] != refusedSignature || first["remote_ip"] != "192.0.2.1" || first["error"] != "bad" {
+		t.Errorf("first line %v", first)
+	}
+	l.flush() // as the interval ends
+	if n := logs.Len(); n != 2 {
+		t.Fatalf("%d lines after the interval, want 2", n)
+	}
+	report := logs.All()[1].ContextMap()
+	if report["refused"] != int64(999) || report["last_remote_ip"] != "192.0.2.1" {
+		t.Errorf("report %v, want 999 refused", report)
+	}
+	if by, _ := report["by_reason"].(map[string]int); by[refusedTooMany] != 750 || by[refusedSignature] != 249 {
+		t.Errorf("by_reason %v", report["by_reason"])
+	}
+	l.flush() // an interval without refusals: nothing more
+	if n := logs.Len(); n != 2 {
+		t.Fatalf("%d lines after a quiet interval, want 2", n)
+	}
 }
