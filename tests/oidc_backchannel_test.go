@@ -270,18 +270,31 @@ func TestOIDCBackchannelLogoutFlood(t *testing.T) {
 
 	// Bad signatures and unknown keys from many addresses, each within
 	// its own limit: the keys are fetched within the budget.
+	// Those whose key could not be fetched are told to retry (503).
 	var spread sync.WaitGroup
+	var statuses sync.Map // status → *atomic.Int64
 	for a := 3; a < 23; a++ {
 		spread.Add(1)
 		go func() {
 			defer spread.Done()
 			cl := clientFrom(fmt.Sprintf("127.0.0.%d", a))
 			for i := range 20 {
-				postFrom(t, cl, c, signUnknownKey(t, hydraLogoutClaims(o, "sid-flood"), fmt.Sprintf("kid-%d-%d", a, i)))
+				status := postFrom(t, cl, c, signUnknownKey(t, hydraLogoutClaims(o, "sid-flood"), fmt.Sprintf("kid-%d-%d", a, i)))
+				n, _ := statuses.LoadOrStore(status, new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
 			}
 		}()
 	}
 	spread.Wait()
+	statuses.Range(func(status, n any) bool {
+		if status != http.StatusBadRequest && status != http.StatusServiceUnavailable {
+			t.Errorf("%d tokens with unknown keys answered %d, want 400 or 503", n.(*atomic.Int64).Load(), status)
+		}
+		return true
+	})
+	if n, ok := statuses.Load(http.StatusServiceUnavailable); !ok || n.(*atomic.Int64).Load() == 0 {
+		t.Error("no token whose key could not be fetched was answered 503 (retry later)")
+	}
 	elapsed = time.Since(start)
 	// At most the burst, one more per interval, and the genuine token's
 	// first fetch.
