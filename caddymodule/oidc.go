@@ -19,7 +19,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/edgesession/edgesession/sessionstore"
 )
@@ -178,10 +177,11 @@ type oidcProvider struct {
 	fingerprint string
 	client      *http.Client
 	logger      *zap.Logger
-	// logouts bounds back-channel logout requests: anyone can post a
-	// token, and one signed with an unknown key makes go-oidc fetch the
-	// provider's keys again.
-	logouts *rate.Limiter
+	// Back-channel logouts: the limits per client address, the budget of
+	// key fetches, and the log of refusals (oidc_backchannel_limits.go).
+	logoutAddrs    *addressLimits
+	keys           *keyFetches
+	logoutRefusals *refusalLog
 
 	disc    atomic.Pointer[oidcDiscovery] // nil until discovery succeeded
 	trying  sync.Mutex                    // held during a discovery
@@ -360,9 +360,11 @@ func (h *Handler) setupOIDC(ctx caddy.Context, secrets [][]byte) error {
 			OIDCProvider: *cfg,
 			source:       oidcSourcePrefix + cfg.Name,
 			client:       &http.Client{Timeout: oidcHTTPTimeout},
-			logouts:      rate.NewLimiter(rate.Limit(backchannelLogoutsPerSecond), backchannelLogoutBurst),
 			logger:       h.logger.With(zap.String("provider", cfg.Name)),
+			logoutAddrs:  newAddressLimits(),
+			keys:         newKeyFetches(),
 		}
+		p.logoutRefusals = newRefusalLog(p.logger, refusalLogEvery)
 		if cfg.ClientSecret != "" {
 			v, err := resolvePlaceholders(cfg.ClientSecret)
 			if err != nil {

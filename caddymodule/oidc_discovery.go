@@ -14,6 +14,12 @@ import (
 type oidcDiscovery struct {
 	provider *oidc.Provider
 	verifier *oidc.IDTokenVerifier
+	// logoutVerifier checks logout tokens' signatures (and iss and aud)
+	// with a key set of its own, fetched through p.keys: within its
+	// budget, and never at the expense of logins. It skips go-oidc's
+	// expiry check, since a logout token need not carry exp (see
+	// verifyLogoutToken).
+	logoutVerifier *oidc.IDTokenVerifier
 	// endSession is the provider's end_session_endpoint, if it has one.
 	endSession string
 }
@@ -72,8 +78,10 @@ func (p *oidcProvider) discovery(ctx context.Context) (*oidcDiscovery, error) {
 	}
 	_ = prov.Claims(&extra) // optional; discovery already parsed
 	d := &oidcDiscovery{
-		provider:   prov,
-		verifier:   prov.Verifier(&oidc.Config{ClientID: p.ClientID}),
+		provider: prov,
+		verifier: prov.Verifier(&oidc.Config{ClientID: p.ClientID}),
+		logoutVerifier: prov.VerifierContext(oidc.ClientContext(context.Background(), &http.Client{Timeout: oidcHTTPTimeout, Transport: p.keys}),
+			&oidc.Config{ClientID: p.ClientID, SkipExpiryCheck: true}),
 		endSession: extra.EndSession,
 	}
 	p.disc.Store(d)

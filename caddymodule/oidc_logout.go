@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,6 +35,9 @@ import (
 //     finding them walks the store (sessionstore.Lister: memory, bolt, and
 //     redis by SCAN), since the provider names a subject, not a user. The
 //     cookie store cannot revoke: such a request is answered 501 and logged.
+//     What a logout token must be, and how floods are kept from crowding
+//     out the provider's logouts: oidc_backchannel.go and
+//     oidc_backchannel_limits.go.
 
 // oidcLoginFingerprint is the fingerprint of a session p issued to the
 // ID token's sub and sid: the provider's, then hashes of both.
@@ -176,66 +178,9 @@ func (h *Handler) logoutFormAction() string {
 	return strings.Join(origins, " ")
 }
 
-// A provider sends a back-channel logout per session it ends: a few a
-// second even for a busy one.
-const (
-	backchannelLogoutsPerSecond = 10
-	backchannelLogoutBurst      = 50
-)
-
-// maxLogoutToken bounds a back-channel logout request body.
-const maxLogoutToken = 64 << 10
-
-// oidcBackchannelLogout serves OIDC Back-Channel Logout 1.0: the
-// provider's server, not a browser, POSTs a logout token.
-func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, p *oidcProvider) error {
-	if r.Method != http.MethodPost {
-		return methodNotAllowed(w, "POST")
-	}
-	if !p.logouts.Allow() {
-		p.logger.Warn("oidc back-channel logouts come too fast; refused", zapRemoteIP(r))
-		w.Header().Set("Retry-After", "1")
-		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable"})
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutToken)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("logout_token") == "" {
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no logout_token"})
-	}
-	d, err := p.discovery(r.Context())
-	if err != nil {
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-	}
-	// go-oidc checks the signature, iss, aud, exp, the events claim, jti,
-	// no nonce, and sub and/or sid.
-	lt, err := d.verifier.VerifyLogout(r.Context(), r.PostForm.Get("logout_token"))
-	if err != nil {
-		p.logger.Warn("oidc logout token refused", zapRemoteIP(r), zap.Error(err))
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token refused"})
-	}
-	n, err := h.revokeOIDCSessions(r.Context(), p, lt.Subject, lt.SessionID)
-	if errors.Is(err, errCannotList) {
-		p.logger.Error("oidc back-channel logout: this session store cannot find a user's sessions (memory and bolt can); nothing revoked", zap.String("sid", lt.SessionID))
-		return writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "unsupported", "error_description": "the session store cannot revoke sessions by user"})
-	}
-	if err != nil {
-		h.logStoreError(r, "back-channel logout", err)
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-	}
-	h.metrics.logouts.Add(float64(n))
-	p.logger.Info("oidc back-channel logout", zap.Int("sessions", n), zap.Bool("by_sid", lt.SessionID != ""))
-	w.WriteHeader(http.StatusOK)
-	return nil
-}
-
-var errCannotList = errors.New("session store cannot list sessions")
-
 // revokeOIDCSessions deletes the sessions p issued for sid (when given;
 // with sub too when both are) or else for every session of sub.
-func (h *Handler) revokeOIDCSessions(ctx context.Context, p *oidcProvider, sub, sid string) (int, error) {
-	lister, ok := underlyingStore(h.store).(sessionstore.Lister)
-	if !ok {
-		return 0, errCannotList
-	}
+func (h *Handler) revokeOIDCSessions(ctx context.Context, lister sessionstore.Lister, p *oidcProvider, sub, sid string) (int, error) {
 	subHash, sidHash := idHash(sub), idHash(sid)
 	var keys []sessionstore.Key
 	err := lister.Each(ctx, func(key sessionstore.Key, rec sessionstore.Record) bool {

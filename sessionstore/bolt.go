@@ -258,8 +258,12 @@ func (b *Bolt) Close() error {
 	return b.db.Close()
 }
 
-// Sweep deletes every expired record now and returns how many it deleted.
+// Sweep deletes every expired record now and returns how many it deleted;
+// claims whose time has passed go too (they are not counted).
 func (b *Bolt) Sweep(now time.Time) (int, error) {
+	if err := b.sweepClaims(now); err != nil {
+		return 0, fmt.Errorf("bolt store: %w", err)
+	}
 	// Collect first, then delete in a short write transaction, so readers
 	// are never held up by a long scan.
 	var expired [][]byte

@@ -77,3 +77,24 @@ func (b *Bolt) CreateEach(ctx context.Context, keys []Key, rec func(i int) Recor
 
 // UserIndexName returns the Redis key of user's index in r.
 func UserIndexName(r *Redis, user string) string { return r.userName(user) }
+
+// ClaimCount returns how many claims s holds, ended ones not yet swept
+// included.
+func ClaimCount(s Store) int {
+	switch s := s.(type) {
+	case *Memory:
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return len(s.claims)
+	case *Bolt:
+		n := 0
+		s.db.View(func(tx *bolt.Tx) error {
+			if bk := tx.Bucket(boltClaims); bk != nil {
+				n = bk.Stats().KeyN
+			}
+			return nil
+		})
+		return n
+	}
+	panic("ClaimCount: unknown store")
+}

@@ -21,6 +21,7 @@ type Memory struct {
 	mu      sync.RWMutex
 	entries map[Key]memoryEntry
 	users   map[string]*memoryUser
+	claims  map[Key]int64 // Claimer: until, in Unix nanoseconds
 	stop    chan struct{}
 	once    sync.Once
 }
@@ -37,7 +38,7 @@ func NewMemory(sweep time.Duration) *Memory {
 	if sweep <= 0 {
 		sweep = time.Minute
 	}
-	m := &Memory{entries: make(map[Key]memoryEntry), users: make(map[string]*memoryUser), stop: make(chan struct{})}
+	m := &Memory{entries: make(map[Key]memoryEntry), users: make(map[string]*memoryUser), claims: make(map[Key]int64), stop: make(chan struct{})}
 	go m.sweepEvery(sweep)
 	return m
 }
@@ -181,6 +182,11 @@ func (m *Memory) sweep(now time.Time) {
 		if e.expires <= n {
 			m.unindex(k, e)
 			delete(m.entries, k)
+		}
+	}
+	for k, until := range m.claims {
+		if until <= n {
+			delete(m.claims, k)
 		}
 	}
 }

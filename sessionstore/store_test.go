@@ -2,6 +2,7 @@ package sessionstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -86,6 +87,11 @@ func runRedisConformanceOn(t *testing.T, client redis.UniversalClient, open func
 			t.Cleanup(func() { s.DeleteAll(context.Background()) })
 			return s
 		},
+		// Another instance: a store of its own on the same Redis and prefix.
+		Share: func(t *testing.T, s sessionstore.Store) sessionstore.Store {
+			prefix, _ := prefixes.Load(s)
+			return open(t, client, prefix.(string))
+		},
 		AtRest: func(t *testing.T, s sessionstore.Store) []byte {
 			var all []byte
 			ctx := context.Background()
@@ -148,6 +154,61 @@ func TestBoltSweepDeletesExpired(t *testing.T) {
 	}
 	if _, found, _ := b.Find(ctx, live); !found {
 		t.Fatal("sweep deleted a live session")
+	}
+}
+
+// Claims whose time has passed are swept with expired sessions, by both
+// stores that keep them in the process or file.
+func TestSweepDeletesEndedClaims(t *testing.T) {
+	ctx := context.Background()
+	b, err := sessionstore.OpenBolt(filepath.Join(t.TempDir(), "s.db"), sessionstore.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := sessionstore.NewMemory(20 * time.Millisecond)
+	defer m.Close()
+	for _, s := range []interface {
+		sessionstore.Store
+		sessionstore.Claimer
+	}{b, m} {
+		for i := range 10 {
+			if ok, err := s.Claim(ctx, sessionstore.ClaimKey("test", fmt.Sprint(i)), time.Now().Add(10*time.Millisecond)); !ok || err != nil {
+				t.Fatalf("%T: Claim = %v, %v", s, ok, err)
+			}
+		}
+		s.Claim(ctx, sessionstore.ClaimKey("test", "live"), time.Now().Add(time.Hour))
+	}
+	if _, err := b.Sweep(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessionstore.ClaimCount(b); n != 1 {
+		t.Fatalf("bolt: %d claims left after a sweep, want the live one", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sessionstore.ClaimCount(m) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("memory: the sweeper left %d claims, want the live one", sessionstore.ClaimCount(m))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, s := range []sessionstore.Claimer{b, m} {
+		if ok, _ := s.Claim(ctx, sessionstore.ClaimKey("test", "live"), time.Now().Add(time.Hour)); ok {
+			t.Fatalf("%T: the sweep dropped a live claim", s)
+		}
+	}
+	// With every claim ended, bolt drops the bucket; claims work on.
+	if _, err := b.Sweep(time.Now().Add(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessionstore.ClaimCount(b); n != 0 {
+		t.Fatalf("bolt: %d claims left after they all ended", n)
+	}
+	if ok, err := b.Claim(ctx, sessionstore.ClaimKey("test", "live"), time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("Claim after the bucket went = %v, %v", ok, err)
+	}
+	if err := b.Release(ctx, sessionstore.ClaimKey("test", "never")); err != nil {
+		t.Fatal(err)
 	}
 }
 

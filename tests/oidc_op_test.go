@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +133,9 @@ type OP struct {
 	mu       sync.Mutex
 	tamper   func(t testing.TB, idToken string) string
 	userinfo func(claims map[string]any)
+
+	// KeyFetches counts the requests for the provider's keys.
+	KeyFetches atomic.Int64
 }
 
 // Client IDs and secret of the test provider.
@@ -213,6 +217,9 @@ func (o *OP) TamperUserinfo(t testing.TB, f func(claims map[string]any)) {
 
 func (o *OP) hook(t testing.TB, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/keys" {
+			o.KeyFetches.Add(1)
+		}
 		o.mu.Lock()
 		f, ui := o.tamper, o.userinfo
 		o.mu.Unlock()

@@ -30,6 +30,10 @@ type Backend struct {
 	// MaxValue is the largest data value the store must round-trip; 0
 	// means 1 MiB.
 	MaxValue int
+	// Share returns another store over the same data as s (another
+	// instance of a shared store), for the tests of what every instance
+	// must see. Nil for a store that only one process holds.
+	Share func(t *testing.T, s sessionstore.Store) sessionstore.Store
 	// NoUserIndex says that the store does not implement
 	// sessionstore.UserIndex: its tests are skipped rather than failed.
 	NoUserIndex bool
@@ -379,6 +383,7 @@ func Run(t *testing.T, b Backend) {
 		},
 	}
 	maps.Copy(tests, indexTests(b, now))
+	maps.Copy(tests, claimTests(b))
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
