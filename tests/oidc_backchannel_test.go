@@ -54,7 +54,6 @@ func loginWithSID(t *testing.T, o *OP, cl *Client, sid string) {
 	OIDCLogin(t, cl, "test", "alice", "alice-pw")
 }
 
-
 // TestOIDCBackchannelLogoutAsProvidersSend: a logout token without exp
 // (as Hydra sends it, typ JWT) or typed logout+jwt ends the session of its
 // sid; a stale one, one of another type, an ID token, and the same token
