@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -406,4 +407,61 @@ func TestSplitPathConfig(t *testing.T) {
 	if !slices.Equal(d.readings.split, []string{".php"}) {
 		t.Errorf("default split: %q", d.readings.split)
 	}
+}
+
+// FuzzReadings: whatever the target, method and override header, reading
+// a request never fails; its first path and method are its own; every
+// path reading is plain, or the readings are refused; judging restores
+// the request; and a request public in its readings is public as Caddy
+// reads it, and denied to carol if its own reading is.
+func FuzzReadings(f *testing.F) {
+	for _, s := range [][3]string{
+		{"/app/page", "GET", ""}, {"/index.php/admin/users", "post", "DELETE"}, {"/admin;.css", "HEAD", ""},
+		{"/reports/%D9%A1%D9%A2", "GET", "put, head"}, {"/adm%C4%B1n/x", "Delete", ""}, {"/%EF%BD%81dmin.php/x.css", "GET", ""},
+		{"/a/%E2%80%A5/b", "GET", ""}, {"/a%2fb", "GET", ""}, {"/%FF", "GET", ""}, {"//a;b//c/", "GET", "GET"},
+		{"/x?_method=delete&.method=put", "POST", ""}, {"/A.PHP;x/B.php/c", "GET", ""}, {"/\u212A/\u017F", "GET", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	rs := routeRules()
+	public := caddyhttp.MatcherSets{{caddyhttp.MatchPath{"*.css", "/static/*"}}}
+	f.Fuzz(func(t *testing.T, target, method, override string) {
+		if !strings.HasPrefix(target, "/") || method == "" || strings.ContainsAny(method, " \t\r\n/") {
+			return
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		r := ruleRequest("/")
+		r.URL, r.Method = u, method
+		if override != "" {
+			r.Header.Set("X-HTTP-Method-Override", override)
+		}
+		path, raw := r.URL.Path, r.URL.RawPath
+		rd := readRequest(r)
+		if rd.refused == "" {
+			if rd.paths()[0] != path || rd.methods()[0] != method {
+				t.Fatalf("first reading %q %q, want %q %q", rd.methods()[0], rd.paths()[0], method, path)
+			}
+			for _, p := range rd.paths() {
+				if !plainString(p) {
+					t.Fatalf("%q: reading %q is not plain", target, p)
+				}
+			}
+		}
+		ownPublic, _ := public.AnyMatchWithError(r)
+		allPublic, _ := everyReadingMatches(public, r, rd)
+		if allPublic && !ownPublic {
+			t.Fatalf("%q: public in its readings, not as Caddy reads it", target)
+		}
+		ownDenied, _ := rs.firstDenying(r, "carol", nil)
+		v, _, err := rs.judge(r, rd, "carol", nil)
+		if err == nil && ownDenied != nil && v == allowed {
+			t.Fatalf("%s %q: allowed, but its own reading is denied by %s", method, target, ownDenied.name)
+		}
+		if r.URL.Path != path || r.URL.RawPath != raw || r.Method != method {
+			t.Fatalf("judging left the request as %s %q %q", r.Method, r.URL.Path, r.URL.RawPath)
+		}
+	})
 }
