@@ -382,7 +382,7 @@ func TestReadingsCommonCaseAllocatesNothing(t *testing.T) {
 }
 
 func TestSplitPathConfig(t *testing.T) {
-	out, err := adapt(t, "split_path .php .PHTML")
+	out, err := adapt(t, "split_path .php .phtml") // as the docs show it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,14 +393,19 @@ func TestSplitPathConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !slices.Equal(h.SplitPath, []string{".php", ".PHTML"}) {
+	if !slices.Equal(h.SplitPath, []string{".php", ".phtml"}) {
 		t.Fatalf("split_path: %q", h.SplitPath)
 	}
 	h.setDefaults()
 	rd := new(readings)
-	rd.readRequest(ruleRequest("/a.phtml/admin"), &h.readings)
-	if !slices.Contains(rd.paths(), "/admin") {
-		t.Errorf("split_path .PHTML: %q", rd.paths())
+	rd.readRequest(ruleRequest("/a.PHTML/Admin"), &h.readings)
+	if !slices.Contains(rd.paths(), "/Admin") || !slices.Contains(rd.paths(), "/a.PHTML") {
+		t.Errorf("split_path .phtml on /a.PHTML/Admin: %q", rd.paths())
+	}
+	bad := Handler{SplitPath: []string{"/x.php"}}
+	bad.setDefaults()
+	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), `split_path "/x.php"`) {
+		t.Errorf("JSON split_path [\"/x.php\"]: %v", err)
 	}
 	var d Handler
 	d.setDefaults()
