@@ -24,9 +24,9 @@ import (
 // paths case-insensitively with Unicode case mapping ("/admın" is
 // "/ADMIN"), Werkzeug's <int:> takes any Unicode digit, and a PHP front
 // controller runs the script "/index.php" of "/index.php/admin/users"
-// and routes on its PATH_INFO "/admin/users". So `public`, the rules and
-// the session handler's other judgements judge the request in every
-// reading that common upstreams make of it:
+// and routes on its PATH_INFO "/admin/users". So `public` and the rules
+// judge the request in every reading that common upstreams make of it
+// (the session matcher judges only the session: see MatchSession):
 //
 //   - A request is public only if every route reading (below) with every
 //     method reading is public.
@@ -68,16 +68,16 @@ import (
 // HEAD) of every method-override header (X-HTTP-Method-Override,
 // X-HTTP-Method, X-Method-Override, compared without regard to case
 // and with '_' and '.' read as '-', as CGI, WSGI and PHP read header
-// names) and of
-// every "_method" query parameter (as PHP names it: " method" and
-// ".method" are "_method" too). They are judged, not removed, so apps
-// whose clients need them keep working. A "_method" field in the body
-// cannot be judged: the body is not read.
+// names) and of every "_method" query parameter (as PHP names it:
+// " method" and ".method" are "_method" too). They are judged, not
+// removed, so apps whose clients need them keep working. A "_method"
+// field in the body cannot be judged: the body is not read.
 //
 // The common request (plain lower-case ASCII path without a split
 // marker, ";" or "//", an upper-case method other than HEAD, no override
-// header, no "method" in the query) costs no allocation to read; its rule
-// readings add one, the path with a trailing slash.
+// header or "_method" parameter) costs no allocation to read and to judge
+// for `public`; the rules add one, the path with a trailing slash (and
+// Caddy's path matchers allocate to clean that).
 
 // readingsConfig is what the readings depend on besides the request.
 type readingsConfig struct {
