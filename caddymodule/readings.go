@@ -105,22 +105,28 @@ const (
 
 // readings are the ways upstreams may read one request: the first path
 // and the first method are the request's own. The zero value is unread.
-// It holds its readings in arrays, not slices of itself, so that it can
-// live on the caller's stack.
+// It holds the first few paths in an array, not a slice of itself, so
+// that it can live on the caller's stack; more go to the heap.
 type readings struct {
 	read     bool
 	refused  string // why the readings cannot be enumerated; "" if they can
-	routes   int    // path[:routes] are the route readings, the rest variants
-	variants bool   // the spelling variants are in path
-	path     [maxPathReadings]string
+	routes   int    // paths()[:routes] are the route readings, the rest variants
+	variants bool   // the spelling variants are in the paths
+	path     [8]string
 	np       int
+	more     []string // all the paths, once there are more than len(path)
 	method   [maxMethodReadings]string
 	nm       int
 }
 
 // paths are the route readings and, once withVariants ran, the spelling
 // variants.
-func (rd *readings) paths() []string { return rd.path[:rd.np] }
+func (rd *readings) paths() []string {
+	if rd.more != nil {
+		return rd.more
+	}
+	return rd.path[:rd.np]
+}
 
 // methods are the method readings.
 func (rd *readings) methods() []string { return rd.method[:rd.nm] }
@@ -176,12 +182,19 @@ func (rd *readings) addPath(p string) {
 	if slices.Contains(rd.paths(), p) {
 		return
 	}
-	if rd.np == len(rd.path) {
+	switch {
+	case rd.np < len(rd.path):
+		rd.path[rd.np] = p
+		rd.np++
+	case rd.np == maxPathReadings:
 		rd.refused = "path with too many readings"
-		return
+	default:
+		if rd.more == nil {
+			rd.more = append(make([]string, 0, maxPathReadings), rd.path[:]...)
+		}
+		rd.more = append(rd.more, p)
+		rd.np++
 	}
-	rd.path[rd.np] = p
-	rd.np++
 }
 
 // withVariants adds the spelling variants to the paths, once.
@@ -190,7 +203,7 @@ func (rd *readings) withVariants() {
 		return
 	}
 	rd.variants = true
-	for _, q := range rd.path[:rd.routes] {
+	for _, q := range rd.paths()[:rd.routes] {
 		switch {
 		case q == "/":
 		case q[len(q)-1] == '/':
@@ -249,9 +262,10 @@ func (rd *readings) addMethod(m string) {
 func (rd *readings) each(r *http.Request, from, to int, visit func(*http.Request) (stop bool, err error)) (bool, error) {
 	u := r.URL
 	path, raw, method := u.Path, u.RawPath, r.Method
+	paths := rd.paths()
 	defer func() { u.Path, u.RawPath, r.Method = path, raw, method }()
 	for i := from; i < to; i++ {
-		u.Path, u.RawPath = rd.path[i], ""
+		u.Path, u.RawPath = paths[i], ""
 		if i == 0 {
 			u.RawPath = raw
 		}

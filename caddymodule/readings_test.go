@@ -79,9 +79,14 @@ func TestPathReadings(t *testing.T) {
 			}
 		}
 	}
+	// Past the first 8 paths, the readings go on (on the heap).
+	rd := readRequest(ruleRequest(escapePath("/a/Index.PHP/ＡＤＭＩＮ;x/ſ/١")))
+	if rd.refused != "" || len(rd.paths()) <= len(rd.path) || !slices.Contains(rd.paths(), "/admin/s/1") || rd.paths()[0] != "/a/Index.PHP/ＡＤＭＩＮ;x/ſ/١" {
+		t.Errorf("many readings: %d %q (refused %q)", len(rd.paths()), rd.paths(), rd.refused)
+	}
 	// Exactly so for the common case: nothing to judge but the path and,
 	// for rules, its trailing-slash twin.
-	rd := readRequest(ruleRequest("/app/page"))
+	rd = readRequest(ruleRequest("/app/page"))
 	rd.withVariants()
 	if got := rd.paths(); !slices.Equal(got, []string{"/app/page", "/app/page/"}) || rd.routes != 1 {
 		t.Errorf("/app/page: %q, %d routes", got, rd.routes)
