@@ -132,7 +132,7 @@ func TestMethodCaseIsJudged(t *testing.T) {
 func TestPublicIsJudgedInEveryReading(t *testing.T) {
 	s := startReadingsSite(t)
 	s.expect("anonymous", 401,
-		"GET /admin.php/x.css", "GET /index.php/admin/users.png", "GET /Admin.PHP/x.js",
+		"GET /admin.php/x.css", "GET /index.php/admin/users.png", "GET /Admin.PHP/x.js", "GET /admin.php.css",
 		"GET /admin;.css", "GET /admin;x.js", "GET /admin/users;v=1.png",
 		"GET /index.php/static/app.css",
 	)
