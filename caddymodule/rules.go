@@ -115,7 +115,7 @@ type verdict int
 const (
 	allowed   verdict = iota
 	forbidden         // a rule matched that does not name the user
-	unplain           // the path may mean another place to the upstream
+	unplain           // the readings cannot be enumerated (readings.refused)
 )
 
 // judge decides whether user, a member of groups, may reach r, read as
@@ -144,15 +144,12 @@ const (
 //     if any reading is forbidden. Readings can only add denials: the
 //     first rule that matches each reading decides that reading.
 func (rs ruleSet) judge(r *http.Request, rd *readings, user string, groups *groupSet) (verdict, *rule, error) {
-	if rs.allowAll(user, groups) {
+	ru := rs.firstNotAllowing(user, groups)
+	if ru == nil {
 		return allowed, nil, nil // no reading can be denied
 	}
 	if rd.refused != "" {
-		for _, ru := range rs {
-			if !ru.allows(user, groups) {
-				return unplain, ru, nil // there is one: not every rule allows
-			}
-		}
+		return unplain, ru, nil
 	}
 	var denied *rule
 	visit := func(r *http.Request) (bool, error) {
@@ -171,14 +168,15 @@ func (rs ruleSet) judge(r *http.Request, rd *readings, user string, groups *grou
 	return allowed, nil, nil
 }
 
-// allowAll reports whether every rule lets the user in.
-func (rs ruleSet) allowAll(user string, groups *groupSet) bool {
+// firstNotAllowing returns the first rule that does not let the user in;
+// nil if every rule does.
+func (rs ruleSet) firstNotAllowing(user string, groups *groupSet) *rule {
 	for _, ru := range rs {
 		if !ru.allows(user, groups) {
-			return false
+			return ru
 		}
 	}
-	return true
+	return nil
 }
 
 // firstDenying returns the first rule that matches r if it does not let
@@ -202,7 +200,7 @@ func (rs ruleSet) firstDenying(r *http.Request, user string, groups *groupSet) (
 // authorize applies the rules to a logged-in user's request. It answers
 // the request itself (done) when the rules refuse it.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, rd *readings) (done bool, err error) {
-	if len(h.rules) == 0 || s.rec.User == "" || h.rules.allowAll(s.rec.User, s.groups) {
+	if len(h.rules) == 0 || s.rec.User == "" || h.rules.firstNotAllowing(s.rec.User, s.groups) == nil {
 		return false, nil // no reading of the request could be denied
 	}
 	rd.readRequest(r, &h.readings)
