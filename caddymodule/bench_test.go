@@ -123,6 +123,29 @@ func BenchmarkServeHTTP(b *testing.B) {
 			})
 		})
 	}
+	// With the rules of testRules and `public { path /public/* *.css }`:
+	// the request (GET /app/page) is judged by every rule, in every
+	// reading the upstream may make of it.
+	b.Run("rules and public", func(b *testing.B) {
+		h := newTestHandler(b, sessionstore.NewMemory(0))
+		h.rules = testRules()
+		h.public = caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/public/*", "*.css"}}}
+		cookie := loggedIn(b, h, "alice")
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			w := httptest.NewRecorder()
+			next := benchRequests(cookie)
+			for pb.Next() {
+				r := next()
+				if err := h.ServeHTTP(w, r, okHandler); err != nil {
+					b.Fatal(err)
+				}
+				if r.Header.Get("X-Session-User") != "alice" {
+					b.Fatal("no session")
+				}
+			}
+		})
+	})
 	b.Run("no cookie (401)", func(b *testing.B) {
 		h := newTestHandler(b, sessionstore.NewMemory(0))
 		r := httptest.NewRequest("GET", "/app", nil)

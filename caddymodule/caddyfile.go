@@ -38,6 +38,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		path_prefix <prefix>
 //		public { <matchers> }
 //		allow [user <name>...] [group <name>...] [{ <matchers> }]
+//		split_path <marker>...
 //		assertion [{
 //			header <name>
 //			issuer <iss>
@@ -141,6 +142,16 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			s.PublicRaw = append(s.PublicRaw, set)
 		case "allow":
 			err = s.unmarshalRule(d)
+		case "split_path":
+			s.SplitPath = d.RemainingArgs()
+			if len(s.SplitPath) == 0 {
+				return d.Err("split_path needs at least one marker, such as .php")
+			}
+			for _, m := range s.SplitPath {
+				if err := validSplitMarker(m); err != nil {
+					return d.Err(err.Error())
+				}
+			}
 		case "assertion":
 			err = s.unmarshalAssertion(d)
 		case "idle_timeout":

@@ -429,15 +429,6 @@ func FuzzHeaderMatcher(f *testing.F) {
 	})
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // fuzzArgonParams reads m, t and p of an argon2id hash as DecodeHash does.
 func fuzzArgonParams(hash string) (m, t, p uint64, ok bool) {
 	parts := strings.Split(hash, "$")

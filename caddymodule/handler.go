@@ -84,8 +84,12 @@ type Handler struct {
 	PathPrefix string `json:"path_prefix,omitempty"`
 
 	// PublicRaw are request matcher sets for requests that do not need a
-	// logged-in user. They still get trusted headers stripped, and the
-	// session forwarded if there is one.
+	// logged-in user. A request is public only if they match it in every
+	// reading an upstream may make of it (its path with ";params" cut, in
+	// lower case, folded from Unicode, split into a PHP script and its
+	// PATH_INFO; its method upper-cased or overridden): see SplitPath.
+	// Public requests still get trusted headers stripped, and the session
+	// forwarded if there is one.
 	PublicRaw caddyhttp.RawMatcherSets `json:"public,omitempty" caddy:"namespace=http.matchers"`
 
 	// Rules say who may reach what: the first rule whose matchers match a
@@ -93,6 +97,14 @@ type Handler struct {
 	// other logged-in user with 403. Requests no rule matches are open to
 	// every logged-in user; public requests to anyone. See Rule.
 	Rules []Rule `json:"rules,omitempty"`
+
+	// SplitPath are the script split markers of the upstream, as
+	// php_fastcgi's split_path: a path with one followed by more path,
+	// such as /index.php/admin/users, is judged by `public` and the rules
+	// both as the script (/index.php) and as the route a front controller
+	// takes from its PATH_INFO (/admin/users). Compared without regard to
+	// ASCII case. Default [".php"].
+	SplitPath []string `json:"split_path,omitempty"`
 
 	// Assertion, if set, sends the upstream a short-lived signed token of
 	// who the user is. See Assertion.
@@ -188,6 +200,7 @@ type Handler struct {
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
 	rules      ruleSet
+	readings   readingsConfig
 	assert     *asserter
 	users      *userDB
 	throttle   *throttle
@@ -334,6 +347,14 @@ func (h *Handler) setDefaults() {
 	if h.LoginLimit == nil {
 		h.LoginLimit = &LoginLimit{Failures: DefaultLoginLimit, Window: caddy.Duration(DefaultLoginWindow)}
 	}
+	split := h.SplitPath
+	if split == nil {
+		split = DefaultSplitPath
+	}
+	h.readings.split = nil
+	for _, m := range split {
+		h.readings.split = append(h.readings.split, strings.ToLower(m))
+	}
 }
 
 // prepareHeaders works out the header names of the request path once.
@@ -366,6 +387,11 @@ func (h *Handler) validate() error {
 	}
 	if err := validTitle(h.Title); err != nil {
 		return err
+	}
+	for _, m := range h.SplitPath {
+		if err := validSplitMarker(m); err != nil {
+			return err
+		}
 	}
 	if h.LoginLimit.Failures < 1 || h.LoginLimit.Window <= 0 {
 		return fmt.Errorf("login_limit %d %v: need at least 1 failure and a positive window", h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
@@ -403,6 +429,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
+	var rd readings // read when public or rules need them
 	// On a store error s is nil: fail closed. Public requests go on
 	// without a session; the rest are refused until the store is back.
 	s, err := h.load(w, r)
@@ -414,7 +441,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 	}
 	if s == nil || s.rec.User == "" {
-		public, merr := h.isPublic(r)
+		public, merr := h.isPublic(r, &rd)
 		if merr != nil {
 			return caddyhttp.Error(http.StatusBadRequest, merr)
 		}
@@ -427,7 +454,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	h.identify(r, s)
 	if s != nil {
-		if done, err := h.authorize(w, r, s); done {
+		if done, err := h.authorize(w, r, s, &rd); done {
 			return err
 		}
 		h.forward(r, s)
@@ -450,13 +477,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return err
 }
 
-// isPublic reports whether r may go on without a user. A path that does not
-// mean the same to Caddy's matchers and to the upstream is never public.
-func (h *Handler) isPublic(r *http.Request) (bool, error) {
-	if len(h.public) == 0 || !plainPath(r.URL) {
+// isPublic reports whether r may go on without a user: whether the
+// public matchers match it in every reading the upstream may make of it
+// (see readings.go). A request whose readings cannot be enumerated is
+// never public.
+func (h *Handler) isPublic(r *http.Request, rd *readings) (bool, error) {
+	if len(h.public) == 0 {
 		return false, nil
 	}
-	return h.public.AnyMatchWithError(r)
+	rd.readRequest(r, &h.readings)
+	return everyReadingMatches(h.public, r, rd)
 }
 
 // loginRequired answers a request that needs a user and has none: a browser

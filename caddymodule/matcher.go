@@ -26,6 +26,12 @@ func init() {
 // reverse_proxy and the like); anywhere else, and for anonymous requests,
 // it does not match. With several session handlers in a request's path
 // (realms), it sees the last one's session.
+//
+// It judges who is asking, not what is asked: the path and method
+// matchers beside it (in a named matcher, or a handle around it) see only
+// Caddy's reading of the request, while the handler's rules and public
+// judge every reading an upstream may make of it (see readings.go). Say
+// who may reach what with rules; use this matcher for the rest.
 type MatchSession struct {
 	Users  []string            `json:"users,omitempty"`
 	Groups []string            `json:"groups,omitempty"`

@@ -54,3 +54,26 @@ func containsFold(s, substr string) bool {
 	}
 	return false
 }
+
+// resourcePath is p with ";params" cut off each segment and runs of '/'
+// merged, as Tomcat, Jetty and Spring read it. A trailing slash stays.
+func resourcePath(p string) string {
+	if !strings.Contains(p, ";") && !strings.Contains(p, "//") {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for seg := range strings.SplitSeq(p, "/") {
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
+		if seg != "" {
+			b.WriteByte('/')
+			b.WriteString(seg)
+		}
+	}
+	if b.Len() == 0 || p[len(p)-1] == '/' {
+		b.WriteByte('/')
+	}
+	return b.String()
+}

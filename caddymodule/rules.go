@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -118,62 +117,68 @@ type verdict int
 const (
 	allowed   verdict = iota
 	forbidden         // a rule matched that does not name the user
-	unplain           // the path may mean another place to the upstream
+	unplain           // the readings cannot be enumerated (readings.refused)
 )
 
-// judge decides whether user, a member of groups, may reach r; for a
-// forbidden request it returns the rule that decided.
+// judge decides whether user, a member of groups, may reach r, read as
+// rd says (see readings.go); for a refused request it returns the rule
+// that decided.
 //
-// Rules judge the path the upstream will receive, which need not be the
-// one Caddy's matchers see: Caddy's path matcher cleans the decoded path
-// (dot segments, doubled slashes) and ignores case, while an upstream may
-// route on the raw path, decode it again, read '\' or "%2f" as '/', cut
-// ";params" off a segment, or ignore a trailing slash. So:
+// Rules judge the request the upstream will act on, which need not be
+// the one Caddy's matchers see: Caddy's path matcher cleans the decoded
+// path (dot segments, doubled slashes) and ignores case, while an
+// upstream may route on the raw path, decode it again, read '\' or "%2f"
+// as '/', cut ";params" off a segment, ignore a trailing slash, fold
+// Unicode, run a PHP script and route on its PATH_INFO, or take another
+// method than the request line's. So:
 //
-//   - A path that is not plain (see plainPath: dot segments, encoded
-//     slashes, backslashes, double encoding) has no one reading: those
-//     readings are open-ended, and no finite set of them can be judged
-//     with confidence. Such a path is refused (unplain) unless every rule
-//     lets the user in, so that no reading of it could be denied. Browsers
-//     never send one (they resolve dot segments, "%2e" too, before a
-//     request), so only hand-made requests and the rare app that puts
-//     "%2f" in its paths meet this.
-//   - A plain path is judged as Caddy reads it and as such upstreams read
-//     it: with ";params" cut and doubled slashes merged, with and without
-//     a trailing slash, and in lower case. It is forbidden if any reading
-//     is forbidden. Readings can only add denials: the first rule that
-//     matches each reading decides that reading.
-func (rs ruleSet) judge(r *http.Request, user string, groups *groupSet) (verdict, *rule, error) {
-	if !plainPath(r.URL) {
-		for _, ru := range rs {
-			if !ru.allows(user, groups) {
-				return unplain, ru, nil
-			}
-		}
-		return allowed, nil, nil
+//   - Readings that cannot be enumerated (a path that is not plain, see
+//     plainPath: dot segments, encoded slashes, backslashes, double
+//     encoding; and the others readings.go names) are open-ended: no
+//     finite set of them can be judged with confidence. Such a request
+//     is refused (unplain) unless every rule lets the user in, so that
+//     no reading of it could be denied. Browsers never send one (they
+//     resolve dot segments, "%2e" too, before a request), so only
+//     hand-made requests and the rare app that puts "%2f" in its paths
+//     meet this.
+//   - Otherwise the request is judged in every reading, route readings
+//     and spelling variants, with every method reading. It is forbidden
+//     if any reading is forbidden. Readings can only add denials: the
+//     first rule that matches each reading decides that reading.
+func (rs ruleSet) judge(r *http.Request, rd *readings, user string, groups *groupSet) (verdict, *rule, error) {
+	ru := rs.firstNotAllowing(user, groups)
+	if ru == nil {
+		return allowed, nil, nil // no reading can be denied
 	}
-	if ru, err := rs.firstDenying(r, user, groups); ru != nil || err != nil {
-		return forbidden, ru, err
+	if rd.refused != "" {
+		return unplain, ru, nil
 	}
-	var buf [4]string
-	readings := upstreamReadings(r.URL.Path, &buf)
-	if len(readings) == 0 {
-		return allowed, nil, nil
+	var denied *rule
+	visit := func(r *http.Request) (bool, error) {
+		ru, err := rs.firstDenying(r, user, groups)
+		denied = ru
+		return ru != nil, err
 	}
-	// Judge each reading on a copy of the request with that path.
-	alt := &struct {
-		r http.Request
-		u url.URL
-	}{r: *r, u: *r.URL}
-	alt.r.URL = &alt.u
-	alt.u.RawPath = ""
-	for _, p := range readings {
-		alt.u.Path = p
-		if ru, err := rs.firstDenying(&alt.r, user, groups); ru != nil || err != nil {
-			return forbidden, ru, err
-		}
+	stop, err := rd.each(r, 0, rd.routes, visit)
+	if !stop && err == nil {
+		rd.withVariants() // only now: they cost an allocation
+		_, err = rd.each(r, rd.routes, len(rd.paths()), visit)
+	}
+	if denied != nil || err != nil {
+		return forbidden, denied, err
 	}
 	return allowed, nil, nil
+}
+
+// firstNotAllowing returns the first rule that does not let the user in;
+// nil if every rule does.
+func (rs ruleSet) firstNotAllowing(user string, groups *groupSet) *rule {
+	for _, ru := range rs {
+		if !ru.allows(user, groups) {
+			return ru
+		}
+	}
+	return nil
 }
 
 // firstDenying returns the first rule that matches r if it does not let
@@ -194,58 +199,14 @@ func (rs ruleSet) firstDenying(r *http.Request, user string, groups *groupSet) (
 	return nil, nil
 }
 
-// upstreamReadings returns the other paths that an upstream may take the
-// plain path p to mean: p with ";params" cut off each segment and runs of
-// '/' merged, with and without a trailing slash, and those in lower case.
-// Caddy's path matcher already merges slashes and ignores case, but other
-// matchers (path_regexp) do neither.
-func upstreamReadings(p string, buf *[4]string) []string {
-	base := resourcePath(p)
-	out := buf[:0]
-	add := func(q string) {
-		if q != p && !slices.Contains(out, q) {
-			out = append(out, q)
-		}
-	}
-	for _, q := range []string{base, strings.ToLower(base)} {
-		add(q)
-		if q != "/" {
-			add(q + "/")
-		}
-	}
-	return out
-}
-
-// resourcePath is p with ";params" cut off each segment, runs of '/'
-// merged and no trailing slash (but "/" stays "/").
-func resourcePath(p string) string {
-	if !strings.Contains(p, ";") && !strings.Contains(p, "//") && (len(p) <= 1 || p[len(p)-1] != '/') {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p))
-	for seg := range strings.SplitSeq(p, "/") {
-		if i := strings.IndexByte(seg, ';'); i >= 0 {
-			seg = seg[:i]
-		}
-		if seg != "" {
-			b.WriteByte('/')
-			b.WriteString(seg)
-		}
-	}
-	if b.Len() == 0 {
-		return "/"
-	}
-	return b.String()
-}
-
 // authorize applies the rules to a logged-in user's request. It answers
 // the request itself (done) when the rules refuse it.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session) (done bool, err error) {
-	if len(h.rules) == 0 || s.rec.User == "" {
-		return false, nil
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, rd *readings) (done bool, err error) {
+	if len(h.rules) == 0 || s.rec.User == "" || h.rules.firstNotAllowing(s.rec.User, s.groups) == nil {
+		return false, nil // no reading of the request could be denied
 	}
-	v, ru, err := h.rules.judge(r, s.rec.User, s.groups)
+	rd.readRequest(r, &h.readings)
+	v, ru, err := h.rules.judge(r, rd, s.rec.User, s.groups)
 	if err != nil {
 		return true, caddyhttp.Error(http.StatusBadRequest, err)
 	}
@@ -253,7 +214,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session) 
 		return false, nil
 	}
 	// A public request needs no user, so it needs no rule either.
-	public, err := h.isPublic(r)
+	public, err := h.isPublic(r, rd)
 	if err != nil {
 		return true, caddyhttp.Error(http.StatusBadRequest, err)
 	}
@@ -261,9 +222,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session) 
 		return false, nil
 	}
 	if v == unplain {
-		h.logger.Info("path refused: not plain, and not every rule lets the user in",
-			zap.String("user", s.rec.User), zap.String("rule", ru.name), zapPath(r), zapRemoteIP(r))
-		return true, caddyhttp.Error(http.StatusBadRequest, errors.New("path with dot segments or encoded slashes refused where rules apply"))
+		h.logger.Info("request refused: its readings cannot be judged, and not every rule lets the user in",
+			zap.String("reason", rd.refused), zap.String("user", s.rec.User), zap.String("rule", ru.name), zapPath(r), zapRemoteIP(r))
+		return true, caddyhttp.Error(http.StatusBadRequest, errors.New(rd.refused+" refused where rules apply"))
 	}
 	h.logger.Info("forbidden", zap.String("user", s.rec.User), zap.String("rule", ru.name), zapPath(r), zapRemoteIP(r))
 	return true, h.forbidden(w, r, s)

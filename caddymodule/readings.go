@@ -1,0 +1,508 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// The request as the upstream will read it.
+//
+// Caddy's matchers see one path and one method; the upstream may act on
+// another. Werkzeug, Django, Symfony and Laravel upper-case the method,
+// Go's ServeMux serves HEAD with its GET routes, and frameworks honour
+// X-HTTP-Method-Override and its kin. Tomcat cuts ";params" off a
+// segment, Express and Rails ignore a trailing slash, ASP.NET compares
+// paths case-insensitively with Unicode case mapping ("/admın" is
+// "/ADMIN"), Werkzeug's <int:> takes any Unicode digit, and a PHP front
+// controller runs the script "/index.php" of "/index.php/admin/users"
+// and routes on its PATH_INFO "/admin/users". So `public` and the rules
+// judge the request in every reading that common upstreams make of it
+// (the session matcher judges only the session: see MatchSession):
+//
+//   - A request is public only if every route reading (below) with every
+//     method reading is public.
+//   - A rule judges every path reading (route readings and their spelling
+//     variants) with every method reading; the user is let in only if no
+//     reading is denied. Readings can only add denials.
+//   - Where the readings cannot be enumerated (a path that is not plain,
+//     see plainPath; a path that is not UTF-8; non-ASCII that folds into
+//     dot segments, '\' or percent-encoding; too many readings), the
+//     request is refused: it is never public, and where rules apply it
+//     is answered 400 unless every rule lets the user in.
+//
+// Route readings of a path p, each one a route some upstream executes:
+//
+//  1. p itself, as Caddy decoded it (its raw form goes to the matchers
+//     too);
+//  2. p with ";params" cut off each segment and runs of '/' merged
+//     (resourcePath);
+//  3. if p has non-ASCII: the Unicode readings of 2 (unicodeReadings):
+//     NFKC, case folding (full folding as cases.Fold, and simple upper-
+//     then lower-casing as .NET's ToUpperInvariant), every Unicode
+//     decimal digit as its ASCII digit, and their combinations;
+//  4. for each of the above with a script split marker (split_path,
+//     ".php" by default; compared without regard to ASCII case, as
+//     php_fastcgi does) followed by more path: the script (up to and
+//     including the marker) and its PATH_INFO (the rest), for each
+//     place the marker occurs;
+//  5. each of the above in ASCII lower case.
+//
+// Spelling variants, judged by rules only: each route reading with its
+// trailing slash toggled. Express, Rails and Flask's strict_slashes=False
+// serve "/admin" with the route "/admin/", so `allow ... { path /admin/* }`
+// must judge "/admin" too. `public` does not take them: "/app.css/" is no
+// more a stylesheet than "/app.css" is a directory, and a `path *.css`
+// or `path /docs/*` matcher would stop matching its own requests.
+//
+// Method readings of a method m: m itself; m in ASCII upper case; GET for
+// HEAD; and every value (comma-separated, trimmed, upper-cased; GET for
+// HEAD) of every method-override header (X-HTTP-Method-Override,
+// X-HTTP-Method, X-Method-Override, compared without regard to case
+// and with '_' and '.' read as '-', as CGI, WSGI and PHP read header
+// names) and of every "_method" query parameter (as PHP names it:
+// " method" and ".method" are "_method" too). They are judged, not
+// removed, so apps whose clients need them keep working. A "_method"
+// field in the body cannot be judged: the body is not read.
+//
+// The common request (plain lower-case ASCII path without a split
+// marker, ";" or "//", an upper-case method other than HEAD, no override
+// header or "_method" parameter) costs no allocation to read and to judge
+// for `public`; the rules add one, the path with a trailing slash (and
+// Caddy's path matchers allocate to clean that).
+
+// readingsConfig is what the readings depend on besides the request.
+type readingsConfig struct {
+	// split are the script split markers, lower case (".php").
+	split []string
+}
+
+// DefaultSplitPath is the script split marker of PHP front controllers,
+// as php_fastcgi's split_path has it.
+var DefaultSplitPath = []string{".php"}
+
+// validSplitMarker accepts a split marker such as ".php": printable
+// ASCII, no '/', not empty.
+func validSplitMarker(m string) error {
+	if m == "" || strings.ContainsFunc(m, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '/' }) {
+		return fmt.Errorf("split_path %q: want a file name ending such as .php: printable ASCII, no space or '/'", m)
+	}
+	return nil
+}
+
+const (
+	maxPathReadings   = 64
+	maxMethodReadings = 8
+)
+
+// readings are the ways upstreams may read one request: the first path
+// and the first method are the request's own. The zero value is unread.
+// It holds the first few paths in an array, not a slice of itself, so
+// that it can live on the caller's stack; more go to the heap.
+type readings struct {
+	read     bool
+	refused  string // why the readings cannot be enumerated; "" if they can
+	routes   int    // paths()[:routes] are the route readings, the rest variants
+	variants bool   // the spelling variants are in the paths
+	path     [8]string
+	np       int
+	more     []string // all the paths, once there are more than len(path)
+	method   [maxMethodReadings]string
+	nm       int
+}
+
+// paths are the route readings and, once withVariants ran, the spelling
+// variants.
+func (rd *readings) paths() []string {
+	if rd.more != nil {
+		return rd.more
+	}
+	return rd.path[:rd.np]
+}
+
+// methods are the method readings.
+func (rd *readings) methods() []string { return rd.method[:rd.nm] }
+
+// readRequest works out r's readings, once.
+func (rd *readings) readRequest(r *http.Request, cfg *readingsConfig) {
+	if rd.read {
+		return
+	}
+	rd.read = true
+	if !plainPath(r.URL) {
+		rd.refused = "path with dot segments, encoded slashes, backslashes or double encoding"
+		return
+	}
+	rd.readPath(r.URL.Path, cfg)
+	rd.routes = rd.np
+	if rd.refused == "" {
+		rd.readMethod(r)
+	}
+}
+
+// readPath adds the route readings of the plain path p.
+func (rd *readings) readPath(p string, cfg *readingsConfig) {
+	rd.addPath(p)
+	if simplePath(p, cfg.split) {
+		return
+	}
+	rd.addPath(resourcePath(p))
+	if !isASCII(p) {
+		if !utf8.ValidString(p) {
+			rd.refused = "path that is not UTF-8"
+			return
+		}
+		unicodeReadings(resourcePath(p), rd.addPath)
+		for _, q := range rd.paths() {
+			if !plainString(q) {
+				rd.refused = "path with non-ASCII that folds into dot segments, '\\' or percent-encoding"
+				return
+			}
+		}
+	}
+	for _, q := range rd.paths() {
+		scriptSplits(q, cfg.split, rd.addPath)
+	}
+	for _, q := range rd.paths() {
+		rd.addPath(asciiLower(q))
+	}
+}
+
+// addPath adds p unless it is there already; past maxPathReadings, the
+// readings are refused.
+func (rd *readings) addPath(p string) {
+	if slices.Contains(rd.paths(), p) {
+		return
+	}
+	switch {
+	case rd.np < len(rd.path):
+		rd.path[rd.np] = p
+		rd.np++
+	case rd.np == maxPathReadings:
+		rd.refused = "path with too many readings"
+	default:
+		if rd.more == nil {
+			rd.more = append(make([]string, 0, maxPathReadings), rd.path[:]...)
+		}
+		rd.more = append(rd.more, p)
+		rd.np++
+	}
+}
+
+// withVariants adds the spelling variants to the paths, once.
+func (rd *readings) withVariants() {
+	if rd.variants || rd.refused != "" {
+		return
+	}
+	rd.variants = true
+	for _, q := range rd.paths()[:rd.routes] {
+		switch {
+		case q == "/":
+		case q[len(q)-1] == '/':
+			rd.addPath(q[:len(q)-1])
+		default:
+			rd.addPath(q + "/")
+		}
+	}
+}
+
+// readMethod adds the method readings of r.
+func (rd *readings) readMethod(r *http.Request) {
+	rd.method[0], rd.nm = r.Method, 1
+	rd.addMethod(r.Method)
+	for name, values := range r.Header {
+		if isOverrideHeader(name) {
+			for _, v := range values {
+				for m := range strings.SplitSeq(v, ",") {
+					rd.addMethod(m)
+				}
+			}
+		}
+	}
+	methodParams(r.URL.RawQuery, rd.addMethod)
+}
+
+// addMethod adds m trimmed and in upper case, and GET for HEAD, unless
+// they are there already; past maxMethodReadings, the readings are
+// refused.
+func (rd *readings) addMethod(m string) {
+	m = asciiUpper(strings.TrimSpace(m))
+	if m == "" {
+		return
+	}
+	add := func(m string) {
+		if slices.Contains(rd.methods(), m) {
+			return
+		}
+		if rd.nm == len(rd.method) {
+			rd.refused = "request with too many method overrides"
+			return
+		}
+		rd.method[rd.nm] = m
+		rd.nm++
+	}
+	add(m)
+	if m == "HEAD" {
+		add("GET")
+	}
+}
+
+// each calls visit with r in each reading: the paths path[from:to] with
+// each method. r is changed in place while visit runs and restored after;
+// the reading of the request's own path and method sees r as it came.
+// each stops when visit says stop or fails.
+func (rd *readings) each(r *http.Request, from, to int, visit func(*http.Request) (stop bool, err error)) (bool, error) {
+	u := r.URL
+	path, raw, method := u.Path, u.RawPath, r.Method
+	paths := rd.paths()
+	defer func() { u.Path, u.RawPath, r.Method = path, raw, method }()
+	for i := from; i < to; i++ {
+		u.Path, u.RawPath = paths[i], ""
+		if i == 0 {
+			u.RawPath = raw
+		}
+		for _, m := range rd.methods() {
+			r.Method = m
+			if stop, err := visit(r); stop || err != nil {
+				return stop, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// everyReadingMatches reports whether sets match r in every route
+// reading; refused readings match nothing.
+func everyReadingMatches(sets caddyhttp.MatcherSets, r *http.Request, rd *readings) (bool, error) {
+	if rd.refused != "" {
+		return false, nil
+	}
+	missed, err := rd.each(r, 0, rd.routes, func(r *http.Request) (bool, error) {
+		ok, err := sets.AnyMatchWithError(r)
+		return !ok, err
+	})
+	return !missed && err == nil, err
+}
+
+// simplePath reports whether p, plain, is its only route reading: ASCII
+// without upper case, ";", "//" or a split marker.
+func simplePath(p string, split []string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' || c == ';' || c == '/' && i+1 < len(p) && p[i+1] == '/' {
+			return false
+		}
+	}
+	for _, m := range split {
+		if strings.Contains(p, m) {
+			return false
+		}
+	}
+	return true
+}
+
+// scriptSplits adds, for each place a split marker ends a script in p,
+// the script and its PATH_INFO (with a leading '/'). A marker at the end
+// of p adds nothing: p is the script, with no PATH_INFO to route on.
+func scriptSplits(p string, split []string, add func(string)) {
+	for _, m := range split {
+		for i := 0; i+len(m) < len(p); i++ {
+			if !equalASCIIFold(p[i:i+len(m)], m) {
+				continue
+			}
+			end := i + len(m)
+			add(p[:end])
+			if info := p[end:]; info[0] == '/' {
+				add(resourcePath(info))
+			} else {
+				add(resourcePath("/" + info))
+			}
+		}
+	}
+}
+
+// unicodeReadings adds the readings of p, which has non-ASCII, by
+// upstreams that normalise or fold it: NFKC (fullwidth letters and
+// digits, "ſ" as "s", the Kelvin sign as "K"), case folding as
+// cases.Fold does it and as upper- then lower-casing rune by rune does it
+// (.NET's OrdinalIgnoreCase and ToUpperInvariant: "ı" is "I"), and every
+// Unicode decimal digit as its ASCII digit (Python's int(), Werkzeug's
+// <int:>, regexps with a Unicode \d). Upstreams apply any of these alone
+// or together, so each combination is a reading. Each goes through
+// resourcePath, as NFKC may make ';' or '/'.
+func unicodeReadings(p string, add func(string)) {
+	fold := cases.Fold()
+	for _, nfkc := range [2]bool{false, true} {
+		s := p
+		if nfkc {
+			s = norm.NFKC.String(s)
+		}
+		for casing := range 3 {
+			t := s
+			switch casing {
+			case 1:
+				t = fold.String(t)
+			case 2:
+				t = strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, t)
+			}
+			add(resourcePath(t))
+			add(resourcePath(asciiDigits(t)))
+		}
+	}
+}
+
+// asciiDigits is s with every Unicode decimal digit (category Nd) as its
+// ASCII digit.
+func asciiDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= utf8.RuneSelf && unicode.Is(unicode.Nd, r) {
+			return '0' + digitValue(r)
+		}
+		return r
+	}, s)
+}
+
+// digitValue is the value of the decimal digit r. Unicode encodes each
+// script's decimal digits as one run from 0 to 9, and unicode.Nd's
+// ranges each start at a 0 (a test checks it).
+func digitValue(r rune) rune {
+	for _, rg := range unicode.Nd.R16 {
+		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
+			return (r - rune(rg.Lo)) % 10
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
+			return (r - rune(rg.Lo)) % 10
+		}
+	}
+	return 0
+}
+
+// plainString is plainPath for a path already decoded and not escaped:
+// a reading of a plain path must be plain itself.
+func plainString(p string) bool {
+	return plainPath(&url.URL{Path: p})
+}
+
+// isOverrideHeader reports whether name is a method-override header, in
+// any case and with '_' or '.' for '-': CGI, WSGI and PHP read all three
+// as the same header. (Caddy drops names with '_' or '.' unless
+// expected_underscore_headers or expected_dot_headers keep them.)
+func isOverrideHeader(name string) bool {
+	for _, h := range [...]string{"x-http-method-override", "x-http-method", "x-method-override"} {
+		if len(name) == len(h) && headerNameIs(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerNameIs reports whether name, as long as want, is the lower-case
+// want when read as CGI reads it.
+func headerNameIs(name, want string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '.':
+			c = '-'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// methodParams calls add with the value of each "_method" parameter in
+// the query q, named as PHP names them: percent-decoded, with ' ', '.'
+// and '[' read as '_' (PHP's $_GET has "_method" for " method" and
+// ".method"). Laravel and Symfony read "_method" from the query too.
+func methodParams(q string, add func(string)) {
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.IndexByte(k, '%') >= 0 || strings.IndexByte(k, '+') >= 0 {
+			if dk, err := url.QueryUnescape(k); err == nil {
+				k = dk
+			}
+		}
+		if len(k) != len("_method") || k[1:] != "method" || !strings.ContainsRune("_ .[", rune(k[0])) {
+			continue
+		}
+		if dv, err := url.QueryUnescape(v); err == nil {
+			v = dv
+		}
+		add(v)
+	}
+}
+
+// equalASCIIFold reports whether s is the lower-case lower in any ASCII
+// case, as php_fastcgi compares split markers.
+func equalASCIIFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower is s with ASCII letters in lower case; s itself if it has
+// none in upper case.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return mapASCII(s, 'A', 'Z', 'a'-'A')
+		}
+	}
+	return s
+}
+
+// asciiUpper is s with ASCII letters in upper case; s itself if it has
+// none in lower case.
+func asciiUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			return mapASCII(s, 'a', 'z', 'A'-'a')
+		}
+	}
+	return s
+}
+
+func mapASCII(s string, lo, hi byte, delta int) string {
+	b := []byte(s)
+	for i, c := range b {
+		if lo <= c && c <= hi {
+			b[i] = byte(int(c) + delta)
+		}
+	}
+	return string(b)
+}
