@@ -64,7 +64,8 @@ import (
 // or `path /docs/*` matcher would stop matching its own requests.
 //
 // Method readings of a method m: m itself; m in ASCII upper case; GET for
-// HEAD; and every value (comma-separated, trimmed, upper-cased; GET for
+// HEAD; POST for a GET not spelled "GET" (Caddy's php_fastcgi runs "get"
+// as POST, found by the differential test); and every value (comma-separated, trimmed, upper-cased; GET for
 // HEAD) of every method-override header (X-HTTP-Method-Override,
 // X-HTTP-Method, X-Method-Override, compared without regard to case
 // and with '_' and '.' read as '-', as CGI, WSGI and PHP read header
@@ -218,6 +219,12 @@ func (rd *readings) withVariants() {
 func (rd *readings) readMethod(r *http.Request) {
 	rd.method[0], rd.nm = r.Method, 1
 	rd.addMethod(r.Method)
+	if r.Method != http.MethodGet && asciiUpper(strings.TrimSpace(r.Method)) == http.MethodGet {
+		// Caddy's php_fastcgi sends any method it does not know by its
+		// exact spelling through its client's Post, which makes "get"
+		// (anything but "GET" itself) REQUEST_METHOD=POST.
+		rd.addMethod(http.MethodPost)
+	}
 	for name, values := range r.Header {
 		if isOverrideHeader(name) {
 			for _, v := range values {

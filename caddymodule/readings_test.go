@@ -136,6 +136,8 @@ func TestMethodReadings(t *testing.T) {
 		want          []string
 	}{
 		{"GET", "", nil, []string{"GET"}},
+		{"get", "", nil, []string{"get", "GET", "POST"}},
+		{"Get", "", nil, []string{"Get", "GET", "POST"}},
 		{"post", "", nil, []string{"post", "POST"}},
 		{"Delete", "", nil, []string{"Delete", "DELETE"}},
 		{"HEAD", "", nil, []string{"HEAD", "GET"}},
