@@ -246,6 +246,12 @@ func TestAttackNamesConfig(t *testing.T) {
 		{"rule on a/b:alice", "allow user test:alice {", "allow user a/b:alice {"},
 		{"matcher on test:a/b", "session user test:alice", "session user test:a/b"},
 		{"local user test:alice", "user alice [[.Extra.alice]]", "user test:alice [[.Extra.alice]]"},
+		{"names other", "[[.Extra.testnames]]", "names Local"},
+		{"allow_domains with a trailing dot", "[[.Extra.testnames]]", "allow_domains example.com."},
+		{"allow_domains in Unicode", "[[.Extra.testnames]]", "allow_domains bücher.example"},
+		{"allow_domains with a look-alike", "[[.Extra.testnames]]", "allow_domains ex\u0430mple.com"},
+		{"allow_domains with @", "[[.Extra.testnames]]", "allow_domains a@example.com"},
+		{"allow_emails without a domain", "[[.Extra.testnames]]", "allow_emails alice@"},
 	} {
 		if _, err := c.TryReload(strings.Replace(namesTemplate, tt.from, tt.to, 1)); err == nil {
 			t.Errorf("%s: the config loads", tt.what)
@@ -299,6 +305,16 @@ func TestAttackNamesAdminAPI(t *testing.T) {
 		if code, body := c.Admin(tt.method, tt.path, tt.body); code/100 == 2 {
 			t.Errorf("%s %s %s: %d %s; want a refusal", tt.method, tt.path, tt.body, code, body)
 		}
+	}
+	// One user's handle under another's name revokes nothing.
+	lh, ch := adminList(t, c, "alice")[0].Handle, adminList(t, c, "test:alice")[0].Handle
+	for _, p := range []string{"/session/users/test:alice/" + lh, "/session/users/alice/" + ch, "/session/users/test%3Aalice/" + lh} {
+		if code, body := c.Admin("DELETE", p); code != http.StatusNotFound {
+			t.Errorf("DELETE %s (the other alice's handle): %d %s; want 404", p, code, body)
+		}
+	}
+	if !signedIn(t, local) || !signedIn(t, corp) {
+		t.Fatal("a handle under the other alice's name revoked her session")
 	}
 	// A user may be called revoke-all: asking about her is asking about
 	// her alone.
@@ -393,6 +409,13 @@ func TestAttackOIDCStateGames(t *testing.T) {
 		}
 		if signedIn(t, victim) {
 			t.Error("the victim is signed in as the attacker (login CSRF)")
+		}
+		// Nor does it switch a signed-in victim's account.
+		signedInVictim := NewClient(t, c.Site)
+		signedInVictim.MustLogin("alice", alicePassword)
+		FinishOIDCLogin(t, signedInVictim, cb)
+		if u, s := who(t, signedInVictim); u != "alice" || s != "password" {
+			t.Errorf("the attacker's callback made the signed-in victim %q from %q", u, s)
 		}
 		// The attacker's own browser can still finish: the victim's visit
 		// did not spend it, but then it is used once.
