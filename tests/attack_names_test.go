@@ -574,3 +574,31 @@ func toString(v any) string {
 	}
 	return "object"
 }
+
+// Two users of the Hydra login app for TestAttackHydraFallbackNamesake:
+// carol's username is one the names rules refuse (a DOMAIN\user name);
+// dave picks carol's email as his.
+func init() {
+	hydraUsers["u-2001"] = hydraUser{"carol-pw", map[string]any{"preferred_username": `CORP\carol`,
+		"email": "carol@example.com", "email_verified": true}}
+	hydraUsers["u-2002"] = hydraUser{"dave-pw", map[string]any{"preferred_username": "carol@example.com",
+		"email": "dave@example.com", "email_verified": true}}
+}
+
+// TestAttackHydraFallbackNamesake: TestAttackNamesFallbackNamesake
+// against Ory Hydra (subjects u-2001 and u-2002): two subjects of one
+// provider must not be one user.
+func TestAttackHydraFallbackNamesake(t *testing.T) {
+	s := startHydraSites(t)
+	carol, dave := s.newBrowser(t), s.newBrowser(t)
+	s.hydraLogin(t, carol.a, `CORP\carol`, "carol-pw")
+	s.hydraLogin(t, dave.a, "carol@example.com", "dave-pw")
+	cu, _ := who(t, carol.a)
+	du, _ := who(t, dave.a)
+	if cu == du {
+		t.Errorf("Hydra's subjects u-2001 and u-2002 are both %q at the upstream", cu)
+	}
+	if hs := ownSessions(t, dave.a); len(hs) != 1 {
+		t.Errorf("dave's sessions page lists %d sessions (carol's among them); want his 1", len(hs))
+	}
+}
