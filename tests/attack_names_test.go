@@ -602,3 +602,32 @@ func TestAttackHydraFallbackNamesake(t *testing.T) {
 		t.Errorf("dave's sessions page lists %d sessions (carol's among them); want his 1", len(hs))
 	}
 }
+
+// TestAttackOIDCAllowEmailsUnicode: allow_emails compares exactly but for
+// ASCII case: an upper-case non-ASCII letter, or the Unicode form of an
+// IDN listed in its xn-- form, is another address (refused), never a
+// look-alike that passes.
+func TestAttackOIDCAllowEmailsUnicode(t *testing.T) {
+	c, o, _ := startOIDCSite(t, WithExtra("testopts", "allow_emails åsa@other.example a@xn--bcher-kva.example"))
+	for _, tt := range []struct {
+		email string
+		want  int
+	}{
+		{"åsa@other.example", http.StatusSeeOther},
+		{"åsa@OTHER.example", http.StatusSeeOther},
+		{"ÅSA@other.example", http.StatusForbidden},
+		{"a\u030asa@other.example", http.StatusForbidden}, // å decomposed
+		{"a@xn--bcher-kva.example", http.StatusSeeOther},
+		{"a@XN--BCHER-KVA.example", http.StatusSeeOther},
+		{"a@bücher.example", http.StatusForbidden},
+		{"a@xn--bcher-kva.example.", http.StatusForbidden},
+	} {
+		t.Run(tt.email, func(t *testing.T) {
+			o.TamperUserinfo(t, func(claims map[string]any) { claims["email"] = tt.email; claims["email_verified"] = true })
+			cl := NewClient(t, c.Site)
+			if got := FinishOIDCLogin(t, cl, StartOIDCLogin(t, cl, "test", "", "mallory", "mallory-pw")).StatusCode; got != tt.want {
+				t.Errorf("verified email %q against allow_emails åsa@other.example a@xn--bcher-kva.example: %d; want %d", tt.email, got, tt.want)
+			}
+		})
+	}
+}
