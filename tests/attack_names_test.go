@@ -631,3 +631,24 @@ func TestAttackOIDCAllowEmailsUnicode(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackNamesProviderGroups: qualified names keep a provider's alice
+// from being the local alice, but a provider's groups claim is taken as
+// local groups by default (no setting asked for it): a provider whose
+// users can make or join groups (GitLab's groups claim lists groups the
+// user created) passes `allow group ops`. Documented in
+// docs-pending/names.md ("Groups are not qualified"); the review holds
+// that the default should not trust them. The provider says alice is in
+// ops (the test provider's groups claim).
+func TestAttackNamesProviderGroups(t *testing.T) {
+	c, _, _ := startAttackNamesSite(t)
+	c.Reload(strings.Replace(namesTemplate, "allow user alice {", "allow group ops {\n\t\t\tpath /ops/*\n\t\t}\n\t\tallow user alice {", 1))
+	corp := NewClient(t, c.Site)
+	OIDCLogin(t, corp, "test", "alice", "alice-pw")
+	if g := corp.Get("/x").Echo(t).Headers["X-Session-Groups"]; len(g) > 0 && strings.Contains(g[0], "ops") {
+		t.Errorf("test:alice reaches the upstream in the local group ops (X-Session-Groups %q) by default", g)
+	}
+	if code := corp.Get("/ops/x").StatusCode; code != http.StatusForbidden {
+		t.Errorf("test:alice passes `allow group ops` on the provider's say-so: %d", code)
+	}
+}
