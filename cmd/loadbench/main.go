@@ -179,9 +179,10 @@ func run(ctx context.Context, cfg *config) error {
 		{"memory", "store memory"},
 		{"bolt", "store bolt " + filepath.Join(dir, "sessions.db")},
 		{"cookie", "store cookie"},
-		// The per-request work of authorization: two rules judged (the
-		// first does not match) and a signed assertion (cached per session).
-		{"memory+rules+assertion", "store memory\n\t\tallow group admin {\n\t\t\tpath /admin/*\n\t\t}\n\t\tallow user " + benchUser + " {\n\t\t\tpath /bench*\n\t\t}\n\t\tassertion"},
+		// The per-request work of authorization: the request's readings
+		// judged by `public` (no match) and two rules (the first does not
+		// match), and a signed assertion (cached per session).
+		{"memory+rules+assertion", "store memory\n\t\tpublic {\n\t\t\tpath *.css *.js /static/*\n\t\t}\n\t\tallow group admin {\n\t\t\tpath /admin/*\n\t\t}\n\t\tallow user " + benchUser + " {\n\t\t\tpath /bench*\n\t\t}\n\t\tassertion"},
 	}
 	if cfg.redisURL != "" {
 		prefix := fmt.Sprintf("loadbench-%d-%d:", selfPID, time.Now().UnixNano())
