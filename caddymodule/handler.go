@@ -194,6 +194,7 @@ type Handler struct {
 	templates  *template.Template
 	cop        *http.CrossOriginProtection
 	strip      headerMatcher
+	markers    markerNames // the signed-in marker's names, see markerNames
 	fwd        forwardHeaders
 	idle       time.Duration
 	lifetime   time.Duration
@@ -339,6 +340,7 @@ func (h *Handler) setDefaults() {
 // prepareHeaders works out the header names of the request path once.
 func (h *Handler) prepareHeaders() {
 	h.strip = newHeaderMatcher(h.HeaderPrefix, h.trustedNames())
+	h.markers = newMarkerNames(h.Cookie.Name)
 	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
@@ -400,6 +402,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	placeholders := placeholdersFor(r)
 	basic := h.takeBasicCredentials(r)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
+		// Every page and redirect of the endpoints is under the mount.
+		if _, sure := findMount(r); !sure {
+			return h.refuseUnknownMount(w, r, "endpoint")
+		}
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
@@ -432,13 +438,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 		h.forward(r, s)
 		placeholders.set(s)
-		h.forwardAssertion(r, s)
+		if !h.forwardAssertion(r, s) {
+			return h.refuseUnknownMount(w, r, "assertion")
+		}
 	}
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
 	}
 	if len(h.LogoutCookies) > 0 {
-		removeCookie(r.Header, h.Cookie.Name+signedInSuffix)
+		h.markers.remove(r.Header)
 	}
 	h.wrapResponse(rw, w, r, s)
 	if byBasic {
@@ -463,6 +471,9 @@ func (h *Handler) isPublic(r *http.Request) (bool, error) {
 // navigating is sent to the login page (under the path the browser sees,
 // see mountPrefix), anything else gets 401 JSON.
 func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
+	if _, sure := findMount(r); !sure {
+		return h.refuseUnknownMount(w, r, "login")
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if isNavigation(r) {
 		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))

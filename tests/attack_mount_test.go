@@ -594,7 +594,7 @@ const markerTemplate = `
 func TestAttackMarkerNeverReachesTheUpstream(t *testing.T) {
 	up := StartUpstream(t)
 	c := StartCaddy(t, up.Addr, markerTemplate, WithExtra("alice", aliceHash))
-	const marker = "caddy_session_app_signedin"
+	const marker = "caddy_session_app~signedin"
 	alice := loginAt(t, c.Site, "/app", "alice", alicePassword)
 	if !jarHas(alice, "/app/x", marker) {
 		t.Fatal("no marker after the login")
@@ -628,8 +628,8 @@ func TestAttackMarkerNeverReachesTheUpstream(t *testing.T) {
 	for _, cfg := range []string{
 		"logout_cookies " + marker, "logout_cookies caddy_session_app",
 		// The cookie named after logout_cookies: the check must see it.
-		"logout_cookies sess_signedin\n\t\t\tcookie {\n\t\t\t\tname sess\n\t\t\t}",
-		"cookie {\n\t\t\t\tname sess\n\t\t\t}\n\t\t\tlogout_cookies sess_signedin",
+		"logout_cookies sess~signedin\n\t\t\tcookie {\n\t\t\t\tname sess\n\t\t\t}",
+		"cookie {\n\t\t\t\tname sess\n\t\t\t}\n\t\t\tlogout_cookies sess~signedin",
 	} {
 		if out, err := validateConfig(t, strings.Replace(markerTemplate, "logout_cookies sessionid", cfg, 1)); err == nil {
 			t.Errorf("%s is accepted: %s", cfg, out)
@@ -711,7 +711,7 @@ func TestAttackMarkerPlantedElsewhere(t *testing.T) {
 	up := StartUpstream(t)
 	c := StartCaddy(t, up.Addr, markerTemplate, WithExtra("alice", aliceHash))
 	for name, planted := range map[string]*http.Cookie{
-		"marker":                     {Name: "caddy_session_app_signedin", Value: "1", Path: "/app/public"},
+		"marker":                     {Name: "caddy_session_app~signedin", Value: "1", Path: "/app/public"},
 		"undecodable session cookie": {Name: "caddy_session_app", Value: "garbage", Path: "/app/public"},
 	} {
 		t.Run(name, func(t *testing.T) {
