@@ -560,3 +560,38 @@ func TestBasicCredentialsNeverReachUpstream(t *testing.T) {
 		t.Error("http_basic off took the Authorization header")
 	}
 }
+
+// TestSignedInMarkerOnHTTPS: on HTTPS the marker carries the __Host-
+// prefix (__Secure- when the session cookie has a domain), which neither
+// a sibling subdomain nor a plain-HTTP response can set; the same name
+// without the prefix, which they can, is not read as the marker there.
+func TestSignedInMarkerOnHTTPS(t *testing.T) {
+	store := sessionstore.NewMemory(0)
+	t.Cleanup(func() { store.Close() })
+	for _, tc := range []struct{ domain, name string }{
+		{"", "__Host-caddy_session~signedin"},
+		{"example.com", "__Secure-caddy_session~signedin"},
+	} {
+		h := newTestHandler(t, store)
+		h.LogoutCookies = []AppCookie{{Name: "app_sid"}}
+		h.Cookie.Domain = tc.domain
+		r := httptest.NewRequest("GET", "https://example.com/", nil)
+		w := httptest.NewRecorder()
+		h.markSignedIn(w, r)
+		if got := w.Header().Get("Set-Cookie"); !strings.HasPrefix(got, tc.name+"=1;") || !strings.Contains(got, "; Secure") {
+			t.Errorf("domain %q: the login sets %q, want %s=1, Secure", tc.domain, got, tc.name)
+		}
+		for cookie, want := range map[string]int{
+			tc.name + "=1":                                markerSignedIn,
+			tc.name + "=0; " + tc.name + "=1":             markerEnded,
+			"caddy_session~signedin=0":                    markerNone,
+			"caddy_session~signedin=1":                    markerNone,
+			"caddy_session~signedin=0; " + tc.name + "=1": markerSignedIn,
+		} {
+			r.Header.Set("Cookie", cookie)
+			if got := h.markerState(r); got != want {
+				t.Errorf("domain %q, Cookie %q over HTTPS: marker state %d, want %d", tc.domain, cookie, got, want)
+			}
+		}
+	}
+}
