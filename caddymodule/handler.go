@@ -144,10 +144,12 @@ type Handler struct {
 	// is found expired or revoked, and when a browser that signed in here
 	// comes back without a session (its cookie expired in the browser,
 	// was dropped by a restart, or no longer decodes): a marker cookie,
-	// <cookie name>_signedin, is set at login for that. The app's session
-	// then does not outlive ours. They are also kept from the upstream in
-	// that request. An anonymous visitor's cookies (one that never signed
-	// in here, or signed out) are left alone.
+	// <cookie name>~signedin (with the __Host- or __Secure- prefix on
+	// HTTPS), is set at login for that, and set to 0 when a session ends,
+	// so that each end is acted on once. The app's session then does not
+	// outlive ours. They are also kept from the upstream in that request.
+	// An anonymous visitor's cookies (one that never signed in here, or
+	// signed out) are left alone.
 	LogoutCookies []AppCookie `json:"logout_cookies,omitempty"`
 
 	// ClearSiteData is sent as a Clear-Site-Data header on logout (the

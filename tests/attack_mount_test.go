@@ -651,8 +651,9 @@ func validateConfig(t *testing.T, tmpl string) (string, error) {
 }
 
 // collidingMarkerTemplate: an app without a realm that sets the marker
-// (caddy_session_signedin), and another app whose realm is "signedin":
-// its session cookie is caddy_session_signedin, with the same path.
+// (it was caddy_session_signedin; it is now caddy_session~signedin, a name
+// no realm gives), and another app whose realm is "signedin": its session
+// cookie is caddy_session_signedin, with the same path.
 const collidingMarkerTemplate = `
 [[.Site]] {
 	handle_path /app/* {
@@ -674,7 +675,7 @@ const collidingMarkerTemplate = `
 }
 `
 
-// TestAttackMarkerCollidesWithAnotherAppsCookie: the marker's name is the
+// TestAttackMarkerCollidesWithAnotherAppsCookie: the marker's name was the
 // session cookie's name with "_signedin"; a realm's cookie is
 // caddy_session_<realm>. Two apps on one host must not share a cookie
 // name: either Caddy refuses the configuration, or signing in to one app
