@@ -24,12 +24,23 @@ import (
 // cookie before our login (a CSRF token in its session on a public page,
 // a login through upstream_control), and expiring it on every anonymous
 // request would break that. So a login also sets a marker cookie,
-// <cookie name>_signedin, which lives on (400 days, persistent whatever
-// the session cookie is) until a logout or the end of the session is
-// seen. The marker without a live session means "this browser signed in
-// and its session ended unseen": the app's cookies are expired with the
-// marker, once. The marker is set only when LogoutCookies are configured,
-// and never reaches the upstream.
+// <cookie name>~signedin=1, which lives on (400 days, persistent whatever
+// the session cookie is). The marker without a live session means "this
+// browser signed in and its session ended unseen": the app's cookies are
+// expired. The marker is set only when LogoutCookies are configured, and
+// never reaches the upstream.
+//
+// Once. Whenever a session ends, the marker is not expired but set to 0
+// (the end was seen and acted on). A cookie the handler cannot expire (a
+// marker or session cookie tossed in with a path or domain of its own: a
+// sibling subdomain, a plain-HTTP injection) keeps arriving; the 0 that
+// arrives with it says that its end was acted on already, and the app's
+// anonymous session is left alone. On HTTPS the marker's name carries the
+// __Host- prefix (or __Secure- when the session cookie has a path or a
+// domain), so that neither can plant it at all.
+//
+// Its name has a '~', which no realm has: it is never another handler's
+// default session cookie (caddy_session_<realm>).
 
 // AppCookie is one of the app's own cookies, expired when a session ends.
 // A browser drops a cookie only when told so with the name, path and
@@ -71,7 +82,7 @@ func (c AppCookie) validate(sessionCookie string) error {
 		return fmt.Errorf("not a valid cookie name")
 	case c.Name == sessionCookie:
 		return fmt.Errorf("is the session cookie, which is expired at logout anyway")
-	case c.Name == sessionCookie+signedInSuffix:
+	case newMarkerNames(sessionCookie).has(c.Name):
 		return fmt.Errorf("is the handler's own signed-in marker")
 	case c.Path != "" && (c.Path[0] != '/' || strings.ContainsFunc(c.Path, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ';' })):
 		return fmt.Errorf("path %q: must start with / and have no spaces, ';' or control characters", c.Path)
@@ -84,60 +95,128 @@ func (c AppCookie) validate(sessionCookie string) error {
 }
 
 // sessionEnded is called whenever a session ends or is found to have
-// ended: the session cookie, the app's logout cookies and the signed-in
-// marker are expired.
+// ended: the session cookie and the app's logout cookies are expired, and
+// the signed-in marker says so (0).
 func (h *Handler) sessionEnded(w http.ResponseWriter, r *http.Request) {
 	h.expireCookie(w, r)
 	h.appSessionEnded(w, r)
 }
 
-// appSessionEnded expires the app's logout cookies and the signed-in
-// marker.
+// sessionFoundEnded is sessionEnded for a session cookie that arrives
+// expired, revoked or undecodable: the app's cookies are expired unless
+// the marker says that this was done already (a cookie that the handler
+// cannot expire keeps arriving).
+func (h *Handler) sessionFoundEnded(w http.ResponseWriter, r *http.Request) {
+	h.expireCookie(w, r)
+	if len(h.LogoutCookies) == 0 || h.markerState(r) == markerEnded {
+		return
+	}
+	h.appSessionEnded(w, r)
+}
+
+// appSessionEnded expires the app's logout cookies and sets the signed-in
+// marker to 0.
 func (h *Handler) appSessionEnded(w http.ResponseWriter, r *http.Request) {
 	if len(h.LogoutCookies) == 0 {
 		return
 	}
 	h.expireAppCookies(w, r)
-	c := h.signedInCookie(r)
-	c.Value, c.MaxAge = "", -1
-	replaceSetCookie(w.Header(), c.Name, c.String())
+	h.setMarker(w, r, "0")
 }
 
 // signedInMaxAge is how long the signed-in marker lives: as long as
 // browsers keep any cookie.
 const signedInMaxAge = 400 * 24 * time.Hour
 
-// signedInCookie is the signed-in marker, with the session cookie's
-// attributes (path, domain, Secure, SameSite) and its own name.
-func (h *Handler) signedInCookie(r *http.Request) *http.Cookie {
-	c := h.cookie(r, "1")
-	c.Name = h.Cookie.Name + signedInSuffix
-	return c
+// setMarker sets the signed-in marker to value ("1" signed in, "0" the
+// end was seen), with the session cookie's attributes (path, domain,
+// Secure, SameSite) and its own name.
+func (h *Handler) setMarker(w http.ResponseWriter, r *http.Request, value string) {
+	c := h.cookie(r, value)
+	c.Name = h.markers.name(c)
+	c.MaxAge = int(signedInMaxAge / time.Second)
+	replaceSetCookie(w.Header(), c.Name, c.String())
 }
-
-const signedInSuffix = "_signedin"
 
 // markSignedIn sets the signed-in marker after a login.
 func (h *Handler) markSignedIn(w http.ResponseWriter, r *http.Request) {
 	if len(h.LogoutCookies) == 0 {
 		return
 	}
-	c := h.signedInCookie(r)
-	c.MaxAge = int(signedInMaxAge / time.Second)
-	replaceSetCookie(w.Header(), c.Name, c.String())
+	h.setMarker(w, r, "1")
 }
 
 // noSession is called when a request has no session cookie at all: if
-// the signed-in marker arrives, this browser's session ended unseen, and
-// the app's session ends now.
+// the signed-in marker arrives, and no 0 with it, this browser's session
+// ended unseen, and the app's session ends now.
 func (h *Handler) noSession(w http.ResponseWriter, r *http.Request) {
 	if len(h.LogoutCookies) == 0 {
 		return
 	}
-	for range eachCookie(r, h.Cookie.Name+signedInSuffix) {
+	if h.markerState(r) == markerSignedIn {
 		h.appSessionEnded(w, r)
-		return
 	}
+}
+
+// markerNames are the names the signed-in marker goes by: <cookie
+// name>~signedin, and on HTTPS with the __Host- or __Secure- prefix
+// (unless the session cookie's name has one already).
+type markerNames struct{ plain, host, secure string }
+
+func newMarkerNames(cookie string) markerNames {
+	base := cookie + markerSuffix
+	if hasPrefixFold(cookie, "__Host-") || hasPrefixFold(cookie, "__Secure-") {
+		return markerNames{base, base, base}
+	}
+	return markerNames{base, "__Host-" + base, "__Secure-" + base}
+}
+
+const markerSuffix = "~signedin"
+
+// name is the marker's name for a cookie with c's attributes: a browser
+// keeps a __Host- cookie only if it is Secure, has path / and no domain.
+func (m markerNames) name(c *http.Cookie) string {
+	switch {
+	case !c.Secure:
+		return m.plain
+	case c.Path == "/" && c.Domain == "":
+		return m.host
+	}
+	return m.secure
+}
+
+func (m markerNames) has(name string) bool {
+	return name == m.plain || name == m.host || name == m.secure
+}
+
+// remove takes every spelling of the marker out of a request's header.
+func (m markerNames) remove(h http.Header) {
+	removeCookie(h, m.plain)
+	if m.host != m.plain {
+		removeCookie(h, m.host)
+		removeCookie(h, m.secure)
+	}
+}
+
+const (
+	markerNone     = iota // no marker: never signed in here, or from before markers
+	markerSignedIn        // a marker other than 0 and none that is 0
+	markerEnded           // a 0: the end of the session was seen and acted on
+)
+
+// markerState reads the marker a request carries, under the one name it
+// has on this request (see markerNames.name): on HTTPS a marker without
+// the prefix may have been planted over plain HTTP or by a sibling
+// subdomain, and does not count.
+func (h *Handler) markerState(r *http.Request) int {
+	state := markerNone
+	for v := range eachCookie(r, h.markers.name(h.cookie(r, ""))) {
+		if v == "0" {
+			return markerEnded
+		}
+		state = markerSignedIn
+	}
+	return state
 }
 
 // expireAppCookies tells the browser to drop the app's logout cookies, and

@@ -114,7 +114,9 @@ func TestCaddyfileAppOptionErrors(t *testing.T) {
 		{"logout_cookies without names", "logout_cookies", 3, "logout_cookies needs the names"},
 		{"logout_cookies bad name", "logout_cookies a;b", 3, "not a valid cookie name"},
 		{"logout_cookies session cookie", "logout_cookies caddy_session", 3, "is the session cookie"},
-		{"logout_cookies signed-in marker", "logout_cookies caddy_session_signedin", 3, "signed-in marker"},
+		{"logout_cookies signed-in marker", "logout_cookies caddy_session~signedin", 3, "signed-in marker"},
+		{"logout_cookies signed-in marker on HTTPS", "logout_cookies __Host-caddy_session~signedin", 3, "signed-in marker"},
+		{"logout_cookies signed-in marker on HTTPS with a domain", "logout_cookies __Secure-caddy_session~signedin", 3, "signed-in marker"},
 		{"logout_cookies bad path", "logout_cookies sid {\npath tt-rss\n}", 5, "must start with /"},
 		{"logout_cookies unknown option", "logout_cookies sid {\nsecure on\n}", 4, "unknown option"},
 		{"logout_cookies twice", "logout_cookies sid\nlogout_cookies sid", 4, "given twice"},
@@ -324,15 +326,18 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 	if expires(w) {
 		t.Error("a login continuing the same user's session expired the app's cookie")
 	}
-	marker := h.Cookie.Name + "_signedin"
+	marker := h.Cookie.Name + "~signedin"
 	if got := strings.Join(w.Header()["Set-Cookie"], "\n"); !strings.Contains(got, marker+"=1; Path=/; Max-Age=34560000; HttpOnly; SameSite=Lax") {
 		t.Errorf("a login did not set the signed-in marker: %s", got)
 	}
 
 	// The session ended unseen: without our cookie, the marker says this
 	// browser signed in; with an undecodable one, that is enough. Both
-	// expire the app's cookie (and the marker); a visitor who never signed
-	// in keeps it.
+	// expire the app's cookie (and set the marker to 0); a visitor who
+	// never signed in keeps it, and so does one whose marker says 0: the
+	// end was acted on already, and what keeps arriving is a cookie the
+	// handler could not expire. Over HTTP, a marker with the __Host- prefix
+	// is not the handler's.
 	for _, tc := range []struct {
 		cookie string
 		want   bool
@@ -341,6 +346,10 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 		{h.Cookie.Name + "=bm90LWEtY29va2llLW9mLW91cnM", true},
 		{"", false},
 		{"theme=dark", false},
+		{marker + "=1; " + marker + "=0", false},
+		{h.Cookie.Name + "=bm90LWEtY29va2llLW9mLW91cnM; " + marker + "=0", false},
+		{"__Host-" + marker + "=0; " + marker + "=1", true},
+		{"__Host-" + marker + "=1", false},
 	} {
 		w = httptest.NewRecorder()
 		r = request("GET", "/", tc.cookie)
@@ -348,9 +357,9 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 		if expires(w) != tc.want {
 			t.Errorf("Cookie %q: expired the app's cookie %v, want %v (%q)", tc.cookie, expires(w), tc.want, w.Header()["Set-Cookie"])
 		}
-		markerGone := slices.ContainsFunc(w.Header()["Set-Cookie"], func(l string) bool { return strings.HasPrefix(l, marker+"=;") })
-		if markerGone != tc.want {
-			t.Errorf("Cookie %q: expired the marker %v, want %v", tc.cookie, markerGone, tc.want)
+		markerEnded := slices.ContainsFunc(w.Header()["Set-Cookie"], func(l string) bool { return strings.HasPrefix(l, marker+"=0;") })
+		if markerEnded != tc.want {
+			t.Errorf("Cookie %q: set the marker to 0 %v, want %v", tc.cookie, markerEnded, tc.want)
 		}
 	}
 
@@ -549,5 +558,40 @@ func TestBasicCredentialsNeverReachUpstream(t *testing.T) {
 	r.SetBasicAuth("alice", "secret")
 	if h.takeBasicCredentials(r).given || r.Header.Get("Authorization") == "" {
 		t.Error("http_basic off took the Authorization header")
+	}
+}
+
+// TestSignedInMarkerOnHTTPS: on HTTPS the marker carries the __Host-
+// prefix (__Secure- when the session cookie has a domain), which neither
+// a sibling subdomain nor a plain-HTTP response can set; the same name
+// without the prefix, which they can, is not read as the marker there.
+func TestSignedInMarkerOnHTTPS(t *testing.T) {
+	store := sessionstore.NewMemory(0)
+	t.Cleanup(func() { store.Close() })
+	for _, tc := range []struct{ domain, name string }{
+		{"", "__Host-caddy_session~signedin"},
+		{"example.com", "__Secure-caddy_session~signedin"},
+	} {
+		h := newTestHandler(t, store)
+		h.LogoutCookies = []AppCookie{{Name: "app_sid"}}
+		h.Cookie.Domain = tc.domain
+		r := httptest.NewRequest("GET", "https://example.com/", nil)
+		w := httptest.NewRecorder()
+		h.markSignedIn(w, r)
+		if got := w.Header().Get("Set-Cookie"); !strings.HasPrefix(got, tc.name+"=1;") || !strings.Contains(got, "; Secure") {
+			t.Errorf("domain %q: the login sets %q, want %s=1, Secure", tc.domain, got, tc.name)
+		}
+		for cookie, want := range map[string]int{
+			tc.name + "=1":                                markerSignedIn,
+			tc.name + "=0; " + tc.name + "=1":             markerEnded,
+			"caddy_session~signedin=0":                    markerNone,
+			"caddy_session~signedin=1":                    markerNone,
+			"caddy_session~signedin=0; " + tc.name + "=1": markerSignedIn,
+		} {
+			r.Header.Set("Cookie", cookie)
+			if got := h.markerState(r); got != want {
+				t.Errorf("domain %q, Cookie %q over HTTPS: marker state %d, want %d", tc.domain, cookie, got, want)
+			}
+		}
 	}
 }

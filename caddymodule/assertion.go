@@ -176,15 +176,21 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 
 // forwardAssertion puts the session's token in the request to the
 // upstream, signing a new one only when the cached one is near its end,
-// was signed by a retired key, or names other groups.
-func (h *Handler) forwardAssertion(r *http.Request, s *session) {
+// was signed by a retired key, or names other groups. It reports false,
+// and forwards nothing, when the token's default iss or aud needs the
+// mount and the mount is not known (see findMount): a token with the
+// root's iss and aud would be another app's.
+func (h *Handler) forwardAssertion(r *http.Request, s *session) bool {
 	as := h.assert
 	if as == nil || s.rec.User == "" {
-		return
+		return true
 	}
 	key := tokenKey{id: s.id, created: s.rec.Created.UnixNano(), user: s.rec.User, host: r.Host, tls: r.TLS != nil}
 	if as.issuer == "" || as.audience == nil {
-		key.mount = mountPrefix(r)
+		var sure bool
+		if key.mount, sure = findMount(r); !sure {
+			return false
+		}
 	}
 	var groups string
 	if s.groups != nil {
@@ -200,7 +206,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) {
 		if c, err = as.mint(r, key.mount, s, groups, now); err != nil {
 			// No token: the upstream, which requires one, refuses.
 			as.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.rec.User))
-			return
+			return true
 		}
 		as.mu.Lock()
 		if len(as.cache) >= maxCachedAssertions {
@@ -213,6 +219,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) {
 		as.mu.Unlock()
 	}
 	r.Header[as.header] = []string{c.token}
+	return true
 }
 
 // assertionClaims is the token's payload.

@@ -20,6 +20,9 @@ type forbiddenPage struct {
 func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, s *session) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
+		if _, sure := findMount(r); !sure {
+			return h.refuseUnknownMount(w, r, "forbidden page") // its forms would post to another app
+		}
 		page := forbiddenPage{
 			User:     s.rec.User,
 			Action:   h.endpointURL(r, "/logout"),

@@ -156,10 +156,12 @@ type Handler struct {
 	// is found expired or revoked, and when a browser that signed in here
 	// comes back without a session (its cookie expired in the browser,
 	// was dropped by a restart, or no longer decodes): a marker cookie,
-	// <cookie name>_signedin, is set at login for that. The app's session
-	// then does not outlive ours. They are also kept from the upstream in
-	// that request. An anonymous visitor's cookies (one that never signed
-	// in here, or signed out) are left alone.
+	// <cookie name>~signedin (with the __Host- or __Secure- prefix on
+	// HTTPS), is set at login for that, and set to 0 when a session ends,
+	// so that each end is acted on once. The app's session then does not
+	// outlive ours. They are also kept from the upstream in that request.
+	// An anonymous visitor's cookies (one that never signed in here, or
+	// signed out) are left alone.
 	LogoutCookies []AppCookie `json:"logout_cookies,omitempty"`
 
 	// ClearSiteData is sent as a Clear-Site-Data header on logout (the
@@ -207,6 +209,7 @@ type Handler struct {
 	templates  *template.Template
 	cop        *http.CrossOriginProtection
 	strip      headerMatcher
+	markers    markerNames // the signed-in marker's names, see markerNames
 	fwd        forwardHeaders
 	idle       time.Duration
 	lifetime   time.Duration
@@ -360,6 +363,7 @@ func (h *Handler) setDefaults() {
 // prepareHeaders works out the header names of the request path once.
 func (h *Handler) prepareHeaders() {
 	h.strip = newHeaderMatcher(h.HeaderPrefix, h.trustedNames())
+	h.markers = newMarkerNames(h.Cookie.Name)
 	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
@@ -426,6 +430,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	placeholders := placeholdersFor(r)
 	basic := h.takeBasicCredentials(r)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
+		// Every page and redirect of the endpoints is under the mount.
+		if _, sure := findMount(r); !sure {
+			return h.refuseUnknownMount(w, r, "endpoint")
+		}
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
@@ -459,13 +467,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 		h.forward(r, s)
 		placeholders.set(s)
-		h.forwardAssertion(r, s)
+		if !h.forwardAssertion(r, s) {
+			return h.refuseUnknownMount(w, r, "assertion")
+		}
 	}
 	if !h.ForwardCookie {
 		removeCookie(r.Header, h.Cookie.Name)
 	}
 	if len(h.LogoutCookies) > 0 {
-		removeCookie(r.Header, h.Cookie.Name+signedInSuffix)
+		h.markers.remove(r.Header)
 	}
 	h.wrapResponse(rw, w, r, s)
 	if byBasic {
@@ -493,6 +503,9 @@ func (h *Handler) isPublic(r *http.Request, rd *readings) (bool, error) {
 // navigating is sent to the login page (under the path the browser sees,
 // see mountPrefix), anything else gets 401 JSON.
 func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
+	if _, sure := findMount(r); !sure {
+		return h.refuseUnknownMount(w, r, "login")
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if isNavigation(r) {
 		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))

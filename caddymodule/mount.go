@@ -6,9 +6,17 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
-// mountPrefix is the path prefix that Caddy stripped from the request
+// mountPrefix is findMount's mount, for code that runs only once the mount
+// is known (serve refuses the handler's endpoints otherwise).
+func mountPrefix(r *http.Request) string {
+	m, _ := findMount(r)
+	return m
+}
+
+// findMount is the path prefix that Caddy stripped from the request
 // before it reached the handler, as `handle_path /app/*` or
 // `uri strip_prefix /app` do: "/app", in the escaped form the browser
 // uses, or "" when nothing was stripped. The handler's own URLs (the login
@@ -23,26 +31,64 @@ import (
 // controls the original path, so the prefix is checked as strictly as a
 // redirect target, and whatever is built from it goes through
 // safeRedirect's rules too.
-func mountPrefix(r *http.Request) string {
+//
+// sure is false when the mount cannot be known: Caddy's path matchers
+// route on the decoded, cleaned path, strip_prefix cuts the escaped one,
+// and the two disagree on a path that is not plain (see plainPath).
+// "/x/..%2fwiki/y" is routed to `handle_path /wiki/*` and not stripped;
+// "/wiki%2fy" is stripped to "%2fy". The handler there cannot tell itself
+// from one at the site's root: it must not use the mount (see
+// refuseUnknownMount). Callers that are only reached when sure is true
+// (the endpoints, behind serve's check) use mountPrefix.
+func findMount(r *http.Request) (mount string, sure bool) {
 	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !ok || orig.URL == nil {
-		return ""
+		return "", true
 	}
-	return strippedPrefix(orig.URL.EscapedPath(), r.URL.EscapedPath())
+	mount, stripped := strippedPrefix(orig.URL.EscapedPath(), r.URL.EscapedPath())
+	if stripped {
+		return mount, mount != ""
+	}
+	// Nothing stripped (or another rewrite): no mount, if Caddy's
+	// matchers and strip_prefix read the path alike.
+	return "", plainPath(orig.URL)
 }
 
 // strippedPrefix is mountPrefix on escaped paths: the prefix of the
-// original path origPath that was stripped to give current, or "".
-func strippedPrefix(origPath, current string) string {
-	if current == "" || current[0] != '/' || origPath == current {
-		return ""
+// original path origPath that was stripped to give current. stripped
+// reports whether a prefix was cut at all; prefix is "" when it was not,
+// or when what was cut is not a mount to trust (not whole segments, not
+// a plain local path: "/wiki%2fy" cut to "%2fy").
+func strippedPrefix(origPath, current string) (prefix string, stripped bool) {
+	if origPath == current {
+		return "", false
 	}
 	cleaned := caddyhttp.CleanPath(origPath, true)
 	prefix, ok := strings.CutSuffix(cleaned, current)
-	if !ok || !validMount(prefix) {
-		return ""
+	if !ok || prefix == "" {
+		return "", false // another rewrite, or only cleaned
 	}
-	return prefix
+	if current == "" || current[0] != '/' || !validMount(prefix) {
+		return "", true
+	}
+	return prefix, true
+}
+
+// refuseUnknownMount answers a request whose mount the handler needs and
+// cannot know (see mountPrefix): 400. A browser never sends such a path
+// (it resolves dot segments and does not encode the '/' of a path it
+// navigates to); a link or a client that does gets neither the handler's
+// pages (whose forms would post to another app's endpoints) nor a login
+// redirect nor an assertion that would name another app.
+func (h *Handler) refuseUnknownMount(w http.ResponseWriter, r *http.Request, what string) error {
+	orig := r.URL.EscapedPath()
+	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && o.URL != nil {
+		orig = o.URL.EscapedPath()
+	}
+	h.logger.Warn("request refused: its path does not tell under which path this handler is mounted",
+		zapRemoteIP(r), zap.String("original_path", orig), zap.String("path", r.URL.EscapedPath()), zap.String("for", what))
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ambiguous path: dot segments, or an encoded '/' or '\\'"})
 }
 
 // validMount reports whether prefix (escaped) can stand in front of a

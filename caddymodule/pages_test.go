@@ -94,30 +94,37 @@ func TestWantsPage(t *testing.T) {
 }
 
 func TestStrippedPrefix(t *testing.T) {
-	tests := []struct{ orig, current, want string }{
-		{"/app/reports", "/reports", "/app"},
-		{"/app/", "/", "/app"},
-		{"/a/b/c/x", "/c/x", "/a/b"},
-		{"/APP/x", "/x", "/APP"},                           // strip_prefix is case-insensitive; the browser's spelling stays
-		{"/caf%C3%A9/x", "/x", "/caf%C3%A9"},               // kept escaped
-		{"/app//x", "/x", "/app"},                          // strip_prefix cleans first
-		{"/app/a/../x", "/x", "/app"},                      // likewise
-		{"/x", "/x", ""},                                   // nothing stripped
-		{"/a//b", "/a//b", ""},                             // nothing stripped, not cleaned
-		{"/foo/bar", "/index.php", ""},                     // another rewrite
-		{"/x/app", "/x", ""},                               // a suffix strip
-		{"//evil.example/x", "/x", "/evil.example"},        // cleaned as strip_prefix cleans it: a local path, never a host
-		{"/%2F%2Fevil.example/x", "/x", ""},                // likewise, encoded
-		{"/%5Cevil.example/x", "/x", ""},                   // a backslash, encoded
-		{"/app%0a/x", "/x", ""},                            // a control character
-		{"/%2e%2e/x", "/x", ""},                            // an encoded dot segment
-		{"/app/x", "x", ""},                                // not a path
-		{"/app/x", "", ""},                                 // not a path
-		{"/" + strings.Repeat("a", 2000) + "/x", "/x", ""}, // too long
+	const no, cut = false, true
+	tests := []struct {
+		orig, current, want string
+		stripped            bool
+	}{
+		{"/app/reports", "/reports", "/app", cut},
+		{"/app/", "/", "/app", cut},
+		{"/a/b/c/x", "/c/x", "/a/b", cut},
+		{"/APP/x", "/x", "/APP", cut},                                  // strip_prefix is case-insensitive; the browser's spelling stays
+		{"/caf%C3%A9/x", "/x", "/caf%C3%A9", cut},                      // kept escaped
+		{"/app//x", "/x", "/app", cut},                                 // strip_prefix cleans first
+		{"/app/a/../x", "/x", "/app", cut},                             // likewise
+		{"/x", "/x", "", no},                                           // nothing stripped
+		{"/a//b", "/a//b", "", no},                                     // nothing stripped, not cleaned
+		{"/a//b", "/a/b", "", no},                                      // only cleaned
+		{"/foo/bar", "/index.php", "", no},                             // another rewrite
+		{"/x/app", "/x", "", no},                                       // a suffix strip
+		{"//evil.example/x", "/x", "/evil.example", cut},               // cleaned as strip_prefix cleans it: a local path, never a host
+		{"/%2F%2Fevil.example/x", "/x", "", cut},                       // likewise, encoded: cut, and no mount to trust
+		{"/%5Cevil.example/x", "/x", "", cut},                          // a backslash, encoded
+		{"/app%0a/x", "/x", "", cut},                                   // a control character
+		{"/%2e%2e/x", "/x", "", cut},                                   // an encoded dot segment
+		{"/wiki%2fy", "%2fy", "", cut},                                 // strip_prefix /wiki cut before an encoded '/'
+		{"/wiki%2F.session/sessions", "%2F.session/sessions", "", cut}, // likewise
+		{"/app/x", "x", "", cut},                                       // not a path
+		{"/app/x", "", "", cut},                                        // not a path
+		{"/" + strings.Repeat("a", 2000) + "/x", "/x", "", cut},        // too long
 	}
 	for _, tt := range tests {
-		if got := strippedPrefix(tt.orig, tt.current); got != tt.want {
-			t.Errorf("strippedPrefix(%q, %q) = %q, want %q", tt.orig, tt.current, got, tt.want)
+		if got, stripped := strippedPrefix(tt.orig, tt.current); got != tt.want || stripped != tt.stripped {
+			t.Errorf("strippedPrefix(%q, %q) = %q, %v; want %q, %v", tt.orig, tt.current, got, stripped, tt.want, tt.stripped)
 		}
 	}
 }
@@ -254,7 +261,7 @@ func FuzzStrippedPrefix(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, orig, current string) {
-		got := strippedPrefix(orig, current)
+		got, _ := strippedPrefix(orig, current)
 		if got == "" {
 			return
 		}

@@ -47,12 +47,12 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*session, error)
 	case state == stateInvalid:
 		// Undecodable (a new secret, a cookie of before): a session that
 		// ended, and the app's with it.
-		h.sessionEnded(w, r)
+		h.sessionFoundEnded(w, r)
 		return nil, nil
 	case state == stateExpired:
 		// Expired, revoked or logged out elsewhere: the app's session
 		// ends with it.
-		h.sessionEnded(w, r)
+		h.sessionFoundEnded(w, r)
 		return nil, nil
 	case s == nil:
 		if state == stateNone {

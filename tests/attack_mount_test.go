@@ -594,7 +594,7 @@ const markerTemplate = `
 func TestAttackMarkerNeverReachesTheUpstream(t *testing.T) {
 	up := StartUpstream(t)
 	c := StartCaddy(t, up.Addr, markerTemplate, WithExtra("alice", aliceHash))
-	const marker = "caddy_session_app_signedin"
+	const marker = "caddy_session_app~signedin"
 	alice := loginAt(t, c.Site, "/app", "alice", alicePassword)
 	if !jarHas(alice, "/app/x", marker) {
 		t.Fatal("no marker after the login")
@@ -628,8 +628,8 @@ func TestAttackMarkerNeverReachesTheUpstream(t *testing.T) {
 	for _, cfg := range []string{
 		"logout_cookies " + marker, "logout_cookies caddy_session_app",
 		// The cookie named after logout_cookies: the check must see it.
-		"logout_cookies sess_signedin\n\t\t\tcookie {\n\t\t\t\tname sess\n\t\t\t}",
-		"cookie {\n\t\t\t\tname sess\n\t\t\t}\n\t\t\tlogout_cookies sess_signedin",
+		"logout_cookies sess~signedin\n\t\t\tcookie {\n\t\t\t\tname sess\n\t\t\t}",
+		"cookie {\n\t\t\t\tname sess\n\t\t\t}\n\t\t\tlogout_cookies sess~signedin",
 	} {
 		if out, err := validateConfig(t, strings.Replace(markerTemplate, "logout_cookies sessionid", cfg, 1)); err == nil {
 			t.Errorf("%s is accepted: %s", cfg, out)
@@ -651,8 +651,9 @@ func validateConfig(t *testing.T, tmpl string) (string, error) {
 }
 
 // collidingMarkerTemplate: an app without a realm that sets the marker
-// (caddy_session_signedin), and another app whose realm is "signedin":
-// its session cookie is caddy_session_signedin, with the same path.
+// (it was caddy_session_signedin; it is now caddy_session~signedin, a name
+// no realm gives), and another app whose realm is "signedin": its session
+// cookie is caddy_session_signedin, with the same path.
 const collidingMarkerTemplate = `
 [[.Site]] {
 	handle_path /app/* {
@@ -674,7 +675,7 @@ const collidingMarkerTemplate = `
 }
 `
 
-// TestAttackMarkerCollidesWithAnotherAppsCookie: the marker's name is the
+// TestAttackMarkerCollidesWithAnotherAppsCookie: the marker's name was the
 // session cookie's name with "_signedin"; a realm's cookie is
 // caddy_session_<realm>. Two apps on one host must not share a cookie
 // name: either Caddy refuses the configuration, or signing in to one app
@@ -711,7 +712,7 @@ func TestAttackMarkerPlantedElsewhere(t *testing.T) {
 	up := StartUpstream(t)
 	c := StartCaddy(t, up.Addr, markerTemplate, WithExtra("alice", aliceHash))
 	for name, planted := range map[string]*http.Cookie{
-		"marker":                     {Name: "caddy_session_app_signedin", Value: "1", Path: "/app/public"},
+		"marker":                     {Name: "caddy_session_app~signedin", Value: "1", Path: "/app/public"},
 		"undecodable session cookie": {Name: "caddy_session_app", Value: "garbage", Path: "/app/public"},
 	} {
 		t.Run(name, func(t *testing.T) {

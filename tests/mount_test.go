@@ -363,7 +363,7 @@ func TestMountWalk(t *testing.T) {
 	for _, want := range []string{
 		"/app/.session/login?redirect=%2Fapp%2Freports%3Fq%3D1", "/app/.session/login",
 		"/app/.session/sessions", "/app/.session/sessions?signed-out=1", "/app/.session/logout",
-		site + "/app/.session/oidc/test/callback", "/app/.session/oidc/test/", site + "/app/",
+		site + "/app/.session/oidc/test/callback", "/app/.session/", site + "/app/", // the state cookies' path: <prefix>/ under the mount
 		"/app/.session/login?redirect=%2Fapp%2Fadmin%2Fusers", "/app/.session/login?signed_out=1",
 	} {
 		if !m.seen[want] {
