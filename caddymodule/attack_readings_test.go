@@ -42,12 +42,16 @@ func attackHandler(t testing.TB) *Handler {
 	return h
 }
 
-// allocatedBy is the bytes the handler allocates to answer one anonymous
-// request for path.
-func allocatedBy(h *Handler, path string) uint64 {
-	next := benchRequests("theme=dark")
+// allocatedBy is the bytes the handler allocates to answer one request
+// for path, with cookie (may be empty) and extra headers.
+func allocatedBy(h *Handler, cookie, method, path string, header map[string][]string) uint64 {
+	next := benchRequests(cookie)
 	r := next()
 	r.URL.Path, r.URL.RawPath, r.RequestURI = path, "", path
+	r.Method = method
+	for k, v := range header {
+		r.Header[k] = v
+	}
 	w := httptest.NewRecorder()
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -57,23 +61,46 @@ func allocatedBy(h *Handler, path string) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// TestAttackReadingsCostIsLinear: a path of 48 KB (well under the 1 MB
-// header limit) costs at most 200 bytes allocated per byte of path. The
-// readings are at most 64 paths of at most the path's length each (and a
-// dozen Unicode readings), so a linear reading stays far below that; one
-// that builds a fresh PATH_INFO for every place a marker occurs is
-// quadratic.
+// linearGrowth checks that a path 4 times as long costs at most 6 times
+// the bytes allocated (linear work gives 4; quadratic, 16).
+func linearGrowth(t *testing.T, name string, cost func(n int) (pathLen int, bytes uint64), n int) {
+	t.Helper()
+	l1, b1 := cost(n)
+	l4, b4 := cost(4 * n)
+	t.Logf("%-22s %7d bytes of path: %11d allocated (%4d per byte); %7d bytes: %11d (%5d per byte)", name, l1, b1, b1/uint64(l1), l4, b4, b4/uint64(l4))
+	if b4 > 6*b1 {
+		t.Errorf("%s: a path 4 times as long (%d bytes) made the handler allocate %.1f times as much (%d bytes, %d per byte of path): the cost grows faster than the path", name, l4, float64(b4)/float64(b1), b4, b4/uint64(l4))
+	}
+}
+
+// TestAttackReadingsCostIsLinear: the bytes an anonymous request makes
+// the handler allocate grow linearly with its path. The readings are at
+// most 64 paths of at most the path's length each, so a linear reading
+// is possible; one that builds a fresh PATH_INFO for every place a
+// marker occurs is quadratic. (The CPU time of "many non-ASCII .php" is
+// quadratic too, without allocating: see BenchmarkAttackReadings.)
 func TestAttackReadingsCostIsLinear(t *testing.T) {
 	h := attackHandler(t)
-	for name, p := range hostilePaths(8000) {
-		p = p[:min(len(p), 48<<10)]
-		got := allocatedBy(h, p)
-		limit := uint64(200*len(p) + 1<<20)
-		t.Logf("%-20s %6d bytes of path: %10d bytes allocated (%d per byte)", name, len(p), got, got/uint64(len(p)))
-		if got > limit {
-			t.Errorf("%s: a %d-byte path made the handler allocate %d bytes (%d per byte of path), more than %d", name, len(p), got, got/uint64(len(p)), limit)
-		}
+	for name := range hostilePaths(1) {
+		linearGrowth(t, name, func(n int) (int, uint64) {
+			p := hostilePaths(n)[name]
+			return len(p), allocatedBy(h, "", "GET", p, nil)
+		}, 2000)
 	}
+}
+
+// TestAttackReadingsJudgedCostIsLinear: a logged-in user whom a rule
+// denies somewhere makes every rule judge every reading with every
+// method. A path with many readings (upper case, non-ASCII, ';', a split
+// marker) and several method readings must still cost linearly.
+func TestAttackReadingsJudgedCostIsLinear(t *testing.T) {
+	h := attackHandler(t)
+	cookie := loggedIn(t, h, "alice")
+	seg := "/Ab\u0130\u00df\ufb01;x"
+	linearGrowth(t, "judged by the rules", func(n int) (int, uint64) {
+		p := "/x.php" + strings.Repeat(seg, n)
+		return len(p), allocatedBy(h, cookie, "post", p, map[string][]string{"X-Http-Method-Override": {"put, delete, patch, head"}})
+	}, 1000)
 }
 
 // BenchmarkAttackReadings is the cost of one anonymous request with a
