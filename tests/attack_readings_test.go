@@ -23,15 +23,21 @@ import (
 // table does not admit. A failing case is a finding.
 
 // attackSite is the differential test's Caddyfile plus two CodeIgniter 3
-// sites: one with the differential test's session block, one whose
+// sites (one with the differential test's session block, one whose
 // `public` also names the landing page "/", as a site with a public home
-// page has it.
+// page has it) and a Zend Framework 1 site.
 var attackSite = diffSite + strings.Replace(strings.Replace(diffSite[:strings.Index(diffSite, "\n[[.Site]]")],
 	"(difftest_session)", "(attack_landing_session)", 1),
 	"path *.css *.js /public/*", "path *.css *.js /public/* /", 1) + `
 http://127.0.0.1:[[.Extra.ci3Port]] {
 	import difftest_session
 	root * [[.Extra.ci3Root]]
+	php_fastcgi unix/[[.Extra.fpmSock]]
+}
+
+http://127.0.0.1:[[.Extra.zf1Port]] {
+	import difftest_session
+	root * [[.Extra.zf1Root]]
 	php_fastcgi unix/[[.Extra.fpmSock]]
 }
 
@@ -66,6 +72,11 @@ func attackCases() []attackCase {
 		{name: "CodeIgniter 3: /?/admin/keys where / is public", route: "admin", method: "GET", target: "/?/admin/keys", readers: []string{"ci3-landing"}},
 		{name: "CodeIgniter 3: //?/admin/keys where / is public", route: "admin", method: "GET", target: "//?/admin/keys", readers: []string{"ci3-landing"}},
 		{name: "CodeIgniter 3: /index.php?/admin/keys where / is public", route: "admin", method: "GET", target: "/index.php?/admin/keys", readers: []string{"ci3-landing"}},
+		// Path-override headers (IIS rewrite modules; Zend Framework 1,
+		// Symfony before CVE-2018-14773).
+		{name: "X-Original-URL on a public path", route: "admin", method: "GET", target: "/public/x.css", headers: []string{"X-Original-URL: /admin/keys"}},
+		{name: "X-Rewrite-URL on a public path", route: "admin", method: "GET", target: "/public/x.css", headers: []string{"X-Rewrite-URL: /admin/keys"}},
+		{name: "X-Original-URL on an unprotected path", route: "admin", method: "GET", target: "/index.php", headers: []string{"X-Original-URL: /admin/keys"}},
 		// Several split markers, case, and what may follow one.
 		{name: "two scripts: /a.php/b.php/admin/keys", route: "admin", method: "GET", target: "/a.php/b.php/admin/keys"},
 		{name: "/index.php/x.php/admin/keys", route: "admin", method: "GET", target: "/index.php/x.php/admin/keys"},
@@ -163,19 +174,25 @@ func TestAttackReadings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flaskPort, djangoPort, phpPort, ci3Port, landingPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	zf1Root, err := filepath.Abs("testdata/attack_readings/zf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flaskPort, djangoPort, phpPort, ci3Port, landingPort, zf1Port := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	c := StartCaddy(t, goReader, attackSite,
 		WithExtra("alice", aliceHash), WithExtra("bob", bobHash),
 		WithExtra("flask", flask), WithExtra("flaskPort", flaskPort),
 		WithExtra("django", django), WithExtra("djangoPort", djangoPort),
 		WithExtra("phpRoot", phpRoot), WithExtra("fpmSock", sock), WithExtra("phpPort", phpPort),
-		WithExtra("ci3Root", ci3Root), WithExtra("ci3Port", ci3Port), WithExtra("landingPort", landingPort))
+		WithExtra("ci3Root", ci3Root), WithExtra("ci3Port", ci3Port), WithExtra("landingPort", landingPort),
+		WithExtra("zf1Root", zf1Root), WithExtra("zf1Port", zf1Port))
 	sites := map[string]string{
 		"go":     c.Site,
 		"flask":  fmt.Sprintf("http://127.0.0.1:%d", flaskPort),
 		"django": fmt.Sprintf("http://127.0.0.1:%d", djangoPort),
 		"php":    fmt.Sprintf("http://127.0.0.1:%d", phpPort),
 		"ci3":    fmt.Sprintf("http://127.0.0.1:%d", ci3Port),
+		"zf1":    fmt.Sprintf("http://127.0.0.1:%d", zf1Port),
 		// ci3 again, with "/" public
 		"ci3-landing": fmt.Sprintf("http://127.0.0.1:%d", landingPort),
 	}
@@ -196,6 +213,16 @@ func TestAttackReadings(t *testing.T) {
 		e.send(sites["ci3"], cookies[[2]string{"ci3", as}])
 		if ran := e.route == "admin"; ran != (as == "dave") || e.verdict() != "" {
 			t.Errorf("ci3: GET /index.php/admin/keys as %s: %d, ran %q; want it run for dave only", as, e.status, e.route)
+		}
+	}
+
+	// The Zend Framework reader serves its canonical route for the user the
+	// rule admits, and refuses the one it denies.
+	for _, as := range []string{"dave", "bob"} {
+		e := &diffExchange{reader: "zf1", as: as, v: diffVariant{route: "admin", method: "GET", target: "/admin/keys"}}
+		e.send(sites["zf1"], cookies[[2]string{"zf1", as}])
+		if ran := e.route == "admin"; ran != (as == "dave") || e.verdict() != "" {
+			t.Errorf("zf1: GET /admin/keys as %s: %d, ran %q; want it run for dave only", as, e.status, e.route)
 		}
 	}
 
