@@ -76,6 +76,7 @@ func attackCases() []attackCase {
 		// Symfony before CVE-2018-14773).
 		{name: "X-Original-URL on a public path", route: "admin", method: "GET", target: "/public/x.css", headers: []string{"X-Original-URL: /admin/keys"}},
 		{name: "X-Rewrite-URL on a public path", route: "admin", method: "GET", target: "/public/x.css", headers: []string{"X-Rewrite-URL: /admin/keys"}},
+		{name: "X_Original_URL (underscores) on a public path", route: "admin", method: "GET", target: "/public/x.css", headers: []string{"X_Original_URL: /admin/keys"}},
 		{name: "X-Original-URL on an unprotected path", route: "admin", method: "GET", target: "/index.php", headers: []string{"X-Original-URL: /admin/keys"}},
 		// Several split markers, case, and what may follow one.
 		{name: "two scripts: /a.php/b.php/admin/keys", route: "admin", method: "GET", target: "/a.php/b.php/admin/keys"},
@@ -108,6 +109,9 @@ func attackCases() []attackCase {
 		{name: "/admin/keys%00.css", route: "admin", method: "GET", target: "/admin/keys%00.css"},
 		{name: "/admin/keys%E2%80%A8 (line separator)", route: "admin", method: "GET", target: "/admin/keys%E2%80%A8"},
 		{name: "/admin/keys%C2%A0.css (no-break space)", route: "admin", method: "GET", target: "/admin/keys%C2%A0.css"},
+		{name: "overlong UTF-8 a: /%C1%A1dmin/keys", route: "admin", method: "GET", target: "/%C1%A1dmin/keys"},
+		{name: "UTF-16 surrogate in UTF-8: /admin/keys%ED%A0%80.css", route: "admin", method: "GET", target: "/admin/keys%ED%A0%80.css"},
+		{name: "raw non-UTF-8 byte: /adm\xffin/keys.css", route: "admin", method: "GET", target: "/adm\xffin/keys.css"},
 		// Unicode letters.
 		{name: "dotted capital I: /adm%C4%B0n/keys", route: "admin", method: "GET", target: "/adm%C4%B0n/keys"},
 		{name: "dotted capital I upper: /ADM%C4%B0N/KEYS", route: "admin", method: "GET", target: "/ADM%C4%B0N/KEYS"},
