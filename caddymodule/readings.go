@@ -102,6 +102,12 @@ func validSplitMarker(m string) error {
 const (
 	maxPathReadings   = 64
 	maxMethodReadings = 8
+	// maxReadPath is the longest path whose readings are worked out
+	// beyond its own: a longer path that is not simplePath is refused.
+	// Browsers and CDNs keep URLs to a few KB; this keeps one request's
+	// readings to maxPathReadings strings of at most this length, however
+	// large the server's header limit.
+	maxReadPath = 4096
 )
 
 // readings are the ways upstreams may read one request: the first path
@@ -113,6 +119,7 @@ type readings struct {
 	refused  string // why the readings cannot be enumerated; "" if they can
 	routes   int    // paths()[:routes] are the route readings, the rest variants
 	variants bool   // the spelling variants are in the paths
+	noRoute  bool   // a reading of the path routes nowhere (leavesNoRoute)
 	path     [8]string
 	np       int
 	more     []string // all the paths, once there are more than len(path)
@@ -142,46 +149,125 @@ func (rd *readings) readRequest(r *http.Request, cfg *readingsConfig) {
 		rd.refused = "path with dot segments, encoded slashes, backslashes or double encoding"
 		return
 	}
-	rd.readPath(r.URL.Path, cfg)
+	if rd.readPath(r.URL.Path, cfg) && r.URL.RawQuery != "" {
+		rd.readQueryRoute(r.URL.RawQuery, cfg)
+	}
 	rd.routes = rd.np
 	if rd.refused == "" {
 		rd.readMethod(r)
 	}
 }
 
-// readPath adds the route readings of the plain path p.
-func (rd *readings) readPath(p string, cfg *readingsConfig) {
-	rd.addPath(p)
-	if simplePath(p, cfg.split) {
+// readQueryRoute adds the route readings of the path in the query q, as
+// CodeIgniter 3 routes "/index.php?/admin/keys", "/?/admin/keys" and
+// "/index.php/?/admin/keys": when the path leaves no route of its own (a
+// reading is all '/', or ends in a split marker: an empty PATH_INFO) and
+// the raw query starts with '/' (or "%2F"), the query up to the next '?'
+// (as CodeIgniter cuts it) and up to the next '&' (as a query parameter
+// would end), decoded like a path, are route readings too. Routers that
+// take the route from a named parameter ("?r=", "?q=") are not read: a
+// rule names them with a query matcher (docs/rules.md).
+func (rd *readings) readQueryRoute(q string, cfg *readingsConfig) {
+	if q[0] != '/' && !(len(q) >= 3 && equalASCIIFold(q[:3], "%2f")) {
 		return
 	}
-	rd.addPath(resourcePath(p))
-	if !isASCII(p) {
-		if !utf8.ValidString(p) {
-			rd.refused = "path that is not UTF-8"
+	// Any reading all '/': the PATH_INFO "/" of "/index.php/" too.
+	if !rd.noRoute && !slices.ContainsFunc(rd.paths(), func(p string) bool { return strings.Trim(p, "/") == "" }) {
+		return
+	}
+	cuts := [2]string{q, q}
+	cuts[0], _, _ = strings.Cut(q, "?")
+	cuts[1], _, _ = strings.Cut(cuts[0], "&")
+	for _, raw := range cuts {
+		p, err := url.PathUnescape(raw)
+		// An encoded '/' is read as '/': the router that decodes the query
+		// sees it so, and one that does not has no route by that name.
+		if err != nil || !plainString(p) {
+			rd.refused = "query that routes as a path (CodeIgniter's \"?/...\") with dot segments, backslashes or bad encoding"
 			return
 		}
-		unicodeReadings(resourcePath(p), rd.addPath)
-		for _, q := range rd.paths() {
-			if !plainString(q) {
-				rd.refused = "path with non-ASCII that folds into dot segments, '\\' or percent-encoding"
-				return
-			}
+		if p == "" || p[0] != '/' {
+			p = "/" + p
 		}
-	}
-	for _, q := range rd.paths() {
-		scriptSplits(q, cfg.split, rd.addPath)
-	}
-	for _, q := range rd.paths() {
-		rd.addPath(asciiLower(q))
+		if !rd.readPath(p, cfg) {
+			return
+		}
 	}
 }
 
+// leavesNoRoute reports whether the path reading p routes nowhere in a
+// front controller: it is all '/' (or empty), or the script (ending in a
+// split marker) with no PATH_INFO.
+func leavesNoRoute(p string, split []string) bool {
+	if strings.Trim(p, "/") == "" {
+		return true
+	}
+	for _, m := range split {
+		if len(p) >= len(m) && equalASCIIFold(p[len(p)-len(m):], m) {
+			return true
+		}
+	}
+	return false
+}
+
+// readPath adds the route readings of the plain path p. It reports
+// whether the readings can still be enumerated: it stops as soon as they
+// are refused, so that a path with many split markers costs no more than
+// the readings it may have.
+func (rd *readings) readPath(p string, cfg *readingsConfig) bool {
+	start := rd.np
+	if !rd.addPath(p) {
+		return false
+	}
+	if simplePath(p, cfg.split) {
+		rd.noRoute = rd.noRoute || p == "/"
+		return true
+	}
+	if len(p) > maxReadPath {
+		rd.refused = "path too long for its readings (see maxReadPath)"
+		return false
+	}
+	if !rd.addPath(resourcePath(p)) {
+		return false
+	}
+	if !isASCII(p) {
+		if !utf8.ValidString(p) {
+			rd.refused = "path that is not UTF-8"
+			return false
+		}
+		if !unicodeReadings(resourcePath(p), rd.addPath) {
+			return false
+		}
+		for _, q := range rd.paths()[start:] {
+			if !plainString(q) {
+				rd.refused = "path with non-ASCII that folds into dot segments, '\\' or percent-encoding"
+				return false
+			}
+		}
+	}
+	// Before the splits: a split's script has its PATH_INFO to route on.
+	rd.noRoute = rd.noRoute || slices.ContainsFunc(rd.paths()[start:], func(q string) bool { return leavesNoRoute(q, cfg.split) })
+	for _, q := range rd.paths()[start:] {
+		if !scriptSplits(q, cfg.split, rd.addPath) {
+			return false
+		}
+	}
+	for _, q := range rd.paths()[start:] {
+		if !rd.addPath(asciiLower(q)) {
+			return false
+		}
+	}
+	return true
+}
+
 // addPath adds p unless it is there already; past maxPathReadings, the
-// readings are refused.
-func (rd *readings) addPath(p string) {
+// readings are refused. It reports whether they are not refused.
+func (rd *readings) addPath(p string) bool {
+	if rd.refused != "" {
+		return false
+	}
 	if slices.Contains(rd.paths(), p) {
-		return
+		return true
 	}
 	switch {
 	case rd.np < len(rd.path):
@@ -189,6 +275,7 @@ func (rd *readings) addPath(p string) {
 		rd.np++
 	case rd.np == maxPathReadings:
 		rd.refused = "path with too many readings"
+		return false
 	default:
 		if rd.more == nil {
 			rd.more = append(make([]string, 0, maxPathReadings), rd.path[:]...)
@@ -196,6 +283,7 @@ func (rd *readings) addPath(p string) {
 		rd.more = append(rd.more, p)
 		rd.np++
 	}
+	return true
 }
 
 // withVariants adds the spelling variants to the paths, once.
@@ -318,22 +406,28 @@ func simplePath(p string, split []string) bool {
 
 // scriptSplits adds, for each place a split marker ends a script in p,
 // the script and its PATH_INFO (with a leading '/'). A marker at the end
-// of p adds nothing: p is the script, with no PATH_INFO to route on.
-func scriptSplits(p string, split []string, add func(string)) {
+// of p adds nothing: p is the script, with no PATH_INFO to route on. It
+// stops, reporting false, as soon as add refuses.
+func scriptSplits(p string, split []string, add func(string) bool) bool {
 	for _, m := range split {
 		for i := 0; i+len(m) < len(p); i++ {
 			if !equalASCIIFold(p[i:i+len(m)], m) {
 				continue
 			}
 			end := i + len(m)
-			add(p[:end])
-			if info := p[end:]; info[0] == '/' {
-				add(resourcePath(info))
-			} else {
-				add(resourcePath("/" + info))
+			if !add(p[:end]) {
+				return false
+			}
+			info := p[end:]
+			if info[0] != '/' {
+				info = "/" + info
+			}
+			if !add(resourcePath(info)) {
+				return false
 			}
 		}
 	}
+	return true
 }
 
 // unicodeReadings adds the readings of p, which has non-ASCII, by
@@ -345,7 +439,7 @@ func scriptSplits(p string, split []string, add func(string)) {
 // <int:>, regexps with a Unicode \d). Upstreams apply any of these alone
 // or together, so each combination is a reading. Each goes through
 // resourcePath, as NFKC may make ';' or '/'.
-func unicodeReadings(p string, add func(string)) {
+func unicodeReadings(p string, add func(string) bool) bool {
 	fold := cases.Fold()
 	for _, nfkc := range [2]bool{false, true} {
 		s := p
@@ -360,10 +454,12 @@ func unicodeReadings(p string, add func(string)) {
 			case 2:
 				t = strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, t)
 			}
-			add(resourcePath(t))
-			add(resourcePath(asciiDigits(t)))
+			if !add(resourcePath(t)) || !add(resourcePath(asciiDigits(t))) {
+				return false
+			}
 		}
 	}
+	return true
 }
 
 // asciiDigits is s with every Unicode decimal digit (category Nd) as its

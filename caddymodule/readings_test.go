@@ -477,3 +477,65 @@ func FuzzReadings(f *testing.F) {
 		}
 	})
 }
+
+// TestQueryRouteReadings: CodeIgniter 3 routes on a query that starts
+// with '/' when the path leaves no route of its own; the query up to '?'
+// and up to '&', decoded, is a route reading then, and only then.
+func TestQueryRouteReadings(t *testing.T) {
+	for target, want := range map[string][]string{
+		"/index.php?/admin/keys":       {"/admin/keys"},
+		"/?/admin/keys":                {"/admin/keys"},
+		"//?/admin/keys":               {"/admin/keys"},
+		"/index.php/?/admin/keys":      {"/admin/keys"},
+		"/INDEX.PHP?/Admin/Keys":       {"/Admin/Keys", "/admin/keys"},
+		"/?%2Fadmin%2Fkeys":            {"/admin/keys"},
+		"/?/admin/keys&x=1":            {"/admin/keys&x=1", "/admin/keys"},
+		"/index.php?/admin/keys?x=1":   {"/admin/keys"},
+		"/?/index.php/admin/keys":      {"/admin/keys"},
+		"/?/adm%C4%B0n/keys":           {"/admİn/keys", "/admin/keys"},
+		"/index.php/x?/admin/keys":     nil, // the path has a route of its own
+		"/public/x.css?/admin/keys":    nil,
+		"/?admin/keys":                 nil, // not a path
+		"/?q=/admin/keys":              nil, // a named parameter: a query matcher's job
+		"/shop/index.php5?/admin/keys": nil,
+	} {
+		rd := readRequest(ruleRequest(target))
+		if rd.refused != "" {
+			t.Errorf("%s: refused (%s)", target, rd.refused)
+			continue
+		}
+		routes := rd.paths()[:rd.routes]
+		for _, p := range want {
+			if !slices.Contains(routes, p) {
+				t.Errorf("%s: route readings %q, want %q among them", target, routes, p)
+			}
+		}
+		if want == nil && slices.ContainsFunc(routes, func(p string) bool { return strings.Contains(p, "admin") }) {
+			t.Errorf("%s: route readings %q, want none from the query", target, routes)
+		}
+	}
+	for _, target := range []string{"/?/../admin", "/index.php?/a%5Cb", "/?/a%25%32%65%25%32%65/b", "/?/x%ZZ"} {
+		if rd := readRequest(ruleRequest(target)); rd.refused == "" {
+			t.Errorf("%s: readings %q, want them refused", target, rd.paths())
+		}
+	}
+}
+
+// TestLongPathsWithReadingsAreRefused: past maxReadPath, a path that needs
+// readings beyond its own is refused (never public; 400 where rules
+// apply); a long path that is its only reading is read as usual.
+func TestLongPathsWithReadingsAreRefused(t *testing.T) {
+	long := "/a/" + strings.Repeat("b", maxReadPath)
+	if rd := readRequest(ruleRequest(long)); rd.refused != "" || len(rd.paths()) != 1 {
+		t.Errorf("long plain path: refused %q, %d readings; want it read as itself", rd.refused, len(rd.paths()))
+	}
+	for _, p := range []string{long + "/X", long + ";x", long + "/x.php/y"} {
+		if rd := readRequest(ruleRequest(p)); rd.refused == "" {
+			t.Errorf("%d-byte path with readings: not refused", len(p))
+		}
+	}
+	short := "/A" + strings.Repeat("b", maxReadPath-3)
+	if rd := readRequest(ruleRequest(short)); rd.refused != "" {
+		t.Errorf("%d-byte path: refused (%s)", len(short), rd.refused)
+	}
+}

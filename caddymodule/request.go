@@ -91,19 +91,49 @@ func (m headerMatcher) removeFrom(h http.Header) {
 // trusted names in the header, in the Connection header's list of
 // hop-by-hop names (which a proxy deletes from the request it forwards),
 // and in request trailers, which arrive only when the body has been read.
+//
+// It also takes out the path-override headers (isPathOverrideHeader):
+// Zend Framework 1 and Symfony before 2.7.49 route on X-Original-URL or
+// X-Rewrite-URL instead of the request's path, so "GET /public/x.css"
+// with "X-Original-URL: /admin/keys" would run /admin/keys while public
+// and the rules judged /public/x.css. Only IIS's rewrite modules set
+// them, behind the server; a client never has a reason to send them.
 func (h *Handler) stripRequest(r *http.Request) {
-	h.strip.removeFrom(r.Header)
+	h.strip.removeRequestHeaders(r.Header)
 	if conn, ok := r.Header["Connection"]; ok {
 		h.strip.removeFromList(r.Header, "Connection", conn)
 	}
 	if r.Trailer != nil {
-		h.strip.removeFrom(r.Trailer)
+		h.strip.removeRequestHeaders(r.Trailer)
 	}
 	// net/http merges whatever trailers the client sends into r.Trailer
 	// when the body reaches EOF, declared or not: strip them then too.
 	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength < 0 || r.Trailer != nil) {
 		r.Body = &trailerStripper{ReadCloser: r.Body, r: r, m: h.strip}
 	}
+}
+
+// removeRequestHeaders deletes from a request's header (or trailer) h
+// every trusted header and every path-override header. It allocates
+// nothing.
+func (m headerMatcher) removeRequestHeaders(h http.Header) {
+	for name := range h {
+		if m.matches(name) || isPathOverrideHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// isPathOverrideHeader reports whether name is X-Original-URL or
+// X-Rewrite-URL, in any case and with '_' or '.' for '-', as CGI, WSGI
+// and PHP read header names (HTTP_X_ORIGINAL_URL).
+func isPathOverrideHeader(name string) bool {
+	for _, h := range [...]string{"x-original-url", "x-rewrite-url"} {
+		if len(name) == len(h) && headerNameIs(name, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // removeFromList removes the trusted names from the comma-separated list
@@ -146,7 +176,7 @@ type trailerStripper struct {
 func (t *trailerStripper) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
 	if err == io.EOF && t.r.Trailer != nil {
-		t.m.removeFrom(t.r.Trailer)
+		t.m.removeRequestHeaders(t.r.Trailer)
 	}
 	return n, err
 }

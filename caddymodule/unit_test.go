@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -250,5 +251,26 @@ func TestSessionPlaceholdersOfNestedHandlers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestStripPathOverrideHeaders: X-Original-URL and X-Rewrite-URL (Zend
+// Framework 1 and old Symfony route on them) never reach the upstream, in
+// any spelling a CGI reader takes for them, in the header or a trailer.
+func TestStripPathOverrideHeaders(t *testing.T) {
+	h := &Handler{strip: newHeaderMatcher("X-Session-", nil)}
+	r := httptest.NewRequest("GET", "/public/x.css", nil)
+	r.Header = http.Header{
+		"X-Original-Url": {"/admin/keys"}, "X-Rewrite-Url": {"/admin/keys"}, "X_original_url": {"/admin/keys"},
+		"x-rewrite.url": {"/admin/keys"}, "X-ORIGINAL-URL": {"/admin/keys"},
+		"Accept": {"text/css"}, "X-Original-Urls": {"kept"}, "X-Original": {"kept"},
+	}
+	r.Trailer = http.Header{"X-Original-Url": {"/admin/keys"}, "Etag": {"x"}}
+	h.stripRequest(r)
+	if want := (http.Header{"Accept": {"text/css"}, "X-Original-Urls": {"kept"}, "X-Original": {"kept"}}); !reflect.DeepEqual(r.Header, want) {
+		t.Errorf("header after strip: %v, want %v", r.Header, want)
+	}
+	if len(r.Trailer) != 1 || r.Trailer.Get("Etag") != "x" {
+		t.Errorf("trailer after strip: %v", r.Trailer)
 	}
 }
