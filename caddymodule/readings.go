@@ -54,7 +54,15 @@ import (
 //     php_fastcgi does) followed by more path: the script (up to and
 //     including the marker) and its PATH_INFO (the rest), for each
 //     place the marker occurs;
-//  5. each of the above in ASCII lower case.
+//  5. each of the above in ASCII lower case;
+//  6. if a reading above routes nowhere (all '/', or a script with no
+//     PATH_INFO) and the raw query starts with '/' or "%2F": the query
+//     up to '?' and up to '&', percent-decoded, and its readings 1-5
+//     (CodeIgniter 3 routes "/index.php?/admin/keys"; readQueryRoute).
+//
+// A path longer than maxReadPath that is not its only reading is refused,
+// and the enumeration stops at the first refusal: no request costs more
+// than maxPathReadings paths of maxReadPath bytes.
 //
 // Spelling variants, judged by rules only: each route reading with its
 // trailing slash toggled. Express, Rails and Flask's strict_slashes=False
