@@ -41,8 +41,10 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 	}
 	u.user = name
 	for _, g := range claimStrings(claims[p.GroupsClaim]) {
-		if validGroup(g) != nil || containsString(u.groups, g) {
-			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", g))
+		// Valid as the provider names it (allow_groups) and as it is
+		// forwarded (<provider>:<group>, at most 256 bytes).
+		if validGroup(g) != nil || validGroup(p.groupNames([]string{g})[0]) != nil || containsString(u.groups, g) {
+			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", shorten(g, 300)))
 			continue
 		}
 		if len(u.groups) == maxOIDCGroups {

@@ -138,7 +138,7 @@ func TestOIDCIdentify(t *testing.T) {
 		{"an unverified email as username", map[string]any{"sub": "1", "preferred_username": "a@x.org", "email": "a@x.org"}, "", nil, nil, "not your verified one"},
 		{"own verified email as username", map[string]any{"sub": "1", "preferred_username": "A@x.org", "email": "a@X.org", "email_verified": true},
 			"A@x.org", nil, map[string]string{"email": "a@X.org", "preferred-username": "A@x.org"}, ""},
-		{"bad groups skipped", map[string]any{"sub": "1", "preferred_username": "p", "groups": []any{"ok", "has space", "ok", 3, "a,b", "o\u202Ek"}}, "p", []string{"ok"}, map[string]string{"groups": "ok", "preferred-username": "p"}, ""},
+		{"bad groups skipped", map[string]any{"sub": "1", "preferred_username": "p", "groups": []any{"ok", "has space", "ok", 3, "a,b", "o\u202Ek", strings.Repeat("g", 253)}}, "p", []string{"ok"}, map[string]string{"groups": "ok", "preferred-username": "p"}, ""},
 		{"one group as a string", map[string]any{"sub": "1", "preferred_username": "p", "groups": "staff"}, "p", []string{"staff"}, map[string]string{"groups": "staff", "preferred-username": "p"}, ""},
 		{"other claim types", map[string]any{"sub": "1", "preferred_username": "p", "locale": map[string]any{"x": 1.0}}, "p", nil, map[string]string{"locale": `{"x":1}`, "preferred-username": "p"}, ""},
 		{"control characters dropped", map[string]any{"sub": "1", "preferred_username": "p", "name": "A\nB"}, "p", nil, map[string]string{"name": "AB", "preferred-username": "p"}, ""},
