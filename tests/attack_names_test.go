@@ -604,31 +604,50 @@ func toString(v any) string {
 	return "object"
 }
 
-// Two users of the Hydra login app for TestAttackHydraFallbackNamesake:
+// Users of the Hydra login app for TestAttackHydraFallbackNamesake:
 // carol's username is one the names rules refuse (a DOMAIN\user name);
-// dave picks carol's email as his.
+// erin has no username (named by her verified email); dave picks
+// carol's, then erin's email as his.
 func init() {
 	hydraUsers["u-2001"] = hydraUser{"carol-pw", map[string]any{"preferred_username": `CORP\carol`,
 		"email": "carol@example.com", "email_verified": true}}
 	hydraUsers["u-2002"] = hydraUser{"dave-pw", map[string]any{"preferred_username": "carol@example.com",
 		"email": "dave@example.com", "email_verified": true}}
+	hydraUsers["u-2003"] = hydraUser{"erin-pw", map[string]any{"email": "erin@example.com", "email_verified": true}}
+	hydraUsers["u-2004"] = hydraUser{"dave-pw", map[string]any{"preferred_username": "erin@example.com",
+		"email": "dave@example.com", "email_verified": true}}
 }
 
 // TestAttackHydraFallbackNamesake: TestAttackNamesFallbackNamesake
-// against Ory Hydra (subjects u-2001 and u-2002): two subjects of one
-// provider must not be one user.
+// against Ory Hydra (subjects u-2001 to u-2004): two subjects of one
+// provider must not be one user. carol (unusable username) is refused;
+// erin (no username) is hydra:erin@example.com; dave, who picks her
+// email as username, is refused.
 func TestAttackHydraFallbackNamesake(t *testing.T) {
 	s := startHydraSites(t)
-	carol, dave := s.newBrowser(t), s.newBrowser(t)
-	s.hydraLogin(t, carol.a, `CORP\carol`, "carol-pw")
-	s.hydraLogin(t, dave.a, "carol@example.com", "dave-pw")
-	cu, _ := who(t, carol.a)
-	du, _ := who(t, dave.a)
-	if cu == du {
-		t.Errorf("Hydra's subjects u-2001 and u-2002 are both %q at the upstream", cu)
+	carol, erin := s.newBrowser(t), s.newBrowser(t)
+	if r := s.hydraCallback(t, carol.a, `CORP\carol`, "carol-pw"); r.StatusCode != http.StatusForbidden || signedIn(t, carol.a) {
+		t.Errorf("carol (preferred_username CORP\\carol): %d; want 403, not signed in", r.StatusCode)
 	}
-	if hs := ownSessions(t, dave.a); len(hs) != 1 {
-		t.Errorf("dave's sessions page lists %d sessions (carol's among them); want his 1", len(hs))
+	if r := s.hydraCallback(t, erin.a, "erin@example.com", "erin-pw"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("erin (no preferred_username): %d %s", r.StatusCode, r.Body)
+	}
+	if u := first(who(t, erin.a)); u != "hydra:erin@example.com" {
+		t.Errorf("erin (no preferred_username) is %q; want hydra:erin@example.com", u)
+	}
+	for _, name := range []string{"carol@example.com", "erin@example.com"} {
+		dave := s.newBrowser(t)
+		r := s.hydraCallback(t, dave.a, name, "dave-pw")
+		if r.StatusCode == http.StatusSeeOther {
+			if du := first(who(t, dave.a)); du == first(who(t, erin.a)) {
+				t.Errorf("Hydra's subjects u-2003 and u-2004 are both %q at the upstream", du)
+			}
+		} else if r.StatusCode != http.StatusForbidden {
+			t.Errorf("dave as %s: %d %s", name, r.StatusCode, r.Body)
+		}
+	}
+	if hs := ownSessions(t, erin.a); len(hs) != 1 {
+		t.Errorf("erin's sessions page lists %d sessions; want her 1", len(hs))
 	}
 }
 
@@ -673,7 +692,7 @@ func TestAttackNamesProviderGroups(t *testing.T) {
 	corp := NewClient(t, c.Site)
 	OIDCLogin(t, corp, "test", "alice", "alice-pw")
 	g := corp.Get("/x").Echo(t).Headers["X-Session-Groups"]
-	if len(g) != 1 || slices.Contains(strings.Split(g[0], ","), "ops") || !slices.Contains(strings.Split(g[0], ","), "test:ops") {
+	if len(g) != 1 || slices.Contains(strings.Split(g[0], ", "), "ops") || !slices.Contains(strings.Split(g[0], ", "), "test:ops") {
 		t.Errorf("test:alice reaches the upstream with X-Session-Groups %q; want test:ops, not the local group ops", g)
 	}
 	if code := corp.Get("/ops/x").StatusCode; code != http.StatusForbidden {
