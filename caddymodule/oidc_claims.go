@@ -100,26 +100,26 @@ func (p *oidcProvider) userNameFromClaims(claims map[string]any, u oidcUser) (st
 	}
 	if !present && p.usernameFallback {
 		if u.email == "" || !u.emailVerified {
-			return "", claimsError{p.Label + " told us neither your user name (" + claim + ") nor a verified email address."}
+			return "", claimsError{p.Name + " told us neither your user name (" + claim + ") nor a verified email address."}
 		}
 		claim, v = "email", u.email
 	}
 	if v == nil || v == "" {
-		return "", claimsError{p.Label + " did not tell us your user name (" + claim + ")."}
+		return "", claimsError{p.Name + " did not tell us your user name (" + claim + ")."}
 	}
 	name, ok := v.(string)
 	if !ok {
-		return "", claimsError{"The user name " + p.Label + " gives you (" + claim + ") is not text."}
+		return "", claimsError{"The user name " + p.Name + " gives you (" + claim + ") is not text."}
 	}
 	if claim == "email" && !u.emailVerified {
 		// An unverified email is anyone's to claim: never a name.
-		return "", claimsError{"Your email address " + quoteName(name) + " is not verified by " + p.Label + ", so it cannot name you here."}
+		return "", claimsError{"Your email address " + quoteName(name) + " is not verified by " + p.Name + ", so it cannot name you here."}
 	}
 	if err := validUsername(name); err != nil {
-		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Label + " gives you (" + claim + ") cannot be used here: " + err.Error() + "."}
+		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Name + " gives you (" + claim + ") cannot be used here: " + err.Error() + "."}
 	}
 	if p.usernameFallback && claim != "email" && strings.Contains(name, "@") && !(u.emailVerified && lowerASCII(name) == lowerASCII(u.email)) {
-		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Label + " gives you (" + claim + ") looks like an email address but is not your verified one, so it cannot be used here."}
+		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Name + " gives you (" + claim + ") looks like an email address but is not your verified one, so it cannot be used here."}
 	}
 	return name, nil
 }
