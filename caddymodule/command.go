@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -189,7 +192,7 @@ func printSessions(w io.Writer, list AdminSessionList) {
 		return
 	}
 	if len(list.Sessions) == 0 {
-		fmt.Fprintf(w, "%s has no live sessions\n", list.User)
+		fmt.Fprintf(w, "%s has no live sessions\n", printable(list.User))
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -198,20 +201,26 @@ func printSessions(w io.Writer, list AdminSessionList) {
 		if s == "" {
 			return "-"
 		}
-		// One line per session, whatever a field holds.
-		return strings.Map(func(r rune) rune {
-			if r < ' ' || r == 0x7f || r == '\t' {
-				return ' '
-			}
-			return r
-		}, s)
+		return printable(s)
 	}
 	when := func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
 	for _, s := range list.Sessions {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Handle, dash(s.Site), dash(s.Source), when(s.Created), when(s.LastSeen), dash(s.ClientIP), dash(s.UserAgent))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%s: %s\n", list.User, plural(len(list.Sessions), "session"))
+	fmt.Fprintf(w, "%s: %s\n", printable(list.User), plural(len(list.Sessions), "session"))
+}
+
+// printable is a field a client may have written (its User-Agent, a
+// name) as a terminal may show it: as it is when every character is a
+// graphic one, else quoted with the others escaped. A C1 control (U+009B
+// is CSI to many terminals), a bidi override or a zero-width space never
+// reaches the admin's terminal as itself, and a field stays on one line.
+func printable(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) }) {
+		return strconv.QuoteToGraphic(s)
+	}
+	return s
 }
 
 func plural(n int, what string) string {

@@ -26,9 +26,22 @@ func TestSessionCommandPrintsATable(t *testing.T) {
 	printSessions(&out, list)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "HANDLE") || !strings.Contains(lines[1], "2026-01-02 03:04:05") ||
-		!strings.Contains(lines[1], "2026-01-02 03:05:05") || !strings.Contains(lines[1], "Firefox 128 x") || !strings.Contains(lines[2], " - ") ||
+		!strings.Contains(lines[1], "2026-01-02 03:05:05") || !strings.Contains(lines[1], `"Firefox\t128\nx"`) || !strings.Contains(lines[2], " - ") ||
 		lines[3] != "alice: 2 sessions" {
 		t.Fatalf("table:\n%s", out.String())
+	}
+	// What a client wrote is printed quoted when it holds anything but
+	// graphic characters: no C1 control (CSI), bidi override or
+	// zero-width space reaches the terminal as itself.
+	out.Reset()
+	list.Sessions = list.Sessions[:1]
+	list.Sessions[0].UserAgent = "Mozilla \u009b2J \u202Eevil\u200b"
+	printSessions(&out, list)
+	if strings.ContainsAny(out.String(), "\u009b\u202E\u200b") || !strings.Contains(out.String(), `"Mozilla \u009b2J \u202eevil\u200b"`) {
+		t.Fatalf("a User-Agent of C1 and format characters: %q", out.String())
+	}
+	if got := printable("Mozilla/5.0 (X11; Linux) Größe"); got != "Mozilla/5.0 (X11; Linux) Größe" {
+		t.Errorf("a plain User-Agent is printed as %q", got)
 	}
 	out.Reset()
 	printSessions(&out, AdminSessionList{User: "bob", Stores: 2})

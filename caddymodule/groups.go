@@ -45,7 +45,7 @@ func newGroupSet(groups []string) *groupSet {
 func forwardable(group string) bool {
 	return group != "" && len(group) <= 256 && utf8.ValidString(group) &&
 		strings.TrimSpace(group) == group && !strings.ContainsRune(group, ',') &&
-		!strings.ContainsFunc(group, unicode.IsControl)
+		!strings.ContainsFunc(group, unicode.IsControl) && !strings.ContainsFunc(group, invisibleRune)
 }
 
 // has reports whether group is in the set; a nil set has no groups.

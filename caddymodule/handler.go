@@ -304,6 +304,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.setupSources()
+	h.warnBareNames()
 	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
 	h.scope = h.throttleScope()
 	h.templates, err = loadTemplates(h.LoginTemplate)

@@ -64,6 +64,10 @@ type OIDCProvider struct {
 	// email is taken if the provider verified it, else the subject
 	// ("sub"), which every provider sends.
 	UsernameClaim string `json:"username_claim,omitempty"`
+	// usernameFallback is set when UsernameClaim was not given: a user
+	// the provider sends no preferred_username for is named by the
+	// verified email (see userNameFromClaims).
+	usernameFallback bool
 
 	// Names says whose names this provider's users get (SPEC §9: a name
 	// belongs to one identity source).
@@ -216,6 +220,7 @@ func (p *OIDCProvider) validate() error {
 	}
 	if p.UsernameClaim == "" {
 		p.UsernameClaim = defaultUsernameClaim
+		p.usernameFallback = true
 	}
 	switch p.Names {
 	case "":
@@ -264,7 +269,7 @@ func (p *OIDCProvider) validate() error {
 // validProviderName accepts the names that fit in a URL path, a cookie
 // name and a metric label as they are.
 func validProviderName(name string) error {
-	if name == "" || validRealm(name) != nil {
+	if name == "" || validRealm(name) != nil || strings.Trim(name, ".") == "" {
 		return fmt.Errorf("oidc name %q: want 1 to 64 letters, digits, '.', '_' or '-'", name)
 	}
 	return nil
@@ -387,9 +392,12 @@ func (h *Handler) setupOIDC(ctx caddy.Context, secrets [][]byte) error {
 // or username claim changed, no longer accepts the sessions it issued
 // before: their users sign in again, under the rules as they are now.
 func (p *oidcProvider) configFingerprint() string {
-	b, _ := json.Marshal([]any{p.Issuer, p.ClientID, p.UsernameClaim, p.GroupsClaim, p.AllowDomains, p.AllowEmails, p.AllowGroups})
+	b, _ := json.Marshal([]any{p.Issuer, p.ClientID, p.UsernameClaim, p.usernameFallback, p.GroupsClaim, p.Names, p.AllowDomains, p.AllowEmails, p.AllowGroups})
 	sum := sha256.Sum256(b)
-	return "oidc1:" + hex.EncodeToString(sum[:16])
+	// oidc2: names no longer fall back past an unusable claim, and
+	// groups are qualified like names; the sessions of oidc1 were issued
+	// under the old rules and end.
+	return "oidc2:" + hex.EncodeToString(sum[:16])
 }
 
 // accepts implements identitySource: a session of this provider is a
@@ -408,6 +416,21 @@ func (p *oidcProvider) userName(name string) string {
 		return name
 	}
 	return p.Name + ":" + name
+}
+
+// groupNames are the groups this provider's user is in, as rules, the
+// matcher and X-Session-Groups see them: "<provider>:<group>" unless the
+// provider vouches for local names. A provider's groups are its own (at
+// GitLab a user creates groups at will): they are not local groups.
+func (p *oidcProvider) groupNames(groups []string) []string {
+	if p.Names == namesLocal || len(groups) == 0 {
+		return groups
+	}
+	out := make([]string, len(groups))
+	for i, g := range groups {
+		out[i] = p.Name + ":" + g
+	}
+	return out
 }
 
 // owns reports whether user is a name this provider gives as it is

@@ -2,8 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -22,9 +22,9 @@ type oidcUser struct {
 // one goes into the store (or the cookie) and may go on every request.
 const maxOIDCGroups = 100
 
-// identify works out the user from verified claims: the name from
-// UsernameClaim, else the email if verified, else sub; the groups; and
-// the session data.
+// identify works out the user from verified claims: the name (see
+// userNameFromClaims); the groups; and the session data. An error is a
+// claimsError: the login is refused (403) with its message.
 func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 	var u oidcUser
 	u.email, _ = claims["email"].(string)
@@ -35,23 +35,16 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 				zap.String("email_verified", shorten(fmt.Sprint(v), 64)), zap.String("email", u.email))
 		}
 	}
-	for _, c := range []string{p.UsernameClaim, "email", "sub"} {
-		v, _ := claims[c].(string)
-		if c == "email" && !u.emailVerified {
-			// An unverified email is anyone's to claim: never a name.
-			continue
-		}
-		if v != "" && validUsername(v) == nil {
-			u.user = v
-			break
-		}
+	name, err := p.userNameFromClaims(claims, u)
+	if err != nil {
+		return u, err
 	}
-	if u.user == "" {
-		return u, errors.New("no usable " + p.UsernameClaim + ", verified email or sub claim")
-	}
+	u.user = name
 	for _, g := range claimStrings(claims[p.GroupsClaim]) {
-		if validGroup(g) != nil || containsString(u.groups, g) {
-			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", g))
+		// Valid as the provider names it (allow_groups) and as it is
+		// forwarded (<provider>:<group>, at most 256 bytes).
+		if validGroup(g) != nil || validGroup(p.groupNames([]string{g})[0]) != nil || containsString(u.groups, g) {
+			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", shorten(g, 300)))
 			continue
 		}
 		if len(u.groups) == maxOIDCGroups {
@@ -78,6 +71,65 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 	return u, nil
 }
 
+// claimsError is why a provider's claims name no user here: the login is
+// refused (403) with msg, a sentence for the user.
+type claimsError struct{ msg string }
+
+func (e claimsError) Error() string { return e.msg }
+
+// userNameFromClaims is the provider's name of the user (unqualified):
+//
+//   - With username_claim set, that claim and no other.
+//   - By default, preferred_username; only when the provider sends none
+//     (absent, null or ""), the verified email. A preferred_username
+//     that reads as an email address ('@') must then be the user's own
+//     verified email: the email a user is named by when the provider
+//     gives them no username is not another user's to pick.
+//
+// A claim that is there but is no valid name (validUsername, or not a
+// string) refuses the login: taking the next claim instead would let the
+// user whose username is unusable share a name with the user who picks
+// that next claim's value as username. sub is never a fallback, for the
+// same reason (a user may pick another's sub as username); name users by
+// sub with username_claim sub.
+func (p *oidcProvider) userNameFromClaims(claims map[string]any, u oidcUser) (string, error) {
+	claim := p.UsernameClaim
+	v, present := claims[claim]
+	if present && (v == nil || v == "") {
+		present = false
+	}
+	if !present && p.usernameFallback {
+		if u.email == "" || !u.emailVerified {
+			return "", claimsError{p.Name + " told us neither your user name (" + claim + ") nor a verified email address."}
+		}
+		claim, v = "email", u.email
+	}
+	if v == nil || v == "" {
+		return "", claimsError{p.Name + " did not tell us your user name (" + claim + ")."}
+	}
+	name, ok := v.(string)
+	if !ok {
+		return "", claimsError{"The user name " + p.Name + " gives you (" + claim + ") is not text."}
+	}
+	if claim == "email" && !u.emailVerified {
+		// An unverified email is anyone's to claim: never a name.
+		return "", claimsError{"Your email address " + quoteName(name) + " is not verified by " + p.Name + ", so it cannot name you here."}
+	}
+	if err := validUsername(name); err != nil {
+		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Name + " gives you (" + claim + ") cannot be used here: " + err.Error() + "."}
+	}
+	if p.usernameFallback && claim != "email" && strings.Contains(name, "@") && !(u.emailVerified && lowerASCII(name) == lowerASCII(u.email)) {
+		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Name + " gives you (" + claim + ") looks like an email address but is not your verified one, so it cannot be used here."}
+	}
+	return name, nil
+}
+
+// quoteName is a name as a message shows it: quoted, with anything not
+// printable escaped, at most 64 bytes of it.
+func quoteName(s string) string {
+	return strconv.QuoteToGraphic(shorten(s, 64))
+}
+
 // admit returns why the allow-lists refuse u, or "" when they let u in.
 // Any one of them admits; an email counts only when verified.
 func (p *oidcProvider) admit(u oidcUser) string {
@@ -93,10 +145,14 @@ func (p *oidcProvider) admit(u oidcUser) string {
 				return ""
 			}
 		}
-		domain := email[strings.LastIndexByte(email, '@')+1:]
-		for _, d := range p.AllowDomains {
-			if lowerASCII(d) == domain {
-				return ""
+		// One address: exactly one '@', something before it. Anything
+		// else ("a@evil.example@example.com", "@example.com") is in no
+		// domain.
+		if local, domain, ok := strings.Cut(email, "@"); ok && local != "" && !strings.Contains(domain, "@") {
+			for _, d := range p.AllowDomains {
+				if lowerASCII(d) == domain {
+					return ""
+				}
 			}
 		}
 	}

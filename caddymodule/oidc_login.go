@@ -302,9 +302,9 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	}
 	who, err := p.identify(v.claims)
 	if err != nil {
-		h.oidcCount(p, "failure")
-		p.logger.Error("oidc claims unusable", zapRemoteIP(r), zap.Error(err))
-		return h.oidcProblem(w, r, p, http.StatusBadGateway, "Sign-in failed", "The answer of "+p.Label+" has no usable user name.")
+		h.oidcCount(p, "refused")
+		p.logger.Warn("oidc login refused: the claims name no user here", zap.String("sub", shorten(v.sub, 256)), zapRemoteIP(r), zap.Error(err))
+		return h.oidcProblem(w, r, p, http.StatusForbidden, "Access denied", err.Error())
 	}
 	if reason := p.admit(who); reason != "" {
 		h.oidcCount(p, "refused")
@@ -317,7 +317,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		h.oidcCount(p, "error")
 		return h.serviceUnavailable(w)
 	}
-	id := identity{user: p.userName(who.user), source: p.source, fingerprint: p.loginFingerprint(v.sub, v.sid), groups: who.groups}
+	id := identity{user: p.userName(who.user), source: p.source, fingerprint: p.loginFingerprint(v.sub, v.sid), groups: p.groupNames(who.groups)}
 	data := carriedData(old, id)
 	if data == nil {
 		data = map[string]string{}

@@ -109,30 +109,49 @@ func TestOIDCIdentify(t *testing.T) {
 	tests := []struct {
 		name   string
 		claims map[string]any
-		user   string
+		user   string // "" when refused
 		groups []string
 		data   map[string]string
+		err    string // part of the refusal
 	}{
 		{"preferred_username", map[string]any{"sub": "1", "preferred_username": "alice", "email": "a@x.org", "email_verified": true, "name": "Alice", "groups": []any{"staff", "ops"}},
-			"alice", []string{"staff", "ops"}, map[string]string{"email": "a@x.org", "name": "Alice", "groups": "staff,ops", "preferred-username": "alice"}},
-		{"verified email", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "true"}, "a@x.org", nil, map[string]string{"email": "a@x.org"}},
-		{"email_verified \"false\"", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "false"}, "1", nil, map[string]string{"email": "a@x.org"}},
-		{"email_verified \"True\" is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "True"}, "1", nil, map[string]string{"email": "a@x.org"}},
-		{"email_verified 1 is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": 1.0}, "1", nil, map[string]string{"email": "a@x.org"}},
-		{"unverified email is no name", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": false}, "1", nil, map[string]string{"email": "a@x.org"}},
-		{"missing email_verified is unverified", map[string]any{"sub": "1", "email": "a@x.org"}, "1", nil, map[string]string{"email": "a@x.org"}},
-		{"unusable name falls back", map[string]any{"sub": "1", "preferred_username": "a:b"}, "1", nil, map[string]string{"preferred-username": "a:b"}},
-		{"bad groups skipped", map[string]any{"sub": "1", "groups": []any{"ok", "has space", "ok", 3, "a,b"}}, "1", []string{"ok"}, map[string]string{"groups": "ok"}},
-		{"one group as a string", map[string]any{"sub": "1", "groups": "staff"}, "1", []string{"staff"}, map[string]string{"groups": "staff"}},
-		{"other claim types", map[string]any{"sub": "1", "locale": map[string]any{"x": 1.0}}, "1", nil, map[string]string{"locale": `{"x":1}`}},
-		{"dot name falls back", map[string]any{"sub": "1", "preferred_username": ".."}, "1", nil, map[string]string{"preferred-username": ".."}},
-		{"slash name falls back", map[string]any{"sub": "1", "preferred_username": "a/../b", "email": "a/b@x.org", "email_verified": true}, "1", nil, map[string]string{"email": "a/b@x.org", "preferred-username": "a/../b"}},
-		{"percent name falls back", map[string]any{"sub": "1", "preferred_username": "%2E%2E"}, "1", nil, map[string]string{"preferred-username": "%2E%2E"}},
-		{"control characters dropped", map[string]any{"sub": "1", "name": "A\nB"}, "1", nil, map[string]string{"name": "AB"}},
+			"alice", []string{"staff", "ops"}, map[string]string{"email": "a@x.org", "name": "Alice", "groups": "staff,ops", "preferred-username": "alice"}, ""},
+		{"no preferred_username: the verified email", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "true"}, "a@x.org", nil, map[string]string{"email": "a@x.org"}, ""},
+		{"null preferred_username: the verified email", map[string]any{"sub": "1", "preferred_username": nil, "email": "a@x.org", "email_verified": true}, "a@x.org", nil, map[string]string{"email": "a@x.org"}, ""},
+		{"empty preferred_username: the verified email", map[string]any{"sub": "1", "preferred_username": "", "email": "a@x.org", "email_verified": true}, "a@x.org", nil, map[string]string{"email": "a@x.org"}, ""},
+		{"email_verified \"false\"", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "false"}, "", nil, nil, "nor a verified email"},
+		{"email_verified \"True\" is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": "True"}, "", nil, nil, "nor a verified email"},
+		{"email_verified 1 is not verified", map[string]any{"sub": "1", "email": "a@x.org", "email_verified": 1.0}, "", nil, nil, "nor a verified email"},
+		{"missing email_verified is unverified", map[string]any{"sub": "1", "email": "a@x.org"}, "", nil, nil, "nor a verified email"},
+		// sub is no fallback: another user may pick it as username.
+		{"sub is no fallback", map[string]any{"sub": "1"}, "", nil, nil, "nor a verified email"},
+		// An unusable name is refused, not replaced by the next claim:
+		// another user could pick that one as username.
+		{"unusable name refused", map[string]any{"sub": "1", "preferred_username": "a:b", "email": "a@x.org", "email_verified": true}, "", nil, nil, "cannot be used here"},
+		{"dot name refused", map[string]any{"sub": "1", "preferred_username": "..", "email": "a@x.org", "email_verified": true}, "", nil, nil, "cannot be used here"},
+		{"slash name refused", map[string]any{"sub": "1", "preferred_username": "a/../b", "email": "a@x.org", "email_verified": true}, "", nil, nil, "cannot be used here"},
+		{"percent name refused", map[string]any{"sub": "1", "preferred_username": "%2E%2E"}, "", nil, nil, "cannot be used here"},
+		{"format character refused", map[string]any{"sub": "1", "preferred_username": "ali\u200bce"}, "", nil, nil, "format character"},
+		{"noncharacter refused", map[string]any{"sub": "1", "preferred_username": "alice\uFFFE"}, "", nil, nil, "noncharacter"},
+		{"name not text", map[string]any{"sub": "1", "preferred_username": 12.0, "email": "a@x.org", "email_verified": true}, "", nil, nil, "is not text"},
+		{"another's email as username", map[string]any{"sub": "1", "preferred_username": "b@x.org", "email": "a@x.org", "email_verified": true}, "", nil, nil, "not your verified one"},
+		{"an unverified email as username", map[string]any{"sub": "1", "preferred_username": "a@x.org", "email": "a@x.org"}, "", nil, nil, "not your verified one"},
+		{"own verified email as username", map[string]any{"sub": "1", "preferred_username": "A@x.org", "email": "a@X.org", "email_verified": true},
+			"A@x.org", nil, map[string]string{"email": "a@X.org", "preferred-username": "A@x.org"}, ""},
+		{"bad groups skipped", map[string]any{"sub": "1", "preferred_username": "p", "groups": []any{"ok", "has space", "ok", 3, "a,b", "o\u202Ek", strings.Repeat("g", 253)}}, "p", []string{"ok"}, map[string]string{"groups": "ok", "preferred-username": "p"}, ""},
+		{"one group as a string", map[string]any{"sub": "1", "preferred_username": "p", "groups": "staff"}, "p", []string{"staff"}, map[string]string{"groups": "staff", "preferred-username": "p"}, ""},
+		{"other claim types", map[string]any{"sub": "1", "preferred_username": "p", "locale": map[string]any{"x": 1.0}}, "p", nil, map[string]string{"locale": `{"x":1}`, "preferred-username": "p"}, ""},
+		{"control characters dropped", map[string]any{"sub": "1", "preferred_username": "p", "name": "A\nB"}, "p", nil, map[string]string{"name": "AB", "preferred-username": "p"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u, err := p.identify(tt.claims)
+			if tt.err != "" {
+				if _, ok := err.(claimsError); !ok || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got user %q, error %v; want a refusal: %s", u.user, err, tt.err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,8 +168,29 @@ func TestOIDCIdentify(t *testing.T) {
 			}
 		})
 	}
-	if _, err := p.identify(map[string]any{"email": "a@x.org"}); err == nil {
-		t.Error("claims without sub or a usable name gave a user")
+}
+
+// TestOIDCIdentifyExplicitClaim: with username_claim set, the name comes
+// from that claim alone; there is no fallback, so any value is allowed
+// (an '@' included) and an email claim must be verified.
+func TestOIDCIdentifyExplicitClaim(t *testing.T) {
+	pu := testProvider(t, OIDCProvider{UsernameClaim: "preferred_username"})
+	if u, err := pu.identify(map[string]any{"sub": "1", "email": "a@x.org", "email_verified": true}); err == nil {
+		t.Errorf("username_claim preferred_username, none sent: named %q", u.user)
+	}
+	if u, err := pu.identify(map[string]any{"sub": "1", "preferred_username": "b@x.org", "email": "a@x.org", "email_verified": true}); err != nil || u.user != "b@x.org" {
+		t.Errorf("username_claim preferred_username b@x.org: %q, %v", u.user, err)
+	}
+	sub := testProvider(t, OIDCProvider{UsernameClaim: "sub"})
+	if u, err := sub.identify(map[string]any{"sub": "1", "preferred_username": "x"}); err != nil || u.user != "1" {
+		t.Errorf("username_claim sub: %q, %v", u.user, err)
+	}
+	email := testProvider(t, OIDCProvider{UsernameClaim: "email"})
+	if u, err := email.identify(map[string]any{"sub": "1", "email": "a@x.org"}); err == nil {
+		t.Errorf("username_claim email, not verified: named %q", u.user)
+	}
+	if u, err := email.identify(map[string]any{"sub": "1", "email": "a@x.org", "email_verified": true}); err != nil || u.user != "a@x.org" {
+		t.Errorf("username_claim email, verified: %q, %v", u.user, err)
 	}
 }
 
@@ -176,6 +216,9 @@ func TestOIDCAllowLists(t *testing.T) {
 		{"Cyrillic a in the domain", oidcUser{user: "m", email: "m@ex\u0430mple.com", emailVerified: true}, "may not sign in here"},
 		{"ASCII kelvin", oidcUser{user: "k", email: "k@KELVIN.example", emailVerified: true}, ""},
 		{"wrong group", oidcUser{user: "m", groups: []string{"guests"}}, "none of the groups"},
+		// One address: exactly one '@', something before it.
+		{"two @", oidcUser{user: "m", email: "m@evil.example@example.com", emailVerified: true}, "may not sign in here"},
+		{"no local part", oidcUser{user: "m", email: "@example.com", emailVerified: true}, "may not sign in here"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +245,26 @@ func TestOIDCFingerprint(t *testing.T) {
 	same := testProvider(t, OIDCProvider{Label: "another label"})
 	if same.configFingerprint() != a.fingerprint {
 		t.Error("fingerprint depends on the label")
+	}
+}
+
+// TestOIDCGroupNames: a provider's groups are <provider>:<group> unless
+// the provider vouches for local names.
+func TestOIDCGroupNames(t *testing.T) {
+	q := testProvider(t, OIDCProvider{})
+	if got := q.groupNames([]string{"ops", "staff"}); strings.Join(got, ",") != "idp:ops,idp:staff" {
+		t.Errorf("names qualified: groups %q", got)
+	}
+	l := testProvider(t, OIDCProvider{Names: namesLocal})
+	if got := l.groupNames([]string{"ops"}); strings.Join(got, ",") != "ops" {
+		t.Errorf("names local: groups %q", got)
+	}
+	if q.configFingerprint() == l.configFingerprint() {
+		t.Error("fingerprint ignores names")
+	}
+	explicit := testProvider(t, OIDCProvider{UsernameClaim: "preferred_username"})
+	if q.configFingerprint() == explicit.configFingerprint() {
+		t.Error("fingerprint ignores whether the username claim falls back")
 	}
 }
 

@@ -528,7 +528,7 @@ func (db *userDB) groups(name string) []string {
 // characters, no ':' (the users file separator, and what sets a
 // provider's qualified names apart: see userRef), no leading or trailing
 // space, and nothing that paths normalise: not "." or "..", no '/', '\'
-// or '%'. Every source's names are checked with it (the Caddyfile and
+// or '%'; no format character or noncharacter (invisibleRune). Every source's names are checked with it (the Caddyfile and
 // users_file, the login form, providers' claims, upstream logins), so no
 // user is ever named what an HTTP client or mux would clean away.
 func validUsername(name string) error {
@@ -545,12 +545,25 @@ func validUsername(name string) error {
 		return fmt.Errorf("user name contains ':'")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return fmt.Errorf("user name contains a control character")
+	case strings.ContainsFunc(name, invisibleRune):
+		return fmt.Errorf("user name contains a format character (such as a bidi override or a zero-width space) or a noncharacter")
 	case name == "." || name == "..":
 		return fmt.Errorf("user name is a dot segment")
 	case strings.ContainsAny(name, `/\%`):
 		return fmt.Errorf(`user name contains '/', '\' or '%%'`)
 	}
 	return nil
+}
+
+// invisibleRune reports whether r changes how the text around it reads
+// without being seen, or is no character at all: a Unicode format
+// character (Cf: bidi overrides and isolates, zero-width spaces and
+// joiners, the byte order mark, the soft hyphen) or a noncharacter
+// (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF). No name or group may hold one: a
+// right-to-left override makes one name read as another in a log or a
+// list, a zero-width space makes "ali\u200bce" look like alice.
+func invisibleRune(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || 0xFDD0 <= r && r <= 0xFDEF || r&0xFFFE == 0xFFFE
 }
 
 // validUserRef accepts a user as rules, the session matcher and the admin
@@ -581,6 +594,8 @@ func validGroup(group string) error {
 		return fmt.Errorf("group %q is not valid UTF-8", group)
 	case strings.ContainsFunc(group, unicode.IsControl):
 		return fmt.Errorf("group %q contains a control character", group)
+	case strings.ContainsFunc(group, invisibleRune):
+		return fmt.Errorf("group %+q contains a format character (such as a bidi override or a zero-width space) or a noncharacter", group)
 	case strings.ContainsFunc(group, unicode.IsSpace):
 		return fmt.Errorf("group %q contains a space", group)
 	case strings.ContainsRune(group, ','):

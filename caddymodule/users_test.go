@@ -455,6 +455,23 @@ func TestUserNames(t *testing.T) {
 		{"corp:", false, false},
 		{"co rp:alice", false, false},
 		{"corp:a:b", false, false},
+		// Format characters and noncharacters change how a name reads
+		// or are no character at all.
+		{"\u202Eecila", false, false},
+		{"ali\u200Bce", false, false},
+		{"alice\u2066", false, false},
+		{"\uFEFFalice", false, false},
+		{"ali\u00ADce", false, false},
+		{"corp:ali\u200Dce", false, false},
+		{"alice\uFDD0", false, false},
+		{"alice\uFFFF", false, false},
+		{"alice\U0001FFFE", false, false},
+		{"alice\uFFFD", true, true},
+		// A provider named by dots only is a path's dot segment.
+		{".:alice", false, false},
+		{"..:alice", false, false},
+		{"...:alice", false, false},
+		{"c.orp:alice", false, true},
 	} {
 		if got := validUsername(tt.name) == nil; got != tt.local {
 			t.Errorf("validUsername(%q) ok = %v, want %v", tt.name, got, tt.local)
@@ -462,5 +479,21 @@ func TestUserNames(t *testing.T) {
 		if got := validUserRef(tt.name) == nil; got != tt.ref {
 			t.Errorf("validUserRef(%q) ok = %v, want %v", tt.name, got, tt.ref)
 		}
+	}
+}
+
+// TestGroupNamesRefuseInvisibles: no group, from any source, holds a
+// format character or a noncharacter.
+func TestGroupNamesRefuseInvisibles(t *testing.T) {
+	for _, g := range []string{"o\u202Eps", "ops\u200B", "\uFEFFops", "o\u00ADps", "ops\uFDEF"} {
+		if validGroup(g) == nil {
+			t.Errorf("validGroup(%+q) accepts it", g)
+		}
+		if forwardable(g) {
+			t.Errorf("forwardable(%+q)", g)
+		}
+	}
+	if validGroup("corp:ops") != nil || !forwardable("corp:ops") {
+		t.Error("a qualified group is refused")
 	}
 }

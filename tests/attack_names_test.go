@@ -3,6 +3,7 @@ package tests
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,42 +47,55 @@ func loginAs(t *testing.T, c *Caddy, o *OP, user string, change func(claims map[
 // invisible character rides along.
 func TestAttackNamesFromClaims(t *testing.T) {
 	c, o, _ := startAttackNamesSite(t)
-	const fallback = "idclaims:alice@example.com"
+	// A preferred_username that is there but is no valid name refuses
+	// the login (403): falling back to the email would let another user
+	// pick that email as username (TestAttackNamesFallbackNamesake). One
+	// the provider does not send ("") falls back to the verified email.
+	const fallback, refused = "idclaims:alice@example.com", ""
 
 	for _, tt := range []struct {
 		name, claim string
-		want        string // the X-Session-User; fallback when the claim is unusable
+		want        string // the X-Session-User; refused: the login is refused
 	}{
-		{"another provider's qualified name", "test:alice", fallback},
-		{"a qualified local-looking name", ":alice", fallback},
+		{"another provider's qualified name", "test:alice", refused},
+		{"a qualified local-looking name", ":alice", refused},
 		{"the local name", "alice", "idclaims:alice"},
 		{"fullwidth colon", "test\uFF1Aalice", "idclaims:test\uFF1Aalice"},
 		{"modifier letter colon", "test\uA789alice", "idclaims:test\uA789alice"},
 		{"ratio", "test\u2236alice", "idclaims:test\u2236alice"},
-		{"NUL", "alice\x00", fallback},
-		{"CR LF header injection", "alice\r\nX-Session-Source: password", fallback},
-		{"tab", "ali\tce", fallback},
-		{"DEL", "alice\x7f", fallback},
-		{"C1 control", "alice\u0085", fallback},
-		{"leading space", " alice", fallback},
-		{"no-break space at the end", "alice\u00a0", fallback},
+		{"NUL", "alice\x00", refused},
+		{"CR LF header injection", "alice\r\nX-Session-Source: password", refused},
+		{"tab", "ali\tce", refused},
+		{"DEL", "alice\x7f", refused},
+		{"C1 control", "alice\u0085", refused},
+		{"leading space", " alice", refused},
+		{"no-break space at the end", "alice\u00a0", refused},
 		{"empty", "", fallback},
-		{"301 bytes", strings.Repeat("a", 301), fallback},
+		{"301 bytes", strings.Repeat("a", 301), refused},
 		{"256 bytes", strings.Repeat("b", 256), "idclaims:" + strings.Repeat("b", 256)},
-		{"dot segment", "..", fallback},
-		{"percent", "%61lice", fallback},
+		{"dot segment", "..", refused},
+		{"percent", "%61lice", refused},
 		// Characters that change how a name reads without being a
 		// control character (Unicode Cf): a right-to-left override shows
 		// "\u202Eecila:sdialcdi" as "idclaims:alice" reversed in a log
 		// viewer; a zero-width space makes "ali\u200Bce" look like alice.
-		{"right-to-left override", "\u202Eecila", fallback},
-		{"zero-width space", "ali\u200Bce", fallback},
-		{"left-to-right isolate", "alice\u2066", fallback},
-		{"byte order mark", "\uFEFFalice", fallback},
-		{"soft hyphen", "ali\u00ADce", fallback},
+		{"right-to-left override", "\u202Eecila", refused},
+		{"zero-width space", "ali\u200Bce", refused},
+		{"left-to-right isolate", "alice\u2066", refused},
+		{"byte order mark", "\uFEFFalice", refused},
+		{"soft hyphen", "ali\u00ADce", refused},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cl, r := loginAs(t, c, o, "alice", func(claims map[string]any) { claims["preferred_username"] = tt.claim })
+			if tt.want == refused {
+				if r.StatusCode != http.StatusForbidden || !strings.Contains(string(r.Body), "cannot be used here") {
+					t.Errorf("preferred_username %q: callback %d %s; want 403, the name cannot be used", tt.claim, r.StatusCode, r.Body)
+				}
+				if signedIn(t, cl) {
+					t.Errorf("preferred_username %q: signed in as %q", tt.claim, first(who(t, cl)))
+				}
+				return
+			}
 			if r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("callback: %d %s", r.StatusCode, r.Body)
 			}
@@ -103,50 +117,65 @@ func TestAttackNamesFromClaims(t *testing.T) {
 }
 
 // TestAttackNamesFallbackNamesake: a user whose preferred_username is
-// unusable is named by the verified email; another user of the same
-// provider who picks that email as preferred_username must not become
-// the same user, see the first one's sessions or sign them out.
+// unusable is refused (she used to be named by her verified email, and
+// another user of the same provider who picked that email as
+// preferred_username became the same user, saw her sessions and signed
+// her out); a user the provider sends no preferred_username for is named
+// by her verified email, and no other user can pick that name.
 func TestAttackNamesFallbackNamesake(t *testing.T) {
 	c, o, _ := startAttackNamesSite(t)
-	// alice's username is one the names rules refuse ("a/b" is usual
-	// for providers that name users by a path, e.g. DOMAIN\user or
-	// org/user); she is named by her verified email.
+	// alice's username is one the names rules refuse (usual for
+	// providers that name users by a path, e.g. DOMAIN\user or
+	// org/user): she is refused, not named by something else.
 	victim, r := loginAs(t, c, o, "alice", func(claims map[string]any) { claims["preferred_username"] = `CORP\alice` })
+	if r.StatusCode != http.StatusForbidden || signedIn(t, victim) {
+		t.Errorf("alice with an unusable preferred_username: %d %s; want 403, not signed in", r.StatusCode, r.Body)
+	}
+
+	// The provider sends alice no preferred_username (null): she is
+	// named by her verified email.
+	victim, r = loginAs(t, c, o, "alice", func(claims map[string]any) { claims["preferred_username"] = nil })
 	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("alice: %d %s", r.StatusCode, r.Body)
+		t.Fatalf("alice without preferred_username: %d %s", r.StatusCode, r.Body)
+	}
+	if u := first(who(t, victim)); u != "idclaims:alice@example.com" {
+		t.Errorf("alice without preferred_username is %q; want idclaims:alice@example.com", u)
 	}
 	// bob (another sub, another verified email) picks alice's email as
-	// his username, which nothing forbids.
+	// his username, which the provider does not forbid.
 	attacker, r := loginAs(t, c, o, "bob", func(claims map[string]any) { claims["preferred_username"] = "alice@example.com" })
-	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("bob: %d %s", r.StatusCode, r.Body)
+	if r.StatusCode == http.StatusSeeOther {
+		if vu, au := first(who(t, victim)), first(who(t, attacker)); vu == au {
+			t.Errorf("two users of one provider (subs alice and bob) are both %q at the upstream", vu)
+		}
+		if hs := ownSessions(t, attacker); len(hs) != 1 {
+			t.Errorf("bob's sessions page lists %d sessions (alice's among them); want his 1", len(hs))
+		}
+		attacker.Post("/.session/sessions", "application/x-www-form-urlencoded", "others=1", "Origin: "+c.Site)
 	}
-	vu, _ := who(t, victim)
-	au, _ := who(t, attacker)
-	if vu == au {
-		t.Errorf("two users of one provider (subs alice and bob) are both %q at the upstream", vu)
-	}
-	if hs := ownSessions(t, attacker); len(hs) != 1 {
-		t.Errorf("bob's sessions page lists %d sessions (alice's among them); want his 1", len(hs))
-	}
-	attacker.Post("/.session/sessions", "application/x-www-form-urlencoded", "others=1", "Origin: "+c.Site)
 	if !signedIn(t, victim) {
 		t.Error("bob signed alice out from his sessions page")
 	}
+	// Whose preferred_username is his own verified email is named by it.
+	own, r := loginAs(t, c, o, "bob", func(claims map[string]any) {
+		claims["preferred_username"] = "BOB@example.com"
+		claims["email"], claims["email_verified"] = "bob@example.com", true
+	})
+	if u := first(who(t, own)); r.StatusCode != http.StatusSeeOther || u != "idclaims:BOB@example.com" {
+		t.Errorf("bob with his own email as preferred_username: %d, %q", r.StatusCode, u)
+	}
 
-	// The same through sub: mallory's email is not verified, so with an
-	// unusable username she is named by her sub (an opaque ID at most
-	// providers, "mallory" at the test provider); bob picks it.
+	// The same through sub: mallory's email is not verified, so with no
+	// username she used to be named by her sub (an opaque ID at most
+	// providers, "mallory" at the test provider), which bob could pick.
+	// sub is no fallback: she is refused.
+	victim, r = loginAs(t, c, o, "mallory", func(claims map[string]any) { claims["preferred_username"] = nil })
+	if r.StatusCode != http.StatusForbidden || signedIn(t, victim) {
+		t.Errorf("mallory with no preferred_username nor verified email: %d %s; want 403, not signed in", r.StatusCode, r.Body)
+	}
 	victim, r = loginAs(t, c, o, "mallory", func(claims map[string]any) { claims["preferred_username"] = "a/b" })
-	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("mallory: %d %s", r.StatusCode, r.Body)
-	}
-	attacker, r = loginAs(t, c, o, "bob", func(claims map[string]any) { claims["preferred_username"] = "mallory" })
-	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("bob: %d %s", r.StatusCode, r.Body)
-	}
-	if vu, au := first(who(t, victim)), first(who(t, attacker)); vu == au {
-		t.Errorf("mallory (named by sub) and bob (named by preferred_username) are both %q", vu)
+	if r.StatusCode != http.StatusForbidden || signedIn(t, victim) {
+		t.Errorf("mallory with an unusable preferred_username: %d %s; want 403, not signed in", r.StatusCode, r.Body)
 	}
 }
 
@@ -575,31 +604,50 @@ func toString(v any) string {
 	return "object"
 }
 
-// Two users of the Hydra login app for TestAttackHydraFallbackNamesake:
+// Users of the Hydra login app for TestAttackHydraFallbackNamesake:
 // carol's username is one the names rules refuse (a DOMAIN\user name);
-// dave picks carol's email as his.
+// erin has no username (named by her verified email); dave picks
+// carol's, then erin's email as his.
 func init() {
 	hydraUsers["u-2001"] = hydraUser{"carol-pw", map[string]any{"preferred_username": `CORP\carol`,
 		"email": "carol@example.com", "email_verified": true}}
 	hydraUsers["u-2002"] = hydraUser{"dave-pw", map[string]any{"preferred_username": "carol@example.com",
 		"email": "dave@example.com", "email_verified": true}}
+	hydraUsers["u-2003"] = hydraUser{"erin-pw", map[string]any{"email": "erin@example.com", "email_verified": true}}
+	hydraUsers["u-2004"] = hydraUser{"dave-pw", map[string]any{"preferred_username": "erin@example.com",
+		"email": "dave@example.com", "email_verified": true}}
 }
 
 // TestAttackHydraFallbackNamesake: TestAttackNamesFallbackNamesake
-// against Ory Hydra (subjects u-2001 and u-2002): two subjects of one
-// provider must not be one user.
+// against Ory Hydra (subjects u-2001 to u-2004): two subjects of one
+// provider must not be one user. carol (unusable username) is refused;
+// erin (no username) is hydra:erin@example.com; dave, who picks her
+// email as username, is refused.
 func TestAttackHydraFallbackNamesake(t *testing.T) {
 	s := startHydraSites(t)
-	carol, dave := s.newBrowser(t), s.newBrowser(t)
-	s.hydraLogin(t, carol.a, `CORP\carol`, "carol-pw")
-	s.hydraLogin(t, dave.a, "carol@example.com", "dave-pw")
-	cu, _ := who(t, carol.a)
-	du, _ := who(t, dave.a)
-	if cu == du {
-		t.Errorf("Hydra's subjects u-2001 and u-2002 are both %q at the upstream", cu)
+	carol, erin := s.newBrowser(t), s.newBrowser(t)
+	if r := s.hydraCallback(t, carol.a, `CORP\carol`, "carol-pw"); r.StatusCode != http.StatusForbidden || signedIn(t, carol.a) {
+		t.Errorf("carol (preferred_username CORP\\carol): %d; want 403, not signed in", r.StatusCode)
 	}
-	if hs := ownSessions(t, dave.a); len(hs) != 1 {
-		t.Errorf("dave's sessions page lists %d sessions (carol's among them); want his 1", len(hs))
+	if r := s.hydraCallback(t, erin.a, "erin@example.com", "erin-pw"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("erin (no preferred_username): %d %s", r.StatusCode, r.Body)
+	}
+	if u := first(who(t, erin.a)); u != "hydra:erin@example.com" {
+		t.Errorf("erin (no preferred_username) is %q; want hydra:erin@example.com", u)
+	}
+	for _, name := range []string{"carol@example.com", "erin@example.com"} {
+		dave := s.newBrowser(t)
+		r := s.hydraCallback(t, dave.a, name, "dave-pw")
+		if r.StatusCode == http.StatusSeeOther {
+			if du := first(who(t, dave.a)); du == first(who(t, erin.a)) {
+				t.Errorf("Hydra's subjects u-2003 and u-2004 are both %q at the upstream", du)
+			}
+		} else if r.StatusCode != http.StatusForbidden {
+			t.Errorf("dave as %s: %d %s", name, r.StatusCode, r.Body)
+		}
+	}
+	if hs := ownSessions(t, erin.a); len(hs) != 1 {
+		t.Errorf("erin's sessions page lists %d sessions; want her 1", len(hs))
 	}
 }
 
@@ -633,22 +681,24 @@ func TestAttackOIDCAllowEmailsUnicode(t *testing.T) {
 }
 
 // TestAttackNamesProviderGroups: qualified names keep a provider's alice
-// from being the local alice, but a provider's groups claim is taken as
-// local groups by default (no setting asked for it): a provider whose
-// users can make or join groups (GitLab's groups claim lists groups the
-// user created) passes `allow group ops`. Documented in
-// docs-pending/names.md ("Groups are not qualified"); the review holds
-// that the default should not trust them. The provider says alice is in
-// ops (the test provider's groups claim).
+// from being the local alice, and the provider's groups from being local
+// groups: a provider whose users can make or join groups (GitLab's
+// groups claim lists groups the user created) must not pass `allow group
+// ops`. The provider says alice is in ops (the test provider's groups
+// claim): with names qualified (the default) she is in test:ops.
 func TestAttackNamesProviderGroups(t *testing.T) {
 	c, _, _ := startAttackNamesSite(t)
-	c.Reload(strings.Replace(namesTemplate, "allow user alice {", "allow group ops {\n\t\t\tpath /ops/*\n\t\t}\n\t\tallow user alice {", 1))
+	c.Reload(strings.Replace(namesTemplate, "allow user alice {", "allow group ops {\n\t\t\tpath /ops/*\n\t\t}\n\t\tallow group test:ops {\n\t\t\tpath /corp-ops/*\n\t\t}\n\t\tallow user alice {", 1))
 	corp := NewClient(t, c.Site)
 	OIDCLogin(t, corp, "test", "alice", "alice-pw")
-	if g := corp.Get("/x").Echo(t).Headers["X-Session-Groups"]; len(g) > 0 && strings.Contains(g[0], "ops") {
-		t.Errorf("test:alice reaches the upstream in the local group ops (X-Session-Groups %q) by default", g)
+	g := corp.Get("/x").Echo(t).Headers["X-Session-Groups"]
+	if len(g) != 1 || slices.Contains(strings.Split(g[0], ", "), "ops") || !slices.Contains(strings.Split(g[0], ", "), "test:ops") {
+		t.Errorf("test:alice reaches the upstream with X-Session-Groups %q; want test:ops, not the local group ops", g)
 	}
 	if code := corp.Get("/ops/x").StatusCode; code != http.StatusForbidden {
 		t.Errorf("test:alice passes `allow group ops` on the provider's say-so: %d", code)
+	}
+	if code := corp.Get("/corp-ops/x").StatusCode; code != http.StatusOK {
+		t.Errorf("test:alice does not pass `allow group test:ops`: %d", code)
 	}
 }

@@ -325,7 +325,12 @@ func (h *Hydra) showLogin(w http.ResponseWriter, r *http.Request) {
 func (h *Hydra) postLogin(w http.ResponseWriter, r *http.Request) {
 	challenge, name, password := r.PostFormValue("challenge"), r.PostFormValue("username"), r.PostFormValue("password")
 	for sub, u := range hydraUsers {
-		if u.claims["preferred_username"] == name && u.password == password {
+		// A user without a preferred_username signs in with her email.
+		login := u.claims["preferred_username"]
+		if login == nil {
+			login = u.claims["email"]
+		}
+		if login == name && u.password == password {
 			h.acceptLogin(w, r, challenge, sub)
 			return
 		}

@@ -95,15 +95,22 @@ func (s *hydraSites) newBrowser(t *testing.T) hydraBrowser {
 func (s *hydraSites) hydraLogin(t *testing.T, c *Client, user, password string) (formShown bool) {
 	t.Helper()
 	before := s.hydra.LoginForms()
+	if r := s.hydraCallback(t, c, user, password); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback at %s: %d %s", c.Base, r.StatusCode, r.Body)
+	}
+	return s.hydra.LoginForms() > before
+}
+
+// hydraCallback goes through a login at Hydra as user and returns the
+// callback's answer, whatever it is.
+func (s *hydraSites) hydraCallback(t *testing.T, c *Client, user, password string) *Response {
+	t.Helper()
 	r := c.Get("/.session/login?provider=hydra", "Accept: text/html")
 	if r.StatusCode != http.StatusFound {
 		t.Fatalf("starting a login at %s: %d %s", c.Base, r.StatusCode, r.Body)
 	}
 	cb := s.follow(t, c, r.Header.Get("Location"), c.Base+"/.session/oidc/hydra/callback", user, password)
-	if r := c.Get(strings.TrimPrefix(cb, c.Base), "Accept: text/html"); r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("callback at %s: %d %s", c.Base, r.StatusCode, r.Body)
-	}
-	return s.hydra.LoginForms() > before
+	return c.Get(strings.TrimPrefix(cb, c.Base), "Accept: text/html")
 }
 
 // follow follows redirects from next, through Hydra and its login app

@@ -1,0 +1,41 @@
+package caddymodule
+
+import (
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// TestWarnBareNames: with a provider that qualifies its names, a rule's
+// bare user or group that no local user has is logged (it likely meant
+// the provider's, now <provider>:<name>); local users and groups,
+// qualified names, and configs without such a provider are not.
+func TestWarnBareNames(t *testing.T) {
+	run := func(names string) []observer.LoggedEntry {
+		core, logs := observer.New(zap.WarnLevel)
+		h := &Handler{logger: zap.New(core)}
+		var err error
+		h.users, err = newUserDB([]User{{Name: "alice", Hash: bcryptHash(t, "pw"), Groups: []string{"staff"}}}, "", zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.oidc = &oidcProviders{list: []*oidcProvider{testProvider(t, OIDCProvider{Name: "corp", Names: names})}}
+		h.rules = ruleSet{
+			{users: []string{"alice", "mallory", "corp:bob"}, name: "#1 deny user"},
+			{groups: []string{"staff", "ops", "corp:ops"}, name: "#2 allow group"},
+		}
+		h.warnBareNames()
+		return logs.All()
+	}
+	logs := run(namesQualified)
+	if len(logs) != 2 || logs[0].ContextMap()["user"] != "mallory" || logs[1].ContextMap()["group"] != "ops" {
+		t.Fatalf("warnings: %+v; want mallory and ops", logs)
+	}
+	if dym, _ := logs[0].ContextMap()["did_you_mean"].([]any); len(dym) != 1 || dym[0] != "corp:mallory" {
+		t.Errorf("did_you_mean: %v", logs[0].ContextMap()["did_you_mean"])
+	}
+	if logs := run(namesLocal); len(logs) != 0 {
+		t.Errorf("names local: warnings %+v", logs)
+	}
+}
