@@ -509,3 +509,68 @@ var otherKeyB = sync.OnceValue(func() *rsa.PrivateKey {
 	}
 	return k
 })
+
+// TestAttackBCLogoutReplayAfterReloadAndRestart: a logout token accepted
+// once is refused again after a config reload (memory store), and after a
+// restart (bolt store, which keeps its claims on disk): the replay ends
+// nothing, not even a session begun since with the same sid.
+func TestAttackBCLogoutReplayAfterReloadAndRestart(t *testing.T) {
+	for _, tt := range []struct {
+		store   string
+		restart bool
+	}{{"memory", false}, {"bolt", false}, {"bolt", true}} {
+		name := tt.store + " reload"
+		if tt.restart {
+			name = tt.store + " restart"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, o, _ := startOIDCSite(t, WithExtra("store", "store "+tt.store))
+			first := NewClient(t, c.Site)
+			loginWithSID(t, o, first, "sid-replay")
+			token := o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-replay"), "exp", time.Now().Add(time.Minute).Unix()))
+			if r := postLogoutToken(t, c, token); r.StatusCode != http.StatusOK {
+				t.Fatalf("logout: %d %s", r.StatusCode, r.Body)
+			}
+			if tt.restart {
+				c.Restart()
+			} else {
+				c.Extra["testopts"] = "provider_logout on"
+				c.Reload(oidcTemplate)
+			}
+			later := NewClient(t, c.Site)
+			loginWithSID(t, o, later, "sid-replay")
+			if r := postLogoutToken(t, c, token); r.StatusCode != http.StatusBadRequest {
+				t.Errorf("the token replayed after the %s: %d %s, want 400", name, r.StatusCode, r.Body)
+			}
+			if !alive(t, later) {
+				t.Errorf("the token replayed after the %s ended a later session", name)
+			}
+		})
+	}
+}
+
+// TestAttackBCLogoutWhileConfigDiffers: a provider's sessions are its own
+// only while it is configured as at login (its fingerprint): a session
+// issued under one config is not a login under another. A back-channel
+// logout that arrives while the config differs (a change later reverted,
+// or an instance of a rolling deploy with the other config sharing the
+// store) must still end it: the user logged out at the provider, and the
+// session must not come back when the config does.
+func TestAttackBCLogoutWhileConfigDiffers(t *testing.T) {
+	c, o, _ := startOIDCSite(t, WithExtra("store", "store bolt"))
+	cl := NewClient(t, c.Site)
+	loginWithSID(t, o, cl, "sid-config")
+	if !alive(t, cl) {
+		t.Fatal("login failed")
+	}
+	c.Extra["testopts"] = "username_claim email"
+	c.Reload(oidcTemplate)
+	if r := postLogoutToken(t, c, o.Sign(t, nil, with(hydraLogoutClaims(o, "sid-config"), "exp", time.Now().Add(time.Minute).Unix()))); r.StatusCode != http.StatusOK {
+		t.Fatalf("logout under the changed config: %d %s", r.StatusCode, r.Body)
+	}
+	c.Extra["testopts"] = ""
+	c.Reload(oidcTemplate)
+	if alive(t, cl) {
+		t.Error("a session logged out at the provider (back-channel logout while the provider's config differed) is alive again once the config is back")
+	}
+}
