@@ -45,6 +45,20 @@ func (p *oidcProvider) loginFingerprint(sub, sid string) string {
 	return p.fingerprint + ":" + idHash(sub) + ":" + idHash(sid)
 }
 
+// loginIDHashes returns the hashes of sub and sid that loginFingerprint
+// put at the end of fp, whatever configuration fingerprint comes before.
+func loginIDHashes(fp string) (sub, sid string, ok bool) {
+	i := strings.LastIndexByte(fp, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	j := strings.LastIndexByte(fp[:i], ':')
+	if j <= 0 {
+		return "", "", false
+	}
+	return fp[j+1 : i], fp[i+1:], true
+}
+
 // idHash is a short hash of a provider's identifier ("" for none): enough
 // to find a user's sessions, not to read the identifier back.
 func idHash(s string) string {
@@ -180,6 +194,13 @@ func (h *Handler) logoutFormAction() string {
 
 // revokeOIDCSessions deletes the sessions p issued for sid (when given;
 // with sub too when both are) or else for every session of sub.
+//
+// It matches the sessions of p's source under any configuration of p, not
+// only the current one: a session issued under another configuration is
+// not accepted now, but would be again if that configuration came back
+// (a change reverted, an instance of a rolling deploy still on it), and a
+// logout the provider sent meanwhile must not be lost. Deleting such a
+// session is the safe direction.
 func (h *Handler) revokeOIDCSessions(ctx context.Context, lister sessionstore.Lister, p *oidcProvider, sub, sid string) (int, error) {
 	subHash, sidHash := idHash(sub), idHash(sid)
 	var keys []sessionstore.Key
@@ -187,11 +208,10 @@ func (h *Handler) revokeOIDCSessions(ctx context.Context, lister sessionstore.Li
 		if rec.Source != p.source {
 			return true
 		}
-		rest, ok := strings.CutPrefix(rec.Fingerprint, p.fingerprint+":")
+		recSub, recSid, ok := loginIDHashes(rec.Fingerprint)
 		if !ok {
 			return true
 		}
-		recSub, recSid, _ := strings.Cut(rest, ":")
 		match := sid != "" && recSid == sidHash && (sub == "" || recSub == subHash) ||
 			sid == "" && recSub == subHash
 		if match {

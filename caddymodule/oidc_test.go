@@ -401,3 +401,26 @@ func TestDropOldOIDCLogins(t *testing.T) {
 		t.Errorf("with %d logins in progress, expired %v", 3, got)
 	}
 }
+
+// TestLoginIDHashes: the sub and sid hashes are read from the end of a
+// session's fingerprint under any configuration fingerprint, so that a
+// back-channel logout finds the sessions a provider issued before its
+// configuration changed.
+func TestLoginIDHashes(t *testing.T) {
+	for _, tt := range []struct {
+		fp, sub, sid string
+		ok           bool
+	}{
+		{"oidc2:0a1b:s1:d1", "s1", "d1", true},
+		{"oidc1:ffff:s1:", "s1", "", true},
+		{"oidc2:0a1b::d1", "", "d1", true},
+		{"oidc2:0a1b", "", "", false},
+		{"oidc2", "", "", false},
+		{"", "", "", false},
+	} {
+		sub, sid, ok := loginIDHashes(tt.fp)
+		if sub != tt.sub || sid != tt.sid || ok != tt.ok {
+			t.Errorf("loginIDHashes(%q) = %q, %q, %v; want %q, %q, %v", tt.fp, sub, sid, ok, tt.sub, tt.sid, tt.ok)
+		}
+	}
+}
