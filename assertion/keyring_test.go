@@ -11,8 +11,15 @@ import (
 	"go.uber.org/zap"
 )
 
-func testKeyring(t testing.TB, rotateEvery time.Duration) *Keyring {
-	return NewKeyring(&certmagic.FileStorage{Path: t.TempDir()}, "", rotateEvery, zap.NewNop())
+// testKeyring returns a keyring in a storage of its own, synced at the
+// time it returns.
+func testKeyring(t testing.TB, rotateEvery time.Duration) (*Keyring, time.Time) {
+	k := NewKeyring(&certmagic.FileStorage{Path: t.TempDir()}, "", rotateEvery, zap.NewNop())
+	now := time.Now()
+	if err := k.Sync(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	return k, now
 }
 
 func publishedKIDs(t testing.TB, k *Keyring) []string {
@@ -35,11 +42,7 @@ func publishedKIDs(t testing.TB, k *Keyring) []string {
 // all expired; a second keyring on the same storage follows.
 func TestKeyringRotation(t *testing.T) {
 	ctx := context.Background()
-	k := testKeyring(t, time.Hour)
-	t0 := time.Now()
-	if err := k.Sync(ctx, t0); err != nil {
-		t.Fatal(err)
-	}
+	k, t0 := testKeyring(t, time.Hour)
 	_, kid1 := k.current()
 	other := NewKeyring(k.storage, "", 0, zap.NewNop())
 	if err := other.Sync(ctx, t0); err != nil {

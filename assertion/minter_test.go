@@ -10,10 +10,7 @@ import (
 )
 
 func testMinter(t testing.TB, issuer string, audience []string) *Minter {
-	k := testKeyring(t, 0)
-	if err := k.Sync(context.Background(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	k, _ := testKeyring(t, 0)
 	return NewMinter(k, issuer, audience, 0, "/.session")
 }
 
@@ -135,16 +132,11 @@ func TestMinterClaims(t *testing.T) {
 // TestMinterFollowsRotation: a token signed by a key that has since been
 // retired is signed again with the new key.
 func TestMinterFollowsRotation(t *testing.T) {
-	ctx := context.Background()
-	k := testKeyring(t, time.Hour)
-	t0 := time.Now()
-	if err := k.Sync(ctx, t0); err != nil {
-		t.Fatal(err)
-	}
+	k, t0 := testKeyring(t, time.Hour)
 	m := NewMinter(k, "", nil, 0, "/.session")
 	key := Key{User: "alice", Host: "example.com"}
 	first, _ := m.Token(key, Subject{}, t0)
-	if err := k.Sync(ctx, t0.Add(time.Hour)); err != nil {
+	if err := k.Sync(context.Background(), t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := m.Token(key, Subject{}, t0.Add(time.Second))
