@@ -1,24 +1,16 @@
 package caddymodule
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
-	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/assertion"
 )
 
 // Assertion sends the upstream a short-lived signed token (a JWT, ES256)
@@ -36,7 +28,7 @@ import (
 // its realm's), and not by iss or aud.
 //
 // The signing keys are generated once and kept in Caddy's storage (see
-// assertionKeysStorageKey), one set per realm, shared by every handler of
+// assertion.StorageKey), one set per realm, shared by every handler of
 // the realm and every Caddy that shares the storage. A token is signed
 // once per session and reused until shortly before it expires.
 type Assertion struct {
@@ -67,26 +59,18 @@ type Assertion struct {
 	RotateEvery caddy.Duration `json:"rotate_every,omitempty"`
 }
 
-// Assertion defaults and bounds.
-const (
-	DefaultAssertionLifetime = 5 * time.Minute
-	minAssertionLifetime     = 30 * time.Second
-	maxAssertionLifetime     = time.Hour
-	minAssertionRotation     = time.Minute
-	// maxCachedAssertions bounds the token cache; past it the cache starts
-	// afresh (each session then signs once more).
-	maxCachedAssertions = 100_000
-)
+// DefaultAssertionLifetime is how long a token is valid by default.
+const DefaultAssertionLifetime = assertion.DefaultLifetime
 
 func (a *Assertion) validate() error {
 	if a.Header != "" && !validHeaderName(a.Header) {
 		return fmt.Errorf("assertion header %q: not a valid header name", a.Header)
 	}
-	if l := time.Duration(a.Lifetime); l != 0 && (l < minAssertionLifetime || l > maxAssertionLifetime) {
-		return fmt.Errorf("assertion lifetime %v: want %v to %v", l, minAssertionLifetime, maxAssertionLifetime)
+	if l := time.Duration(a.Lifetime); l != 0 && (l < assertion.MinLifetime || l > assertion.MaxLifetime) {
+		return fmt.Errorf("assertion lifetime %v: want %v to %v", l, assertion.MinLifetime, assertion.MaxLifetime)
 	}
-	if r := time.Duration(a.RotateEvery); r != 0 && r < minAssertionRotation {
-		return fmt.Errorf("assertion rotate_every %v: want 0 (never) or at least %v", r, minAssertionRotation)
+	if r := time.Duration(a.RotateEvery); r != 0 && r < assertion.MinRotation {
+		return fmt.Errorf("assertion rotate_every %v: want 0 (never) or at least %v", r, assertion.MinRotation)
 	}
 	for _, aud := range a.Audience {
 		if aud == "" {
@@ -96,42 +80,15 @@ func (a *Assertion) validate() error {
 	return nil
 }
 
-// asserter mints, caches and forwards the tokens of one handler.
+// asserter is the assertion as one handler forwards it.
 type asserter struct {
-	header   string // canonical
-	issuer   string // "" for the request's origin, mount and prefix
-	audience any    // nil for the request's host and mount, else string or []string
-	lifetime time.Duration
-	prefix   string // the handler's path prefix
-	ring     *keyring
-	logger   *zap.Logger
-
-	mu    sync.Mutex
-	cache map[tokenKey]*cachedToken
+	header string // canonical
+	minter *assertion.Minter
+	ring   *assertion.Keyring
 }
 
-// tokenKey names one session's token for one audience and issuer. The
-// session ID is zero for cookie-store sessions; the login time and the
-// user tell them apart.
-type tokenKey struct {
-	id      sessionstore.ID
-	created int64
-	user    string
-	host    string // as sent, with any port: the default aud and iss
-	tls     bool   // the default iss's scheme
-	mount   string // the default aud's and iss's mount prefix
-}
-
-type cachedToken struct {
-	token   string
-	groups  string // the groups it carries, as forwarded
-	kid     string // the key that signed it
-	renewAt time.Time
-	exp     time.Time
-}
-
-// setupAssertion makes the asserter, syncs its keys and keeps them in
-// sync until the config is unloaded. A header outside the prefix is
+// setupAssertion makes the minter, syncs its realm's keys and keeps them
+// in sync until the config is unloaded. A header outside the prefix is
 // added to the names stripped from every request.
 func (h *Handler) setupAssertion(ctx caddy.Context) error {
 	a := h.Assertion
@@ -141,184 +98,54 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	as := &asserter{
-		header:   http.CanonicalHeaderKey(a.Header),
-		issuer:   a.Issuer,
-		lifetime: time.Duration(a.Lifetime),
-		prefix:   h.PathPrefix,
-		logger:   h.logger,
-		cache:    map[tokenKey]*cachedToken{},
-		ring:     &keyring{storage: ctx.Storage(), storageKey: assertionKeysStorageKeyOf(h.Realm), rotateEvery: time.Duration(a.RotateEvery), logger: h.logger},
+	header := http.CanonicalHeaderKey(a.Header)
+	if header == "" {
+		header = http.CanonicalHeaderKey(h.HeaderPrefix + "Assertion")
 	}
-	if as.header == "" {
-		as.header = http.CanonicalHeaderKey(h.HeaderPrefix + "Assertion")
+	if !h.strip.matches(header) {
+		h.strip.names = append(h.strip.names, normalizeHeaderName(header))
 	}
-	if as.lifetime == 0 {
-		as.lifetime = DefaultAssertionLifetime
-	}
-	switch len(a.Audience) {
-	case 0:
-	case 1:
-		as.audience = a.Audience[0]
-	default:
-		as.audience = a.Audience
-	}
-	if !h.strip.matches(as.header) {
-		h.strip.names = append(h.strip.names, normalizeHeaderName(as.header))
-	}
-	if err := as.ring.sync(ctx, time.Now()); err != nil {
+	ring := assertion.NewKeyring(ctx.Storage(), h.Realm, time.Duration(a.RotateEvery), h.logger)
+	if err := ring.Sync(ctx, time.Now()); err != nil {
 		return err
 	}
-	go as.ring.run(ctx, as.sweep)
-	h.assert = as
+	h.assert = &asserter{
+		header: header,
+		minter: assertion.NewMinter(ring, a.Issuer, a.Audience, time.Duration(a.Lifetime), h.PathPrefix),
+		ring:   ring,
+	}
+	go ring.Run(ctx, h.assert.minter.Sweep)
 	return nil
 }
 
 // forwardAssertion puts the session's token in the request to the
-// upstream, signing a new one only when the cached one is near its end,
-// was signed by a retired key, or names other groups. It reports false,
-// and forwards nothing, when the token's default iss or aud needs the
-// mount and the mount is not known (see findMount): a token with the
-// root's iss and aud would be another app's.
+// upstream. It reports false, and forwards nothing, when the token's
+// default iss or aud needs the mount and the mount is not known (see
+// findMount): a token with the root's iss and aud would be another app's.
 func (h *Handler) forwardAssertion(r *http.Request, s *session) bool {
 	as := h.assert
 	if as == nil || s.rec.User == "" {
 		return true
 	}
-	key := tokenKey{id: s.id, created: s.rec.Created.UnixNano(), user: s.rec.User, host: r.Host, tls: r.TLS != nil}
-	if as.issuer == "" || as.audience == nil {
+	key := assertion.Key{Session: s.id, Created: s.rec.Created.UnixNano(), User: s.rec.User, Host: r.Host, TLS: r.TLS != nil}
+	if as.minter.UsesMount() {
 		var sure bool
-		if key.mount, sure = findMount(r); !sure {
+		if key.Mount, sure = findMount(r); !sure {
 			return false
 		}
 	}
-	var groups string
+	sub := assertion.Subject{Site: s.rec.Site, Source: s.rec.Source}
 	if s.groups != nil {
-		groups = s.groups.header
+		sub.Groups, sub.GroupsKey = s.groups.names, s.groups.header
 	}
-	now := time.Now()
-	_, kid := as.ring.current()
-	as.mu.Lock()
-	c := as.cache[key]
-	as.mu.Unlock()
-	if c == nil || !now.Before(c.renewAt) || c.groups != groups || c.kid != kid {
-		var err error
-		if c, err = as.mint(r, key.mount, s, groups, now); err != nil {
-			// No token: the upstream, which requires one, refuses.
-			as.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.rec.User))
-			return true
-		}
-		as.mu.Lock()
-		if len(as.cache) >= maxCachedAssertions {
-			as.sweepLocked(now)
-			if len(as.cache) >= maxCachedAssertions {
-				clear(as.cache)
-			}
-		}
-		as.cache[key] = c
-		as.mu.Unlock()
+	token, err := as.minter.Token(key, sub, time.Now())
+	if err != nil {
+		// No token: the upstream, which requires one, refuses.
+		h.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.rec.User))
+		return true
 	}
-	r.Header[as.header] = []string{c.token}
+	r.Header[as.header] = []string{token}
 	return true
-}
-
-// assertionClaims is the token's payload.
-type assertionClaims struct {
-	Issuer   string   `json:"iss"`
-	Audience any      `json:"aud"`
-	Subject  string   `json:"sub"`
-	Groups   []string `json:"groups"`
-	SID      string   `json:"sid"`
-	IssuedAt int64    `json:"iat"`
-	Expiry   int64    `json:"exp"`
-	ID       string   `json:"jti"`
-}
-
-func (as *asserter) mint(r *http.Request, mount string, s *session, groups string, now time.Time) (*cachedToken, error) {
-	signer, kid := as.ring.current()
-	claims := assertionClaims{
-		Issuer:   as.issuer,
-		Audience: as.audience,
-		Subject:  s.rec.User,
-		Groups:   []string{},
-		SID:      sessionHash(s),
-		IssuedAt: now.Unix(),
-		Expiry:   now.Add(as.lifetime).Unix(),
-		ID:       rand.Text(),
-	}
-	if claims.Issuer == "" {
-		claims.Issuer = requestOrigin(r) + mount + as.prefix
-	}
-	if claims.Audience == nil {
-		claims.Audience = requestHost(r) + mount
-	}
-	if s.groups != nil {
-		claims.Groups = s.groups.names
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return nil, err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return nil, err
-	}
-	token, err := jws.CompactSerialize()
-	if err != nil {
-		return nil, err
-	}
-	exp := time.Unix(claims.Expiry, 0)
-	return &cachedToken{token: token, groups: groups, kid: kid, renewAt: now.Add(as.lifetime * 4 / 5), exp: exp}, nil
-}
-
-// sweep drops expired tokens from the cache.
-func (as *asserter) sweep(now time.Time) {
-	as.mu.Lock()
-	as.sweepLocked(now)
-	as.mu.Unlock()
-}
-
-func (as *asserter) sweepLocked(now time.Time) {
-	for k, c := range as.cache {
-		if !now.Before(c.exp) {
-			delete(as.cache, k)
-		}
-	}
-}
-
-// sessionHash is the token's sid: it names the session, the same in every
-// token of it, without revealing its ID (which is a bearer secret) or
-// letting anyone work it out.
-func sessionHash(s *session) string {
-	sum := sha256.New()
-	sum.Write([]byte("edgesession assertion sid\x00"))
-	sum.Write(s.id[:])
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(s.rec.Created.UnixNano()))
-	sum.Write(b[:])
-	for _, v := range []string{s.rec.Site, s.rec.Source, s.rec.User} {
-		sum.Write([]byte(v))
-		sum.Write([]byte{0})
-	}
-	return base64.RawURLEncoding.EncodeToString(sum.Sum(nil)[:16])
-}
-
-// requestHost is the host the request was sent to, lower case, without
-// the port.
-func requestHost(r *http.Request) string {
-	host := r.Host
-	if hp, _, err := net.SplitHostPort(host); err == nil {
-		host = hp
-	}
-	return strings.ToLower(strings.TrimSuffix(host, "."))
-}
-
-// requestOrigin is the scheme and host the request was sent to.
-func requestOrigin(r *http.Request) string {
-	if r.TLS != nil {
-		return "https://" + r.Host
-	}
-	return "http://" + r.Host
 }
 
 // serveJWKS serves the public keys that verify the assertions.
@@ -335,7 +162,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	// Short: a new key signs at once after a rotation. Verifiers should
 	// also fetch again when a token names a key they do not have.
 	hdr.Set("Cache-Control", "public, max-age=60")
-	_, err := w.Write(h.assert.ring.published())
+	_, err := w.Write(h.assert.ring.JWKS())
 	return err
 }
 

@@ -15,92 +15,23 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/assertion"
 	"github.com/edgesession/edgesession/sessionstore"
 )
-
-func testKeyring(t testing.TB, rotateEvery time.Duration) *keyring {
-	return &keyring{storage: &certmagic.FileStorage{Path: t.TempDir()}, storageKey: assertionKeysStorageKey, rotateEvery: rotateEvery, logger: zap.NewNop()}
-}
-
-func publishedKIDs(t testing.TB, k *keyring) []string {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(k.published(), &set); err != nil {
-		t.Fatal(err)
-	}
-	var kids []string
-	for _, key := range set.Keys {
-		if !key.IsPublic() {
-			t.Fatal("a private key is published")
-		}
-		kids = append(kids, key.KeyID)
-	}
-	return kids
-}
-
-// TestKeyringRotation: one key is generated and kept; a rotation makes a
-// new one sign while the old one stays published until its tokens have
-// all expired; a second keyring on the same storage follows.
-func TestKeyringRotation(t *testing.T) {
-	ctx := context.Background()
-	k := testKeyring(t, time.Hour)
-	t0 := time.Now()
-	if err := k.sync(ctx, t0); err != nil {
-		t.Fatal(err)
-	}
-	_, kid1 := k.current()
-	other := &keyring{storage: k.storage, storageKey: k.storageKey, logger: zap.NewNop()}
-	if err := other.sync(ctx, t0); err != nil {
-		t.Fatal(err)
-	}
-	if _, kid := other.current(); kid != kid1 {
-		t.Fatalf("a second keyring on the same storage signs with %s, not %s", kid, kid1)
-	}
-	if err := k.sync(ctx, t0.Add(59*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if _, kid := k.current(); kid != kid1 {
-		t.Fatal("rotated before rotate_every")
-	}
-
-	t1 := t0.Add(time.Hour)
-	if err := k.sync(ctx, t1); err != nil {
-		t.Fatal(err)
-	}
-	_, kid2 := k.current()
-	if kid2 == kid1 {
-		t.Fatal("not rotated after rotate_every")
-	}
-	if kids := publishedKIDs(t, k); len(kids) != 2 {
-		t.Fatalf("published %v, want the old and the new key", kids)
-	}
-	if err := other.sync(ctx, t1); err != nil {
-		t.Fatal(err)
-	}
-	if _, kid := other.current(); kid != kid2 {
-		t.Fatal("the second keyring did not follow the rotation")
-	}
-
-	// Once every token of the old key has expired, it goes.
-	if err := other.sync(ctx, t1.Add(retiredKeyKept+time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if kids := publishedKIDs(t, other); len(kids) != 1 || kids[0] != kid2 {
-		t.Fatalf("published %v, want only %s", kids, kid2)
-	}
-}
 
 func testAsserter(t testing.TB, h *Handler) {
 	h.Assertion = &Assertion{}
 	h.HeaderPrefix = DefaultHeaderPrefix
-	k := testKeyring(t, 0)
-	if err := k.sync(context.Background(), time.Now()); err != nil {
+	k := assertion.NewKeyring(&certmagic.FileStorage{Path: t.TempDir()}, "", 0, zap.NewNop())
+	if err := k.Sync(context.Background(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	h.assert = &asserter{header: "X-Session-Assertion", lifetime: DefaultAssertionLifetime, prefix: h.PathPrefix, ring: k, logger: zap.NewNop(), cache: map[tokenKey]*cachedToken{}}
+	h.assert = &asserter{header: "X-Session-Assertion", minter: assertion.NewMinter(k, "", nil, DefaultAssertionLifetime, h.PathPrefix), ring: k}
 }
 
 // TestAssertionCache: a session's token is reused, and signed again when
-// its groups change, for another host, or near its end.
+// its groups change or for another host. (That it is signed again near its
+// end is assertion.TestMinterCache's.)
 func TestAssertionCache(t *testing.T) {
 	h := newTestHandler(t, nil)
 	testAsserter(t, h)
@@ -126,20 +57,18 @@ func TestAssertionCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claims assertionClaims
+	var claims struct {
+		Issuer   string   `json:"iss"`
+		Audience any      `json:"aud"`
+		Subject  string   `json:"sub"`
+		Groups   []string `json:"groups"`
+		IssuedAt int64    `json:"iat"`
+		Expiry   int64    `json:"exp"`
+	}
 	json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
 	if claims.Subject != "alice" || claims.Audience != "example.com" || claims.Issuer != "http://example.com/.session" ||
 		len(claims.Groups) != 1 || claims.Groups[0] != "admin" || claims.Expiry-claims.IssuedAt != 300 {
 		t.Errorf("claims %+v", claims)
-	}
-	// Near its end: signed again.
-	for k, c := range h.assert.cache {
-		cc := *c
-		cc.renewAt = time.Now().Add(-time.Second)
-		h.assert.cache[k] = &cc
-	}
-	if token("example.com") == withGroups {
-		t.Fatal("a token past its renewal time was reused")
 	}
 	// Anonymous: none.
 	anon := &session{rec: sessionstore.Record{Data: map[string]string{"a": "b"}}}

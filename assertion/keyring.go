@@ -1,4 +1,4 @@
-package caddymodule
+package assertion
 
 import (
 	"context"
@@ -19,30 +19,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// assertionKeysStorageKey is where the assertion signing keys of the
-// handlers without a realm are kept in Caddy's storage, next to the
-// generated secret. Every such handler (and every Caddy sharing the
-// storage) signs with the same keys. Deleting it and reloading with
-// --force drops every key at once, for a key that may have leaked.
-const assertionKeysStorageKey = "edgesession/assertion-keys.json"
+// defaultStorageKey is where the signing keys of the handlers without a
+// realm are kept in Caddy's storage, next to the generated secret. Every
+// such handler (and every Caddy sharing the storage) signs with the same
+// keys. Deleting it and reloading with --force drops every key at once,
+// for a key that may have leaked.
+const defaultStorageKey = "edgesession/assertion-keys.json"
 
-// assertionKeysStorageKeyOf is where the signing keys of realm are kept:
-// each realm signs with keys of its own, so that a token of one realm
-// verifies with no other realm's JWKS. The handlers without a realm keep
-// the keys they had before realms had keys of their own.
-func assertionKeysStorageKeyOf(realm string) string {
+// StorageKey is where the signing keys of realm are kept in Caddy's
+// storage: each realm signs with keys of its own, so that a token of one
+// realm verifies with no other realm's JWKS. The handlers without a realm
+// keep the keys they had before realms had keys of their own.
+func StorageKey(realm string) string {
 	if realm == "" {
-		return assertionKeysStorageKey
+		return defaultStorageKey
 	}
 	return "edgesession/assertion-keys-realm-" + realm + ".json"
 }
 
-// keyring is the assertion signing keys: the active one signs, all are
-// published at <prefix>/jwks.json. It follows the keys in storage, so that
-// a rotation by one handler or one instance reaches the others.
-type keyring struct {
+// Keyring is the signing keys of one realm: the active one signs, all are
+// published (JWKS). It follows the keys in storage, so that a rotation by
+// one handler or one instance reaches the others.
+type Keyring struct {
 	storage     certmagic.Storage
-	storageKey  string        // where in storage: assertionKeysStorageKeyOf
+	storageKey  string        // where in storage: StorageKey
 	rotateEvery time.Duration // 0: never
 	logger      *zap.Logger
 
@@ -53,14 +53,21 @@ type keyring struct {
 	loaded []byte // what storage held, to skip unchanged reloads
 }
 
-// keyringSyncEvery is how often a keyring looks at storage again, and
-// rotates the key when it is due.
-const keyringSyncEvery = time.Minute
+// NewKeyring returns the keyring of realm kept in storage, which makes a
+// new signing key when the current one is rotateEvery old (0: never). It
+// holds no key until Sync.
+func NewKeyring(storage certmagic.Storage, realm string, rotateEvery time.Duration, logger *zap.Logger) *Keyring {
+	return &Keyring{storage: storage, storageKey: StorageKey(realm), rotateEvery: rotateEvery, logger: logger}
+}
+
+// syncEvery is how often a keyring looks at storage again, and rotates
+// the key when it is due.
+const syncEvery = time.Minute
 
 // retiredKeyKept is how long a key stays published after it stopped
-// signing: longer than any token it signed lives (maxAssertionLifetime),
-// plus the time other instances take to notice the rotation.
-const retiredKeyKept = maxAssertionLifetime + 2*keyringSyncEvery + time.Minute
+// signing: longer than any token it signed lives (MaxLifetime), plus the
+// time other instances take to notice the rotation.
+const retiredKeyKept = MaxLifetime + 2*syncEvery + time.Minute
 
 // storedKeys is the keyring as kept in storage.
 type storedKeys struct {
@@ -73,10 +80,10 @@ type storedKey struct {
 	Retired time.Time       `json:"retired,omitzero"` // zero while it signs
 }
 
-// sync brings the keyring up to date with storage, generating the first
+// Sync brings the keyring up to date with storage, generating the first
 // key, rotating a key that is due and dropping keys whose tokens have all
 // expired; changes are made under the storage lock.
-func (k *keyring) sync(ctx context.Context, now time.Time) error {
+func (k *Keyring) Sync(ctx context.Context, now time.Time) error {
 	b, err := k.storage.Load(ctx, k.storageKey)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("loading the assertion keys: %w", err)
@@ -113,7 +120,7 @@ func (k *keyring) sync(ctx context.Context, now time.Time) error {
 
 // due reports whether keys need a change: a first key, a rotation, or a
 // retired key to drop.
-func (k *keyring) due(keys storedKeys, now time.Time) bool {
+func (k *Keyring) due(keys storedKeys, now time.Time) bool {
 	active := activeKey(keys)
 	if active == nil {
 		return true
@@ -130,7 +137,7 @@ func (k *keyring) due(keys storedKeys, now time.Time) bool {
 }
 
 // change makes the changes due and returns the keys to store.
-func (k *keyring) change(keys *storedKeys, now time.Time) ([]byte, error) {
+func (k *Keyring) change(keys *storedKeys, now time.Time) ([]byte, error) {
 	active := activeKey(*keys)
 	if active != nil && k.rotateEvery > 0 && now.Sub(active.Created) >= k.rotateEvery {
 		active.Retired = now
@@ -174,7 +181,7 @@ func activeKey(keys storedKeys) *storedKey {
 }
 
 // use makes keys the keyring's: the active one signs, all are published.
-func (k *keyring) use(keys storedKeys, raw []byte) error {
+func (k *Keyring) use(keys storedKeys, raw []byte) error {
 	k.mu.RLock()
 	same := k.signer != nil && string(raw) == string(k.loaded)
 	k.mu.RUnlock()
@@ -204,17 +211,17 @@ func (k *keyring) use(keys storedKeys, raw []byte) error {
 	return nil
 }
 
-// run syncs the keyring every keyringSyncEvery until ctx is done, calling
-// tick after each sync.
-func (k *keyring) run(ctx context.Context, tick func(now time.Time)) {
-	t := time.NewTicker(keyringSyncEvery)
+// Run syncs the keyring every minute until ctx is done, calling tick
+// after each sync.
+func (k *Keyring) Run(ctx context.Context, tick func(now time.Time)) {
+	t := time.NewTicker(syncEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if err := k.sync(ctx, now); err != nil && ctx.Err() == nil {
+			if err := k.Sync(ctx, now); err != nil && ctx.Err() == nil {
 				k.logger.Error("assertion keys", zap.Error(err))
 			}
 			tick(now)
@@ -223,14 +230,15 @@ func (k *keyring) run(ctx context.Context, tick func(now time.Time)) {
 }
 
 // current returns the signer and its key ID.
-func (k *keyring) current() (jose.Signer, string) {
+func (k *Keyring) current() (jose.Signer, string) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.signer, k.kid
 }
 
-// published returns the JWKS document.
-func (k *keyring) published() []byte {
+// JWKS returns the JSON Web Key Set that publishes the public keys, as
+// served at <path_prefix>/jwks.json. The caller must not change it.
+func (k *Keyring) JWKS() []byte {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.jwks
