@@ -1,7 +1,6 @@
-package caddymodule
+package authz
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,9 +13,9 @@ import (
 )
 
 // readRequest reads r as a handler with the default configuration does.
-func readRequest(r *http.Request) *readings {
-	rd := new(readings)
-	rd.readRequest(r, &defaultReadings)
+func readRequest(r *http.Request) *Readings {
+	rd := new(Readings)
+	rd.Read(r, &defaultReadings)
 	return rd
 }
 
@@ -196,7 +195,7 @@ func TestDigitValue(t *testing.T) {
 }
 
 // A protected route, and the spellings of it that some common upstream
-// routes to it: each transform is undone by one (see readings.go).
+// routes to it: each transform is undone by one (see the package comment).
 var (
 	protectedRoutes = []string{"/admin/users", "/billing/transfer", "/reports/12", "/secret/keys"}
 
@@ -261,12 +260,12 @@ func generatedVariants() map[string]string {
 // routeRules are one rule per protected route, each as a user would
 // write it: path for some, path_regexp (case-sensitive, ASCII digits) for
 // others.
-func routeRules() ruleSet {
-	return ruleSet{
-		{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, groups: []string{"admin"}, name: "#1"},
-		{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/billing/*"}, caddyhttp.MatchMethod{"POST", "PUT", "DELETE"}}}, users: []string{"alice"}, name: "#2"},
-		{match: caddyhttp.MatcherSets{{mustRegexp("^/reports/[0-9]+$")}}, groups: []string{"staff"}, name: "#3"},
-		{match: caddyhttp.MatcherSets{{mustRegexp("^/secret")}}, users: []string{"alice"}, name: "#4"},
+func routeRules() Rules {
+	return Rules{
+		{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, Groups: []string{"admin"}, Name: "#1"},
+		{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/billing/*"}, caddyhttp.MatchMethod{"POST", "PUT", "DELETE"}}}, Users: []string{"alice"}, Name: "#2"},
+		{Match: caddyhttp.MatcherSets{{mustRegexp("^/reports/[0-9]+$")}}, Groups: []string{"staff"}, Name: "#3"},
+		{Match: caddyhttp.MatcherSets{{mustRegexp("^/secret")}}, Users: []string{"alice"}, Name: "#4"},
 	}
 }
 
@@ -277,7 +276,7 @@ func routeRules() ruleSet {
 func TestGeneratedVariantsAreJudged(t *testing.T) {
 	rs := routeRules()
 	public := caddyhttp.MatcherSets{{caddyhttp.MatchPath{"*.css", "*.js", "/static/*"}}}
-	alice := newGroupSet([]string{"admin", "staff"})
+	alice := groupList{"admin", "staff"}
 	for variant, what := range generatedVariants() {
 		target := escapePath(variant)
 		r := ruleRequest(target)
@@ -286,10 +285,10 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s (%s): %v", variant, what, err)
 		}
-		if v == allowed {
+		if v == Allowed {
 			t.Errorf("carol POST %s (%s): allowed", variant, what)
 		}
-		if v, _, _ := judgeRequest(rs, ruleRequest(target), "alice", alice); v != allowed {
+		if v, _, _ := judgeRequest(rs, ruleRequest(target), "alice", alice); v != Allowed {
 			t.Errorf("alice GET %s (%s): %v", variant, what, v)
 		}
 	}
@@ -300,7 +299,7 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 		for _, asset := range []string{";.css", ";x.js", ".php/x.css", ";/.php/x.css"} {
 			for _, p := range []string{variant + asset, "/index.php" + variant + ".css", "/static/x.php" + variant} {
 				r := ruleRequest(escapePath(p))
-				if ok, _ := everyReadingMatches(public, r, readRequest(r)); ok {
+				if ok, _ := EveryReadingMatches(public, r, readRequest(r)); ok {
 					t.Errorf("%s (%s) is public", p, what)
 				}
 				n++
@@ -313,7 +312,7 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 	// What is public stays so.
 	for _, p := range []string{"/static/app.css", "/static/", "/css/site.css", "/static/Logo.PNG", "/static/a;v=1.css"} {
 		r := ruleRequest(p)
-		if ok, err := everyReadingMatches(public, r, readRequest(r)); !ok || err != nil {
+		if ok, err := EveryReadingMatches(public, r, readRequest(r)); !ok || err != nil {
 			t.Errorf("%s: not public (%v)", p, err)
 		}
 	}
@@ -328,30 +327,30 @@ func TestMethodReadingsAreJudged(t *testing.T) {
 		method  string
 		target  string
 		headers []string
-		want    verdict
+		want    Verdict
 	}{
-		{"GET", "/billing/transfer", nil, allowed},
-		{"POST", "/billing/transfer", nil, forbidden},
-		{"post", "/billing/transfer", nil, forbidden},
-		{"dElEtE", "/billing/transfer", nil, forbidden},
-		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: DELETE"}, forbidden},
-		{"GET", "/billing/transfer", []string{"X_Http_Method: put"}, forbidden},
-		{"GET", "/billing/transfer?_method=delete", nil, forbidden},
-		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: GET"}, allowed},
+		{"GET", "/billing/transfer", nil, Allowed},
+		{"POST", "/billing/transfer", nil, Forbidden},
+		{"post", "/billing/transfer", nil, Forbidden},
+		{"dElEtE", "/billing/transfer", nil, Forbidden},
+		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: DELETE"}, Forbidden},
+		{"GET", "/billing/transfer", []string{"X_Http_Method: put"}, Forbidden},
+		{"GET", "/billing/transfer?_method=delete", nil, Forbidden},
+		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: GET"}, Allowed},
 	} {
 		if got := get(tt.method, tt.target, tt.headers); got != tt.want {
 			t.Errorf("carol %s %s %q: %v, want %v", tt.method, tt.target, tt.headers, got, tt.want)
 		}
 	}
 	// HEAD is judged as GET: a rule for GET covers it.
-	rs = ruleSet{{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/read/*"}, caddyhttp.MatchMethod{"GET"}}}, users: []string{"alice"}, name: "#1"}}
-	if got := ruleRules(t, rs, "carol", nil)("HEAD", "/read/x", nil); got != forbidden {
+	rs = Rules{{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/read/*"}, caddyhttp.MatchMethod{"GET"}}}, Users: []string{"alice"}, Name: "#1"}}
+	if got := ruleRules(t, rs, "carol", nil)("HEAD", "/read/x", nil); got != Forbidden {
 		t.Errorf("carol HEAD /read/x under a GET rule: %v", got)
 	}
 }
 
-func ruleRules(t *testing.T, rs ruleSet, user string, groups *groupSet) func(method, target string, headers []string) verdict {
-	return func(method, target string, headers []string) verdict {
+func ruleRules(t *testing.T, rs Rules, user string, groups Groups) func(method, target string, headers []string) Verdict {
+	return func(method, target string, headers []string) Verdict {
 		r := ruleRequest(target)
 		r.Method = method
 		for _, h := range headers {
@@ -377,47 +376,14 @@ func TestReadingsCommonCaseAllocatesNothing(t *testing.T) {
 	r := ruleRequest("/app/page?x=1")
 	r.Header.Set("Accept", "text/html")
 	allocs := testing.AllocsPerRun(100, func() {
-		var rd readings
-		rd.readRequest(r, &defaultReadings)
-		if ok, _ := everyReadingMatches(public, r, &rd); ok {
+		var rd Readings
+		rd.Read(r, &defaultReadings)
+		if ok, _ := EveryReadingMatches(public, r, &rd); ok {
 			t.Fatal("public")
 		}
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations", allocs)
-	}
-}
-
-func TestSplitPathConfig(t *testing.T) {
-	out, err := adapt(t, "split_path .php .phtml") // as the docs show it
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := parseAdapted(t, out)
-	var h Handler
-	for _, srv := range cfg.Apps.HTTP.Servers {
-		if err := json.Unmarshal(srv.Routes[0].Handle[0].Routes[0].Handle[0], &h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !slices.Equal(h.SplitPath, []string{".php", ".phtml"}) {
-		t.Fatalf("split_path: %q", h.SplitPath)
-	}
-	h.setDefaults()
-	rd := new(readings)
-	rd.readRequest(ruleRequest("/a.PHTML/Admin"), &h.readings)
-	if !slices.Contains(rd.paths(), "/Admin") || !slices.Contains(rd.paths(), "/a.PHTML") {
-		t.Errorf("split_path .phtml on /a.PHTML/Admin: %q", rd.paths())
-	}
-	bad := Handler{SplitPath: []string{"/x.php"}}
-	bad.setDefaults()
-	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), `split_path "/x.php"`) {
-		t.Errorf("JSON split_path [\"/x.php\"]: %v", err)
-	}
-	var d Handler
-	d.setDefaults()
-	if !slices.Equal(d.readings.split, []string{".php"}) {
-		t.Errorf("default split: %q", d.readings.split)
 	}
 }
 
@@ -463,14 +429,14 @@ func FuzzReadings(f *testing.F) {
 			}
 		}
 		ownPublic, _ := public.AnyMatchWithError(r)
-		allPublic, _ := everyReadingMatches(public, r, rd)
+		allPublic, _ := EveryReadingMatches(public, r, rd)
 		if allPublic && !ownPublic {
 			t.Fatalf("%q: public in its readings, not as Caddy reads it", target)
 		}
 		ownDenied, _ := rs.firstDenying(r, "carol", nil)
-		v, _, err := rs.judge(r, rd, "carol", nil)
-		if err == nil && ownDenied != nil && v == allowed {
-			t.Fatalf("%s %q: allowed, but its own reading is denied by %s", method, target, ownDenied.name)
+		v, _, err := rs.Judge(r, rd, "carol", nil)
+		if err == nil && ownDenied != nil && v == Allowed {
+			t.Fatalf("%s %q: allowed, but its own reading is denied by %s", method, target, ownDenied.Name)
 		}
 		if r.URL.Path != path || r.URL.RawPath != raw || r.Method != method {
 			t.Fatalf("judging left the request as %s %q %q", r.Method, r.URL.Path, r.URL.RawPath)

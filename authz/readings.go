@@ -1,4 +1,4 @@
-package caddymodule
+package authz
 
 import (
 	"fmt"
@@ -14,93 +14,20 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// The request as the upstream will read it.
-//
-// Caddy's matchers see one path and one method; the upstream may act on
-// another. Werkzeug, Django, Symfony and Laravel upper-case the method,
-// Go's ServeMux serves HEAD with its GET routes, and frameworks honour
-// X-HTTP-Method-Override and its kin. Tomcat cuts ";params" off a
-// segment, Express and Rails ignore a trailing slash, ASP.NET compares
-// paths case-insensitively with Unicode case mapping ("/admın" is
-// "/ADMIN"), Werkzeug's <int:> takes any Unicode digit, and a PHP front
-// controller runs the script "/index.php" of "/index.php/admin/users"
-// and routes on its PATH_INFO "/admin/users". So `public` and the rules
-// judge the request in every reading that common upstreams make of it
-// (the session matcher judges only the session: see MatchSession):
-//
-//   - A request is public only if every route reading (below) with every
-//     method reading is public.
-//   - A rule judges every path reading (route readings and their spelling
-//     variants) with every method reading; the user is let in only if no
-//     reading is denied. Readings can only add denials.
-//   - Where the readings cannot be enumerated (a path that is not plain,
-//     see plainPath; a path that is not UTF-8; non-ASCII that folds into
-//     dot segments, '\' or percent-encoding; too many readings), the
-//     request is refused: it is never public, and where rules apply it
-//     is answered 400 unless every rule lets the user in.
-//
-// Route readings of a path p, each one a route some upstream executes:
-//
-//  1. p itself, as Caddy decoded it (its raw form goes to the matchers
-//     too);
-//  2. p with ";params" cut off each segment and runs of '/' merged
-//     (resourcePath);
-//  3. if p has non-ASCII: the Unicode readings of 2 (unicodeReadings):
-//     NFKC, case folding (full folding as cases.Fold, and simple upper-
-//     then lower-casing as .NET's ToUpperInvariant), every Unicode
-//     decimal digit as its ASCII digit, and their combinations;
-//  4. for each of the above with a script split marker (split_path,
-//     ".php" by default; compared without regard to ASCII case, as
-//     php_fastcgi does) followed by more path: the script (up to and
-//     including the marker) and its PATH_INFO (the rest), for each
-//     place the marker occurs;
-//  5. each of the above in ASCII lower case;
-//  6. if a reading above routes nowhere (all '/', or a script with no
-//     PATH_INFO) and the raw query starts with '/' or "%2F": the query
-//     up to '?' and up to '&', percent-decoded, and its readings 1-5
-//     (CodeIgniter 3 routes "/index.php?/admin/keys"; readQueryRoute).
-//
-// A path longer than maxReadPath that is not its only reading is refused,
-// and the enumeration stops at the first refusal: no request costs more
-// than maxPathReadings paths of maxReadPath bytes.
-//
-// Spelling variants, judged by rules only: each route reading with its
-// trailing slash toggled. Express, Rails and Flask's strict_slashes=False
-// serve "/admin" with the route "/admin/", so `allow ... { path /admin/* }`
-// must judge "/admin" too. `public` does not take them: "/app.css/" is no
-// more a stylesheet than "/app.css" is a directory, and a `path *.css`
-// or `path /docs/*` matcher would stop matching its own requests.
-//
-// Method readings of a method m: m itself; m in ASCII upper case; GET for
-// HEAD; POST for a GET not spelled "GET" (Caddy's php_fastcgi runs "get"
-// as POST, found by the differential test); and every value (comma-separated, trimmed, upper-cased; GET for
-// HEAD) of every method-override header (X-HTTP-Method-Override,
-// X-HTTP-Method, X-Method-Override, compared without regard to case
-// and with '_' and '.' read as '-', as CGI, WSGI and PHP read header
-// names) and of every "_method" query parameter (as PHP names it:
-// " method" and ".method" are "_method" too). They are judged, not
-// removed, so apps whose clients need them keep working. A "_method"
-// field in the body cannot be judged: the body is not read.
-//
-// The common request (plain lower-case ASCII path without a split
-// marker, ";" or "//", an upper-case method other than HEAD, no override
-// header or "_method" parameter) costs no allocation to read and to judge
-// for `public`; the rules add one, the path with a trailing slash (and
-// Caddy's path matchers allocate to clean that).
-
-// readingsConfig is what the readings depend on besides the request.
-type readingsConfig struct {
-	// split are the script split markers, lower case (".php").
-	split []string
+// Config is what the readings depend on besides the request.
+type Config struct {
+	// Split are the script split markers, in lower case (".php"):
+	// split_path as the handler was configured, or DefaultSplitPath.
+	Split []string
 }
 
 // DefaultSplitPath is the script split marker of PHP front controllers,
 // as php_fastcgi's split_path has it.
 var DefaultSplitPath = []string{".php"}
 
-// validSplitMarker accepts a split marker such as ".php": printable
+// ValidSplitMarker accepts a split marker such as ".php": printable
 // ASCII, no '/', not empty.
-func validSplitMarker(m string) error {
+func ValidSplitMarker(m string) error {
 	if m == "" || strings.ContainsFunc(m, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '/' }) {
 		return fmt.Errorf("split_path %q: want a file name ending such as .php: printable ASCII, no space or '/'", m)
 	}
@@ -118,11 +45,12 @@ const (
 	maxReadPath = 4096
 )
 
-// readings are the ways upstreams may read one request: the first path
-// and the first method are the request's own. The zero value is unread.
-// It holds the first few paths in an array, not a slice of itself, so
-// that it can live on the caller's stack; more go to the heap.
-type readings struct {
+// Readings are the ways upstreams may read one request: the first path
+// and the first method are the request's own. The zero value is unread;
+// Read reads it. It holds the first few paths in an array, not a slice
+// of itself, so that it can live on the caller's stack (declare one per
+// request, as a variable, and pass its address); more go to the heap.
+type Readings struct {
 	read     bool
 	refused  string // why the readings cannot be enumerated; "" if they can
 	routes   int    // paths()[:routes] are the route readings, the rest variants
@@ -137,7 +65,7 @@ type readings struct {
 
 // paths are the route readings and, once withVariants ran, the spelling
 // variants.
-func (rd *readings) paths() []string {
+func (rd *Readings) paths() []string {
 	if rd.more != nil {
 		return rd.more
 	}
@@ -145,15 +73,22 @@ func (rd *readings) paths() []string {
 }
 
 // methods are the method readings.
-func (rd *readings) methods() []string { return rd.method[:rd.nm] }
+func (rd *Readings) methods() []string { return rd.method[:rd.nm] }
 
-// readRequest works out r's readings, once.
-func (rd *readings) readRequest(r *http.Request, cfg *readingsConfig) {
+// Refused says why the readings cannot be enumerated, for a log line;
+// "" if they can (or are not read yet). A refused request is never
+// public, and where rules apply it is refused unless every rule lets
+// the user in (see Rules.Judge).
+func (rd *Readings) Refused() string { return rd.refused }
+
+// Read works out r's readings, once: a second call does nothing, so
+// that public and the rules may each ask for them.
+func (rd *Readings) Read(r *http.Request, cfg *Config) {
 	if rd.read {
 		return
 	}
 	rd.read = true
-	if !plainPath(r.URL) {
+	if !PlainPath(r.URL) {
 		rd.refused = "path with dot segments, encoded slashes, backslashes or double encoding"
 		return
 	}
@@ -175,7 +110,7 @@ func (rd *readings) readRequest(r *http.Request, cfg *readingsConfig) {
 // would end), decoded like a path, are route readings too. Routers that
 // take the route from a named parameter ("?r=", "?q=") are not read: a
 // rule names them with a query matcher (docs/rules.md).
-func (rd *readings) readQueryRoute(q string, cfg *readingsConfig) {
+func (rd *Readings) readQueryRoute(q string, cfg *Config) {
 	if q[0] != '/' && !(len(q) >= 3 && equalASCIIFold(q[:3], "%2f")) {
 		return
 	}
@@ -222,12 +157,12 @@ func leavesNoRoute(p string, split []string) bool {
 // whether the readings can still be enumerated: it stops as soon as they
 // are refused, so that a path with many split markers costs no more than
 // the readings it may have.
-func (rd *readings) readPath(p string, cfg *readingsConfig) bool {
+func (rd *Readings) readPath(p string, cfg *Config) bool {
 	start := rd.np
 	if !rd.addPath(p) {
 		return false
 	}
-	if simplePath(p, cfg.split) {
+	if simplePath(p, cfg.Split) {
 		rd.noRoute = rd.noRoute || p == "/"
 		return true
 	}
@@ -254,9 +189,9 @@ func (rd *readings) readPath(p string, cfg *readingsConfig) bool {
 		}
 	}
 	// Before the splits: a split's script has its PATH_INFO to route on.
-	rd.noRoute = rd.noRoute || slices.ContainsFunc(rd.paths()[start:], func(q string) bool { return leavesNoRoute(q, cfg.split) })
+	rd.noRoute = rd.noRoute || slices.ContainsFunc(rd.paths()[start:], func(q string) bool { return leavesNoRoute(q, cfg.Split) })
 	for _, q := range rd.paths()[start:] {
-		if !scriptSplits(q, cfg.split, rd.addPath) {
+		if !scriptSplits(q, cfg.Split, rd.addPath) {
 			return false
 		}
 	}
@@ -270,7 +205,7 @@ func (rd *readings) readPath(p string, cfg *readingsConfig) bool {
 
 // addPath adds p unless it is there already; past maxPathReadings, the
 // readings are refused. It reports whether they are not refused.
-func (rd *readings) addPath(p string) bool {
+func (rd *Readings) addPath(p string) bool {
 	if rd.refused != "" {
 		return false
 	}
@@ -295,7 +230,7 @@ func (rd *readings) addPath(p string) bool {
 }
 
 // withVariants adds the spelling variants to the paths, once.
-func (rd *readings) withVariants() {
+func (rd *Readings) withVariants() {
 	if rd.variants || rd.refused != "" {
 		return
 	}
@@ -312,7 +247,7 @@ func (rd *readings) withVariants() {
 }
 
 // readMethod adds the method readings of r.
-func (rd *readings) readMethod(r *http.Request) {
+func (rd *Readings) readMethod(r *http.Request) {
 	rd.method[0], rd.nm = r.Method, 1
 	rd.addMethod(r.Method)
 	if r.Method != http.MethodGet && asciiUpper(strings.TrimSpace(r.Method)) == http.MethodGet {
@@ -336,7 +271,7 @@ func (rd *readings) readMethod(r *http.Request) {
 // addMethod adds m trimmed and in upper case, and GET for HEAD, unless
 // they are there already; past maxMethodReadings, the readings are
 // refused.
-func (rd *readings) addMethod(m string) {
+func (rd *Readings) addMethod(m string) {
 	m = asciiUpper(strings.TrimSpace(m))
 	if m == "" {
 		return
@@ -362,7 +297,7 @@ func (rd *readings) addMethod(m string) {
 // each method. r is changed in place while visit runs and restored after;
 // the reading of the request's own path and method sees r as it came.
 // each stops when visit says stop or fails.
-func (rd *readings) each(r *http.Request, from, to int, visit func(*http.Request) (stop bool, err error)) (bool, error) {
+func (rd *Readings) each(r *http.Request, from, to int, visit func(*http.Request) (stop bool, err error)) (bool, error) {
 	u := r.URL
 	path, raw, method := u.Path, u.RawPath, r.Method
 	paths := rd.paths()
@@ -382,9 +317,11 @@ func (rd *readings) each(r *http.Request, from, to int, visit func(*http.Request
 	return false, nil
 }
 
-// everyReadingMatches reports whether sets match r in every route
-// reading; refused readings match nothing.
-func everyReadingMatches(sets caddyhttp.MatcherSets, r *http.Request, rd *readings) (bool, error) {
+// EveryReadingMatches reports whether sets match r in every route
+// reading of rd, which Read has read from r; refused readings match
+// nothing. This is how `public` judges a request. r is changed while
+// the matchers run and restored before it returns.
+func EveryReadingMatches(sets caddyhttp.MatcherSets, r *http.Request, rd *Readings) (bool, error) {
 	if rd.refused != "" {
 		return false, nil
 	}
@@ -498,10 +435,10 @@ func digitValue(r rune) rune {
 	return 0
 }
 
-// plainString is plainPath for a path already decoded and not escaped:
+// plainString is PlainPath for a path already decoded and not escaped:
 // a reading of a plain path must be plain itself.
 func plainString(p string) bool {
-	return plainPath(&url.URL{Path: p})
+	return PlainPath(&url.URL{Path: p})
 }
 
 // isOverrideHeader reports whether name is a method-override header, in
@@ -510,16 +447,17 @@ func plainString(p string) bool {
 // expected_underscore_headers or expected_dot_headers keep them.)
 func isOverrideHeader(name string) bool {
 	for _, h := range [...]string{"x-http-method-override", "x-http-method", "x-method-override"} {
-		if len(name) == len(h) && headerNameIs(name, h) {
+		if len(name) == len(h) && HeaderNameIs(name, h) {
 			return true
 		}
 	}
 	return false
 }
 
-// headerNameIs reports whether name, as long as want, is the lower-case
-// want when read as CGI reads it.
-func headerNameIs(name, want string) bool {
+// HeaderNameIs reports whether name, as long as want, is the lower-case
+// want when read as CGI, WSGI and PHP read header names: in any ASCII
+// case, with '_' or '.' for '-' (HTTP_X_HTTP_METHOD_OVERRIDE).
+func HeaderNameIs(name, want string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
