@@ -15,20 +15,20 @@ import (
 )
 
 // testRules are `allow group admin { path /admin/* }` and `allow user alice
-// bob { path_regexp ^/billing/ }`, provisioned by hand.
-func testRules() authz.Rules {
-	return authz.Rules{
-		{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, Groups: []string{"admin"}, Name: "#1 allow group admin"},
-		{Match: caddyhttp.MatcherSets{{mustRegexp("^/billing/")}}, Users: []string{"alice", "bob"}, Name: "#2 allow user alice bob"},
+// bob { path_regexp ^/billing/ }`, provisioned as the handler provisions
+// its rules.
+func testRules(t testing.TB) authz.Rules {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	rs, err := loadRules(ctx, []Rule{
+		{MatchRaw: caddyhttp.RawMatcherSets{{"path": json.RawMessage(`["/admin/*"]`)}}, Groups: []string{"admin"}},
+		{MatchRaw: caddyhttp.RawMatcherSets{{"path_regexp": json.RawMessage(`{"pattern": "^/billing/"}`)}}, Users: []string{"alice", "bob"}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func mustRegexp(pattern string) *caddyhttp.MatchPathRE {
-	m := &caddyhttp.MatchPathRE{MatchRegexp: caddyhttp.MatchRegexp{Pattern: pattern}}
-	if err := m.Provision(caddy.Context{}); err != nil {
-		panic(err)
-	}
-	return m
+	return rs
 }
 
 func TestAllowCaddyfile(t *testing.T) {
