@@ -4,11 +4,11 @@
 // and the rules' verdict on a user's request in all its readings.
 //
 // It must not know sessions, cookies, stores, identity sources or Caddy's
-// Handler: the caller says who the user is and what groups they are in
-// (Groups), and it holds the configuration (the rules' matchers, the
-// split markers). Caddy appears only as what the concern is judged by,
-// the request matchers (caddyhttp.MatcherSets). Authorization keeps no
-// state: it is a function of the request and the user.
+// Handler: the caller passes the user's name and groups (Groups) and the
+// configuration, provisioned (Rules, Config, the public matchers), and
+// answers the request itself. Caddy appears only as what requests are
+// judged by, its request matchers (caddyhttp.MatcherSets). Authorization
+// keeps no state: it is a function of the request and the user.
 //
 // # Readings
 //
