@@ -6,12 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Config is what the readings depend on besides the request.
@@ -246,53 +243,6 @@ func (rd *Readings) withVariants() {
 	}
 }
 
-// readMethod adds the method readings of r.
-func (rd *Readings) readMethod(r *http.Request) {
-	rd.method[0], rd.nm = r.Method, 1
-	rd.addMethod(r.Method)
-	if r.Method != http.MethodGet && asciiUpper(strings.TrimSpace(r.Method)) == http.MethodGet {
-		// Caddy's php_fastcgi sends any method it does not know by its
-		// exact spelling through its client's Post, which makes "get"
-		// (anything but "GET" itself) REQUEST_METHOD=POST.
-		rd.addMethod(http.MethodPost)
-	}
-	for name, values := range r.Header {
-		if isOverrideHeader(name) {
-			for _, v := range values {
-				for m := range strings.SplitSeq(v, ",") {
-					rd.addMethod(m)
-				}
-			}
-		}
-	}
-	methodParams(r.URL.RawQuery, rd.addMethod)
-}
-
-// addMethod adds m trimmed and in upper case, and GET for HEAD, unless
-// they are there already; past maxMethodReadings, the readings are
-// refused.
-func (rd *Readings) addMethod(m string) {
-	m = asciiUpper(strings.TrimSpace(m))
-	if m == "" {
-		return
-	}
-	add := func(m string) {
-		if slices.Contains(rd.methods(), m) {
-			return
-		}
-		if rd.nm == len(rd.method) {
-			rd.refused = "request with too many method overrides"
-			return
-		}
-		rd.method[rd.nm] = m
-		rd.nm++
-	}
-	add(m)
-	if m == "HEAD" {
-		add("GET")
-	}
-}
-
 // each calls visit with r in each reading: the paths path[from:to] with
 // each method. r is changed in place while visit runs and restored after;
 // the reading of the request's own path and method sees r as it came.
@@ -375,183 +325,8 @@ func scriptSplits(p string, split []string, add func(string) bool) bool {
 	return true
 }
 
-// unicodeReadings adds the readings of p, which has non-ASCII, by
-// upstreams that normalise or fold it: NFKC (fullwidth letters and
-// digits, "ſ" as "s", the Kelvin sign as "K"), case folding as
-// cases.Fold does it and as upper- then lower-casing rune by rune does it
-// (.NET's OrdinalIgnoreCase and ToUpperInvariant: "ı" is "I"), and every
-// Unicode decimal digit as its ASCII digit (Python's int(), Werkzeug's
-// <int:>, regexps with a Unicode \d). Upstreams apply any of these alone
-// or together, so each combination is a reading. Each goes through
-// resourcePath, as NFKC may make ';' or '/'.
-func unicodeReadings(p string, add func(string) bool) bool {
-	fold := cases.Fold()
-	for _, nfkc := range [2]bool{false, true} {
-		s := p
-		if nfkc {
-			s = norm.NFKC.String(s)
-		}
-		for casing := range 3 {
-			t := s
-			switch casing {
-			case 1:
-				t = fold.String(t)
-			case 2:
-				t = strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, t)
-			}
-			if !add(resourcePath(t)) || !add(resourcePath(asciiDigits(t))) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// asciiDigits is s with every Unicode decimal digit (category Nd) as its
-// ASCII digit.
-func asciiDigits(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= utf8.RuneSelf && unicode.Is(unicode.Nd, r) {
-			return '0' + digitValue(r)
-		}
-		return r
-	}, s)
-}
-
-// digitValue is the value of the decimal digit r. Unicode encodes each
-// script's decimal digits as one run from 0 to 9, and unicode.Nd's
-// ranges each start at a 0 (a test checks it).
-func digitValue(r rune) rune {
-	for _, rg := range unicode.Nd.R16 {
-		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
-			return (r - rune(rg.Lo)) % 10
-		}
-	}
-	for _, rg := range unicode.Nd.R32 {
-		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
-			return (r - rune(rg.Lo)) % 10
-		}
-	}
-	return 0
-}
-
 // plainString is PlainPath for a path already decoded and not escaped:
 // a reading of a plain path must be plain itself.
 func plainString(p string) bool {
 	return PlainPath(&url.URL{Path: p})
-}
-
-// isOverrideHeader reports whether name is a method-override header, in
-// any case and with '_' or '.' for '-': CGI, WSGI and PHP read all three
-// as the same header. (Caddy drops names with '_' or '.' unless
-// expected_underscore_headers or expected_dot_headers keep them.)
-func isOverrideHeader(name string) bool {
-	for _, h := range [...]string{"x-http-method-override", "x-http-method", "x-method-override"} {
-		if len(name) == len(h) && HeaderNameIs(name, h) {
-			return true
-		}
-	}
-	return false
-}
-
-// HeaderNameIs reports whether name, as long as want, is the lower-case
-// want when read as CGI, WSGI and PHP read header names: in any ASCII
-// case, with '_' or '.' for '-' (HTTP_X_HTTP_METHOD_OVERRIDE).
-func HeaderNameIs(name, want string) bool {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_' || c == '.':
-			c = '-'
-		}
-		if c != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// methodParams calls add with the value of each "_method" parameter in
-// the query q, named as PHP names them: percent-decoded, with ' ', '.'
-// and '[' read as '_' (PHP's $_GET has "_method" for " method" and
-// ".method"). Laravel and Symfony read "_method" from the query too.
-func methodParams(q string, add func(string)) {
-	for q != "" {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.IndexByte(k, '%') >= 0 || strings.IndexByte(k, '+') >= 0 {
-			if dk, err := url.QueryUnescape(k); err == nil {
-				k = dk
-			}
-		}
-		if len(k) != len("_method") || k[1:] != "method" || !strings.ContainsRune("_ .[", rune(k[0])) {
-			continue
-		}
-		if dv, err := url.QueryUnescape(v); err == nil {
-			v = dv
-		}
-		add(v)
-	}
-}
-
-// equalASCIIFold reports whether s is the lower-case lower in any ASCII
-// case, as php_fastcgi compares split markers.
-func equalASCIIFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// asciiLower is s with ASCII letters in lower case; s itself if it has
-// none in upper case.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return mapASCII(s, 'A', 'Z', 'a'-'A')
-		}
-	}
-	return s
-}
-
-// asciiUpper is s with ASCII letters in upper case; s itself if it has
-// none in lower case.
-func asciiUpper(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			return mapASCII(s, 'a', 'z', 'A'-'a')
-		}
-	}
-	return s
-}
-
-func mapASCII(s string, lo, hi byte, delta int) string {
-	b := []byte(s)
-	for i, c := range b {
-		if lo <= c && c <= hi {
-			b[i] = byte(int(c) + delta)
-		}
-	}
-	return string(b)
 }

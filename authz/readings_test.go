@@ -6,10 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"golang.org/x/text/unicode/norm"
 )
 
 // readRequest reads r as a handler with the default configuration does.
@@ -125,72 +123,6 @@ func TestReadingsRefused(t *testing.T) {
 	}
 	if rd := readRequest(r); rd.refused == "" {
 		t.Errorf("%d override methods: %q, want them refused", maxMethodReadings, rd.methods())
-	}
-}
-
-func TestMethodReadings(t *testing.T) {
-	tests := []struct {
-		method, query string
-		headers       []string
-		want          []string
-	}{
-		{"GET", "", nil, []string{"GET"}},
-		{"get", "", nil, []string{"get", "GET", "POST"}},
-		{"Get", "", nil, []string{"Get", "GET", "POST"}},
-		{"post", "", nil, []string{"post", "POST"}},
-		{"Delete", "", nil, []string{"Delete", "DELETE"}},
-		{"HEAD", "", nil, []string{"HEAD", "GET"}},
-		{"head", "", nil, []string{"head", "HEAD", "GET"}},
-		{"POST", "", []string{"X-HTTP-Method-Override: delete"}, []string{"POST", "DELETE"}},
-		{"POST", "", []string{"X-Http-Method: PUT, patch"}, []string{"POST", "PUT", "PATCH"}},
-		{"POST", "", []string{"X_HTTP_METHOD_OVERRIDE: DELETE"}, []string{"POST", "DELETE"}},
-		{"POST", "", []string{"X.Http.Method: DELETE"}, []string{"POST", "DELETE"}},
-		{"POST", "", []string{"x-method-override: HEAD"}, []string{"POST", "HEAD", "GET"}},
-		{"POST", "", []string{"X-HTTP-Method-Overrider: DELETE"}, []string{"POST"}},
-		{"POST", "_method=DELETE", nil, []string{"POST", "DELETE"}},
-		{"POST", "a=1&%5Fmethod=put", nil, []string{"POST", "PUT"}},
-		{"POST", ".method=PUT&+method=PATCH&[method=delete", nil, []string{"POST", "PUT", "PATCH", "DELETE"}},
-		{"POST", "_method[]=PUT&x_method=PUT&_Method=PUT&method=PUT", nil, []string{"POST"}},
-	}
-	for _, tt := range tests {
-		r := ruleRequest("/x?" + tt.query)
-		r.Method = tt.method
-		for _, h := range tt.headers {
-			name, value, _ := strings.Cut(h, ": ")
-			r.Header[name] = append(r.Header[name], value)
-		}
-		rd := readRequest(r)
-		if got := rd.methods(); !slices.Equal(got, tt.want) || rd.refused != "" {
-			t.Errorf("%s ?%s %q: %q (refused %q), want %q", tt.method, tt.query, tt.headers, got, rd.refused, tt.want)
-		}
-	}
-}
-
-// TestDigitValue: every Unicode decimal digit reads as the ASCII digit
-// NFKC gives it where NFKC gives one, and each script's digits run 0 to 9.
-func TestDigitValue(t *testing.T) {
-	n := 0
-	for r := rune(0x80); r <= unicode.MaxRune; r++ {
-		if !unicode.Is(unicode.Nd, r) {
-			continue
-		}
-		n++
-		v := digitValue(r)
-		if v < 0 || v > 9 {
-			t.Fatalf("%U: %d", r, v)
-		}
-		if v > 0 && !unicode.Is(unicode.Nd, r-1) || v > 0 && digitValue(r-1) != v-1 {
-			t.Errorf("%U is %d, but %U before it is not %d", r, v, r-1, v-1)
-		}
-		if k := norm.NFKC.String(string(r)); len(k) == 1 && k[0] != byte('0'+v) {
-			t.Errorf("%U is %d, NFKC says %q", r, v, k)
-		}
-	}
-	if n < 600 {
-		t.Errorf("only %d non-ASCII decimal digits", n)
-	}
-	if got := asciiDigits("/r/١٢/۳/४/１"); got != "/r/12/3/4/1" {
-		t.Errorf("asciiDigits: %q", got)
 	}
 }
 
@@ -315,56 +247,6 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 		if ok, err := EveryReadingMatches(public, r, readRequest(r)); !ok || err != nil {
 			t.Errorf("%s: not public (%v)", p, err)
 		}
-	}
-}
-
-// TestMethodReadingsAreJudged: the billing rule (POST PUT DELETE for
-// alice) judges the method the upstream will run.
-func TestMethodReadingsAreJudged(t *testing.T) {
-	rs := routeRules()
-	get := ruleRules(t, rs, "carol", nil)
-	for _, tt := range []struct {
-		method  string
-		target  string
-		headers []string
-		want    Verdict
-	}{
-		{"GET", "/billing/transfer", nil, Allowed},
-		{"POST", "/billing/transfer", nil, Forbidden},
-		{"post", "/billing/transfer", nil, Forbidden},
-		{"dElEtE", "/billing/transfer", nil, Forbidden},
-		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: DELETE"}, Forbidden},
-		{"GET", "/billing/transfer", []string{"X_Http_Method: put"}, Forbidden},
-		{"GET", "/billing/transfer?_method=delete", nil, Forbidden},
-		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: GET"}, Allowed},
-	} {
-		if got := get(tt.method, tt.target, tt.headers); got != tt.want {
-			t.Errorf("carol %s %s %q: %v, want %v", tt.method, tt.target, tt.headers, got, tt.want)
-		}
-	}
-	// HEAD is judged as GET: a rule for GET covers it.
-	rs = Rules{{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/read/*"}, caddyhttp.MatchMethod{"GET"}}}, Users: []string{"alice"}, Name: "#1"}}
-	if got := ruleRules(t, rs, "carol", nil)("HEAD", "/read/x", nil); got != Forbidden {
-		t.Errorf("carol HEAD /read/x under a GET rule: %v", got)
-	}
-}
-
-func ruleRules(t *testing.T, rs Rules, user string, groups Groups) func(method, target string, headers []string) Verdict {
-	return func(method, target string, headers []string) Verdict {
-		r := ruleRequest(target)
-		r.Method = method
-		for _, h := range headers {
-			name, value, _ := strings.Cut(h, ": ")
-			r.Header[name] = append(r.Header[name], value)
-		}
-		v, _, err := judgeRequest(rs, r, user, groups)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Method != method || r.URL.Path != ruleRequest(target).URL.Path {
-			t.Fatalf("judging changed the request to %s %s", r.Method, r.URL.Path)
-		}
-		return v
 	}
 }
 
