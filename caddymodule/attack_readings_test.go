@@ -9,11 +9,12 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
-// Hostile review of the request readings (readings.go): what one request
-// can make the handler do. An anonymous visitor reaches readRequest
+// Hostile review of the request readings (package authz): what one request
+// can make the handler do. An anonymous visitor reaches authz.Readings.Read
 // whenever `public` is configured, so the work of reading a path must stay
 // linear in its length: the server's header limit (1 MB by default) is
 // then the bound on what one request costs.
@@ -36,9 +37,9 @@ func hostilePaths(n int) map[string]string {
 
 func attackHandler(t testing.TB) *Handler {
 	h := newTestHandler(t, sessionstore.NewMemory(0))
-	h.rules = testRules()
+	h.rules = testRules(t)
 	h.public = caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/public/*", "*.css"}}}
-	h.readings.split = DefaultSplitPath
+	h.readings.Split = authz.DefaultSplitPath
 	return h
 }
 

@@ -128,7 +128,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	// reading the upstream may make of it.
 	b.Run("rules and public", func(b *testing.B) {
 		h := newTestHandler(b, sessionstore.NewMemory(0))
-		h.rules = testRules()
+		h.rules = testRules(b)
 		h.public = caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/public/*", "*.css"}}}
 		cookie := loggedIn(b, h, "alice")
 		b.ReportAllocs()

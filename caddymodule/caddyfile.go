@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/edgesession/edgesession/authz"
 )
 
 func init() {
@@ -148,7 +150,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("split_path needs at least one marker, such as .php")
 			}
 			for _, m := range s.SplitPath {
-				if err := validSplitMarker(m); err != nil {
+				if err := authz.ValidSplitMarker(m); err != nil {
 					return d.Err(err.Error())
 				}
 			}

@@ -49,7 +49,7 @@ func forwardable(group string) bool {
 }
 
 // has reports whether group is in the set; a nil set has no groups.
-func (g *groupSet) has(group string) bool {
+func (g *groupSet) Has(group string) bool {
 	if g == nil {
 		return false
 	}

@@ -36,16 +36,16 @@ func TestGroupSet(t *testing.T) {
 			t.Errorf("newGroupSet(%q) = %q %q, want %q %q", tt.in, g.names, g.header, tt.wantNames, tt.wantHeader)
 		}
 		for _, n := range tt.wantNames {
-			if !g.has(n) {
+			if !g.Has(n) {
 				t.Errorf("newGroupSet(%q).has(%q) = false", tt.in, n)
 			}
 		}
-		if g.has("nope") {
+		if g.Has("nope") {
 			t.Errorf("newGroupSet(%q).has(nope)", tt.in)
 		}
 	}
 	var none *groupSet
-	if none.has("admin") {
+	if none.Has("admin") {
 		t.Error("a nil set has a group")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -201,8 +202,8 @@ type Handler struct {
 	scope      string         // the throttle's scope
 	codec      *cookieCodec
 	public     caddyhttp.MatcherSets
-	rules      ruleSet
-	readings   readingsConfig
+	rules      authz.Rules
+	readings   authz.Config
 	assert     *asserter
 	users      *userDB
 	throttle   *throttle
@@ -353,11 +354,11 @@ func (h *Handler) setDefaults() {
 	}
 	split := h.SplitPath
 	if split == nil {
-		split = DefaultSplitPath
+		split = authz.DefaultSplitPath
 	}
-	h.readings.split = nil
+	h.readings.Split = nil
 	for _, m := range split {
-		h.readings.split = append(h.readings.split, strings.ToLower(m))
+		h.readings.Split = append(h.readings.Split, strings.ToLower(m))
 	}
 }
 
@@ -394,7 +395,7 @@ func (h *Handler) validate() error {
 		return err
 	}
 	for _, m := range h.SplitPath {
-		if err := validSplitMarker(m); err != nil {
+		if err := authz.ValidSplitMarker(m); err != nil {
 			return err
 		}
 	}
@@ -438,7 +439,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return h.serveEndpoint(w, r, endpoint)
 	}
 
-	var rd readings // read when public or rules need them
+	var rd authz.Readings // read when public or rules need them
 	// On a store error s is nil: fail closed. Public requests go on
 	// without a session; the rest are refused until the store is back.
 	s, err := h.load(w, r)
@@ -490,14 +491,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 // isPublic reports whether r may go on without a user: whether the
 // public matchers match it in every reading the upstream may make of it
-// (see readings.go). A request whose readings cannot be enumerated is
+// (see package authz). A request whose readings cannot be enumerated is
 // never public.
-func (h *Handler) isPublic(r *http.Request, rd *readings) (bool, error) {
+func (h *Handler) isPublic(r *http.Request, rd *authz.Readings) (bool, error) {
 	if len(h.public) == 0 {
 		return false, nil
 	}
-	rd.readRequest(r, &h.readings)
-	return everyReadingMatches(h.public, r, rd)
+	rd.Read(r, &h.readings)
+	return authz.EveryReadingMatches(h.public, r, rd)
 }
 
 // loginRequired answers a request that needs a user and has none: a browser

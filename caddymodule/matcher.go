@@ -30,7 +30,7 @@ func init() {
 // It judges who is asking, not what is asked: the path and method
 // matchers beside it (in a named matcher, or a handle around it) see only
 // Caddy's reading of the request, while the handler's rules and public
-// judge every reading an upstream may make of it (see readings.go). Say
+// judge every reading an upstream may make of it (see package authz). Say
 // who may reach what with rules; use this matcher for the rest.
 type MatchSession struct {
 	Users  []string            `json:"users,omitempty"`
@@ -109,7 +109,7 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	if len(m.Users) > 0 && !slices.Contains(m.Users, s.rec.User) {
 		return false, nil
 	}
-	if len(m.Groups) > 0 && !slices.ContainsFunc(m.Groups, s.groups.has) {
+	if len(m.Groups) > 0 && !slices.ContainsFunc(m.Groups, s.groups.Has) {
 		return false, nil
 	}
 	for k, values := range m.Data {

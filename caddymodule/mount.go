@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/authz"
 )
 
 // mountPrefix is findMount's mount, for code that runs only once the mount
@@ -34,7 +36,7 @@ func mountPrefix(r *http.Request) string {
 //
 // sure is false when the mount cannot be known: Caddy's path matchers
 // route on the decoded, cleaned path, strip_prefix cuts the escaped one,
-// and the two disagree on a path that is not plain (see plainPath).
+// and the two disagree on a path that is not plain (see authz.PlainPath).
 // "/x/..%2fwiki/y" is routed to `handle_path /wiki/*` and not stripped;
 // "/wiki%2fy" is stripped to "%2fy". The handler there cannot tell itself
 // from one at the site's root: it must not use the mount (see
@@ -51,7 +53,7 @@ func findMount(r *http.Request) (mount string, sure bool) {
 	}
 	// Nothing stripped (or another rewrite): no mount, if Caddy's
 	// matchers and strip_prefix read the path alike.
-	return "", plainPath(orig.URL)
+	return "", authz.PlainPath(orig.URL)
 }
 
 // strippedPrefix is mountPrefix on escaped paths: the prefix of the
@@ -99,7 +101,7 @@ func validMount(prefix string) bool {
 	if len(prefix) < 2 || prefix[0] != '/' || len(prefix) > 1024 {
 		return false
 	}
-	if strings.ContainsAny(prefix, "?#\\") || containsFold(prefix, "%2f") || containsFold(prefix, "%5c") {
+	if strings.ContainsAny(prefix, "?#\\") || strings.Contains(prefix, "%2f") || strings.Contains(prefix, "%2F") || strings.Contains(prefix, "%5c") || strings.Contains(prefix, "%5C") {
 		return false
 	}
 	decoded, err := url.PathUnescape(prefix)

@@ -41,16 +41,16 @@ func (h *Handler) warnBareNames() {
 		return out
 	}
 	for _, ru := range h.rules {
-		for _, u := range ru.users {
+		for _, u := range ru.Users {
 			if _, ok := set.accounts[u]; !ok && !strings.Contains(u, ":") {
 				h.logger.Warn("a rule names a user who is no local user; a provider's users are <provider>:<name>",
-					zap.String("rule", ru.name), zap.String("user", u), zap.Strings("did_you_mean", hint(u)))
+					zap.String("rule", ru.Name), zap.String("user", u), zap.Strings("did_you_mean", hint(u)))
 			}
 		}
-		for _, g := range ru.groups {
+		for _, g := range ru.Groups {
 			if !localGroups[g] && !strings.Contains(g, ":") {
 				h.logger.Warn("a rule names a group no local user is in; a provider's groups are <provider>:<group>",
-					zap.String("rule", ru.name), zap.String("group", g), zap.Strings("did_you_mean", hint(g)))
+					zap.String("rule", ru.Name), zap.String("group", g), zap.Strings("did_you_mean", hint(g)))
 			}
 		}
 	}

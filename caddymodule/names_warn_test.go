@@ -5,6 +5,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/edgesession/edgesession/authz"
 )
 
 // TestWarnBareNames: with a provider that qualifies its names, a rule's
@@ -21,9 +23,9 @@ func TestWarnBareNames(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.oidc = &oidcProviders{list: []*oidcProvider{testProvider(t, OIDCProvider{Name: "corp", Names: names})}}
-		h.rules = ruleSet{
-			{users: []string{"alice", "mallory", "corp:bob"}, name: "#1 deny user"},
-			{groups: []string{"staff", "ops", "corp:ops"}, name: "#2 allow group"},
+		h.rules = authz.Rules{
+			{Users: []string{"alice", "mallory", "corp:bob"}, Name: "#1 deny user"},
+			{Groups: []string{"staff", "ops", "corp:ops"}, Name: "#2 allow group"},
 		}
 		h.warnBareNames()
 		return logs.All()

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -129,7 +130,7 @@ func (m headerMatcher) removeRequestHeaders(h http.Header) {
 // and PHP read header names (HTTP_X_ORIGINAL_URL).
 func isPathOverrideHeader(name string) bool {
 	for _, h := range [...]string{"x-original-url", "x-rewrite-url"} {
-		if len(name) == len(h) && headerNameIs(name, h) {
+		if len(name) == len(h) && authz.HeaderNameIs(name, h) {
 			return true
 		}
 	}

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/authz"
 )
 
 // Rule says who may reach the requests its matchers match. The first rule
@@ -33,46 +34,21 @@ type Rule struct {
 	Groups []string `json:"groups,omitempty"`
 }
 
-// rule is a provisioned Rule.
-type rule struct {
-	match  caddyhttp.MatcherSets
-	users  []string
-	groups []string
-	name   string // for logs: "#1 allow group admin"
-}
-
-// allows reports whether the rule lets user, a member of groups, in.
-func (r *rule) allows(user string, groups *groupSet) bool {
-	if slices.Contains(r.users, user) {
-		return true
-	}
-	for _, g := range r.groups {
-		if groups.has(g) {
-			return true
-		}
-	}
-	return false
-}
-
-// ruleSet is the handler's rules, in order. Authorization is a function of
-// the request and who the session is for; it keeps no state of its own.
-type ruleSet []*rule
-
 // loadRules provisions the handler's rules.
-func loadRules(ctx caddy.Context, rules []Rule) (ruleSet, error) {
-	var rs ruleSet
+func loadRules(ctx caddy.Context, rules []Rule) (authz.Rules, error) {
+	var rs authz.Rules
 	for i := range rules {
 		raw := &rules[i]
 		if err := raw.validate(); err != nil {
 			return nil, fmt.Errorf("rule #%d: %w", i+1, err)
 		}
-		ru := &rule{users: raw.Users, groups: raw.Groups, name: raw.describe(i + 1)}
+		ru := &authz.Rule{Users: raw.Users, Groups: raw.Groups, Name: raw.describe(i + 1)}
 		if raw.MatchRaw != nil {
 			sets, err := ctx.LoadModule(raw, "MatchRaw")
 			if err != nil {
 				return nil, fmt.Errorf("rule #%d: loading matchers: %w", i+1, err)
 			}
-			if err := ru.match.FromInterface(sets); err != nil {
+			if err := ru.Match.FromInterface(sets); err != nil {
 				return nil, fmt.Errorf("rule #%d: %w", i+1, err)
 			}
 		}
@@ -111,106 +87,19 @@ func (r *Rule) describe(n int) string {
 	return b.String()
 }
 
-// verdict is what the rules make of a request.
-type verdict int
-
-const (
-	allowed   verdict = iota
-	forbidden         // a rule matched that does not name the user
-	unplain           // the readings cannot be enumerated (readings.refused)
-)
-
-// judge decides whether user, a member of groups, may reach r, read as
-// rd says (see readings.go); for a refused request it returns the rule
-// that decided.
-//
-// Rules judge the request the upstream will act on, which need not be
-// the one Caddy's matchers see: Caddy's path matcher cleans the decoded
-// path (dot segments, doubled slashes) and ignores case, while an
-// upstream may route on the raw path, decode it again, read '\' or "%2f"
-// as '/', cut ";params" off a segment, ignore a trailing slash, fold
-// Unicode, run a PHP script and route on its PATH_INFO, or take another
-// method than the request line's. So:
-//
-//   - Readings that cannot be enumerated (a path that is not plain, see
-//     plainPath: dot segments, encoded slashes, backslashes, double
-//     encoding; and the others readings.go names) are open-ended: no
-//     finite set of them can be judged with confidence. Such a request
-//     is refused (unplain) unless every rule lets the user in, so that
-//     no reading of it could be denied. Browsers never send one (they
-//     resolve dot segments, "%2e" too, before a request), so only
-//     hand-made requests and the rare app that puts "%2f" in its paths
-//     meet this.
-//   - Otherwise the request is judged in every reading, route readings
-//     and spelling variants, with every method reading. It is forbidden
-//     if any reading is forbidden. Readings can only add denials: the
-//     first rule that matches each reading decides that reading.
-func (rs ruleSet) judge(r *http.Request, rd *readings, user string, groups *groupSet) (verdict, *rule, error) {
-	ru := rs.firstNotAllowing(user, groups)
-	if ru == nil {
-		return allowed, nil, nil // no reading can be denied
-	}
-	if rd.refused != "" {
-		return unplain, ru, nil
-	}
-	var denied *rule
-	visit := func(r *http.Request) (bool, error) {
-		ru, err := rs.firstDenying(r, user, groups)
-		denied = ru
-		return ru != nil, err
-	}
-	stop, err := rd.each(r, 0, rd.routes, visit)
-	if !stop && err == nil {
-		rd.withVariants() // only now: they cost an allocation
-		_, err = rd.each(r, rd.routes, len(rd.paths()), visit)
-	}
-	if denied != nil || err != nil {
-		return forbidden, denied, err
-	}
-	return allowed, nil, nil
-}
-
-// firstNotAllowing returns the first rule that does not let the user in;
-// nil if every rule does.
-func (rs ruleSet) firstNotAllowing(user string, groups *groupSet) *rule {
-	for _, ru := range rs {
-		if !ru.allows(user, groups) {
-			return ru
-		}
-	}
-	return nil
-}
-
-// firstDenying returns the first rule that matches r if it does not let
-// the user in, and nil if it does or no rule matches.
-func (rs ruleSet) firstDenying(r *http.Request, user string, groups *groupSet) (*rule, error) {
-	for _, ru := range rs {
-		match, err := ru.match.AnyMatchWithError(r)
-		if err != nil {
-			return nil, err
-		}
-		if match {
-			if ru.allows(user, groups) {
-				return nil, nil
-			}
-			return ru, nil
-		}
-	}
-	return nil, nil
-}
-
-// authorize applies the rules to a logged-in user's request. It answers
-// the request itself (done) when the rules refuse it.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, rd *readings) (done bool, err error) {
-	if len(h.rules) == 0 || s.rec.User == "" || h.rules.firstNotAllowing(s.rec.User, s.groups) == nil {
+// authorize applies the rules to a logged-in user's request (see
+// authz.Rules.Judge). It answers the request itself (done) when the
+// rules refuse it.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, rd *authz.Readings) (done bool, err error) {
+	if len(h.rules) == 0 || s.rec.User == "" || h.rules.FirstNotAllowing(s.rec.User, s.groups) == nil {
 		return false, nil // no reading of the request could be denied
 	}
-	rd.readRequest(r, &h.readings)
-	v, ru, err := h.rules.judge(r, rd, s.rec.User, s.groups)
+	rd.Read(r, &h.readings)
+	v, ru, err := h.rules.Judge(r, rd, s.rec.User, s.groups)
 	if err != nil {
 		return true, caddyhttp.Error(http.StatusBadRequest, err)
 	}
-	if v == allowed {
+	if v == authz.Allowed {
 		return false, nil
 	}
 	// A public request needs no user, so it needs no rule either.
@@ -221,12 +110,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, 
 	if public {
 		return false, nil
 	}
-	if v == unplain {
+	if v == authz.Unplain {
 		h.logger.Info("request refused: its readings cannot be judged, and not every rule lets the user in",
-			zap.String("reason", rd.refused), zap.String("user", s.rec.User), zap.String("rule", ru.name), zapPath(r), zapRemoteIP(r))
-		return true, caddyhttp.Error(http.StatusBadRequest, errors.New(rd.refused+" refused where rules apply"))
+			zap.String("reason", rd.Refused()), zap.String("user", s.rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
+		return true, caddyhttp.Error(http.StatusBadRequest, errors.New(rd.Refused()+" refused where rules apply"))
 	}
-	h.logger.Info("forbidden", zap.String("user", s.rec.User), zap.String("rule", ru.name), zapPath(r), zapRemoteIP(r))
+	h.logger.Info("forbidden", zap.String("user", s.rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 	return true, h.forbidden(w, r, s)
 }
 

@@ -3,111 +3,32 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/edgesession/edgesession/authz"
 )
 
 // testRules are `allow group admin { path /admin/* }` and `allow user alice
-// bob { path_regexp ^/billing/ }`, provisioned by hand.
-func testRules() ruleSet {
-	return ruleSet{
-		{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, groups: []string{"admin"}, name: "#1 allow group admin"},
-		{match: caddyhttp.MatcherSets{{mustRegexp("^/billing/")}}, users: []string{"alice", "bob"}, name: "#2 allow user alice bob"},
-	}
-}
-
-func mustRegexp(pattern string) *caddyhttp.MatchPathRE {
-	m := &caddyhttp.MatchPathRE{MatchRegexp: caddyhttp.MatchRegexp{Pattern: pattern}}
-	if err := m.Provision(caddy.Context{}); err != nil {
-		panic(err)
-	}
-	return m
-}
-
-// ruleRequest is a request for target (sent as is) with a replacer, as
-// Caddy's matchers expect.
-func ruleRequest(target string) *http.Request {
-	r := httptest.NewRequest("GET", "/", nil)
-	r.RequestURI = target
-	u, err := url.ParseRequestURI(target)
+// bob { path_regexp ^/billing/ }`, provisioned as the handler provisions
+// its rules.
+func testRules(t testing.TB) authz.Rules {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	rs, err := loadRules(ctx, []Rule{
+		{MatchRaw: caddyhttp.RawMatcherSets{{"path": json.RawMessage(`["/admin/*"]`)}}, Groups: []string{"admin"}},
+		{MatchRaw: caddyhttp.RawMatcherSets{{"path_regexp": json.RawMessage(`{"pattern": "^/billing/"}`)}}, Users: []string{"alice", "bob"}},
+	})
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	r.URL = u
-	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
-}
-
-func TestRulesJudge(t *testing.T) {
-	rs := testRules()
-	admin := newGroupSet([]string{"admin"})
-	tests := []struct {
-		path, user string
-		groups     *groupSet
-		want       verdict
-		rule       string
-	}{
-		{"/admin/x", "carol", admin, allowed, ""},
-		{"/admin/x", "alice", nil, forbidden, "#1"},
-		{"/admin/", "alice", nil, forbidden, "#1"},
-		{"/other", "alice", nil, allowed, ""},
-		{"/billing/1", "alice", nil, allowed, ""},
-		{"/billing/1", "carol", admin, forbidden, "#2"},
-		// Case and trailing slash.
-		{"/ADMIN/x", "alice", nil, forbidden, "#1"},
-		{"/Admin", "alice", nil, forbidden, "#1"},
-		{"/admin", "alice", nil, forbidden, "#1"},
-		{"//admin/", "alice", nil, forbidden, "#1"},
-		{"/BILLING/1", "carol", nil, forbidden, "#2"},
-		{"/billing", "carol", nil, forbidden, "#2"},
-		{"//billing//1", "carol", nil, forbidden, "#2"},
-		{"/billing;x/1", "carol", nil, forbidden, "#2"},
-		{"/admin;jsessionid=1/x", "alice", nil, forbidden, "#1"},
-		{"/admin;x", "alice", nil, forbidden, "#1"},
-		{"/administrator", "alice", nil, allowed, ""},
-		// Not plain: only who every rule lets in.
-		{"/admin/x/../../public", "alice", nil, unplain, "#1"},
-		{"/admin/..%2fpublic", "alice", nil, unplain, "#1"},
-		{"/admin/%2e%2e/public", "alice", nil, unplain, "#1"},
-		{"/admin;x/../public", "alice", nil, unplain, "#1"},
-		{"/public/..%2fadmin", "carol", admin, unplain, "#2"},
-		{"/a%2fb", "alice", admin, allowed, ""},
-	}
-	for _, tt := range tests {
-		r := ruleRequest(tt.path)
-		got, ru, err := judgeRequest(rs, r, tt.user, tt.groups)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := ""
-		if ru != nil {
-			name, _, _ = strings.Cut(ru.name, " ")
-		}
-		if got != tt.want || name != tt.rule {
-			t.Errorf("%s as %s: %v by %q, want %v by %q", tt.path, tt.user, got, name, tt.want, tt.rule)
-		}
-		if r.URL.Path != ruleRequest(tt.path).URL.Path {
-			t.Errorf("%s: judge changed the request's path to %q", tt.path, r.URL.Path)
-		}
-	}
-}
-
-// defaultReadings is the readings configuration of a handler with no
-// split_path.
-var defaultReadings = readingsConfig{split: DefaultSplitPath}
-
-// judgeRequest reads r as a handler with the default configuration does,
-// and judges it by rs.
-func judgeRequest(rs ruleSet, r *http.Request, user string, groups *groupSet) (verdict, *rule, error) {
-	var rd readings
-	rd.readRequest(r, &defaultReadings)
-	return rs.judge(r, &rd, user, groups)
+	return rs
 }
 
 func TestAllowCaddyfile(t *testing.T) {
@@ -162,20 +83,40 @@ func TestAllowCaddyfile(t *testing.T) {
 	}
 }
 
-// BenchmarkRulesJudge is the cost of the rules on a request of a user
-// whom not every rule lets in: a plain path no rule matches (judged in
-// its readings too), and one a rule matches and denies.
-func BenchmarkRulesJudge(b *testing.B) {
-	rs := testRules()
-	for path, want := range map[string]verdict{"/app/page": allowed, "/admin/x": forbidden} {
-		b.Run(path, func(b *testing.B) {
-			r := ruleRequest(path)
-			b.ReportAllocs()
-			for b.Loop() {
-				if v, _, _ := judgeRequest(rs, r, "carol", nil); v != want {
-					b.Fatal(v)
-				}
-			}
-		})
+func TestSplitPathConfig(t *testing.T) {
+	out, err := adapt(t, "split_path .php .phtml") // as the docs show it
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseAdapted(t, out)
+	var h Handler
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		if err := json.Unmarshal(srv.Routes[0].Handle[0].Routes[0].Handle[0], &h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(h.SplitPath, []string{".php", ".phtml"}) {
+		t.Fatalf("split_path: %q", h.SplitPath)
+	}
+	h.setDefaults()
+	// The handler's readings split at ".phtml" too: a rule for /admin/*
+	// judges its PATH_INFO.
+	rs := authz.Rules{{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, Groups: []string{"admin"}, Name: "#1"}}
+	var rd authz.Readings
+	r := httptest.NewRequest("GET", "/a.PHTML/Admin", nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	rd.Read(r, &h.readings)
+	if v, _, _ := rs.Judge(r, &rd, "alice", nil); v != authz.Forbidden {
+		t.Errorf("split_path .phtml on /a.PHTML/Admin: %v under a rule for /admin/*", v)
+	}
+	bad := Handler{SplitPath: []string{"/x.php"}}
+	bad.setDefaults()
+	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), `split_path "/x.php"`) {
+		t.Errorf("JSON split_path [\"/x.php\"]: %v", err)
+	}
+	var d Handler
+	d.setDefaults()
+	if !slices.Equal(d.readings.Split, []string{".php"}) {
+		t.Errorf("default split: %q", d.readings.Split)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Hostile review of the request readings (SPEC §10, caddymodule/readings.go)
+// Hostile review of the request readings (SPEC §10, authz/readings.go)
 // beyond the differential test's generated corpus: hand-made requests sent
 // to the same real readers (Flask/Werkzeug, Django, a PHP front controller
 // behind php_fastcgi, Go's ServeMux) and to a fifth, CodeIgniter 3's

@@ -1,11 +1,11 @@
-package caddymodule
+package authz
 
 import (
 	"net/url"
 	"strings"
 )
 
-// plainPath reports whether u's path means the same to every reader: to
+// PlainPath reports whether u's path means the same to every reader: to
 // Caddy's path matchers, which clean the decoded path, and to an upstream
 // that routes on the raw path (Express, Flask's <path:>, PHP front
 // controllers), decodes it once more, reads '\' as '/' or cuts ";params"
@@ -16,7 +16,7 @@ import (
 //
 // Only a plain path can be public: "/admin/../static/x" matches
 // `path /static/*` once cleaned, but the upstream may serve /admin.
-func plainPath(u *url.URL) bool {
+func PlainPath(u *url.URL) bool {
 	p := u.Path
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; {

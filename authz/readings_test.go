@@ -1,22 +1,19 @@
-package caddymodule
+package authz
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"golang.org/x/text/unicode/norm"
 )
 
 // readRequest reads r as a handler with the default configuration does.
-func readRequest(r *http.Request) *readings {
-	rd := new(readings)
-	rd.readRequest(r, &defaultReadings)
+func readRequest(r *http.Request) *Readings {
+	rd := new(Readings)
+	rd.Read(r, &defaultReadings)
 	return rd
 }
 
@@ -129,74 +126,8 @@ func TestReadingsRefused(t *testing.T) {
 	}
 }
 
-func TestMethodReadings(t *testing.T) {
-	tests := []struct {
-		method, query string
-		headers       []string
-		want          []string
-	}{
-		{"GET", "", nil, []string{"GET"}},
-		{"get", "", nil, []string{"get", "GET", "POST"}},
-		{"Get", "", nil, []string{"Get", "GET", "POST"}},
-		{"post", "", nil, []string{"post", "POST"}},
-		{"Delete", "", nil, []string{"Delete", "DELETE"}},
-		{"HEAD", "", nil, []string{"HEAD", "GET"}},
-		{"head", "", nil, []string{"head", "HEAD", "GET"}},
-		{"POST", "", []string{"X-HTTP-Method-Override: delete"}, []string{"POST", "DELETE"}},
-		{"POST", "", []string{"X-Http-Method: PUT, patch"}, []string{"POST", "PUT", "PATCH"}},
-		{"POST", "", []string{"X_HTTP_METHOD_OVERRIDE: DELETE"}, []string{"POST", "DELETE"}},
-		{"POST", "", []string{"X.Http.Method: DELETE"}, []string{"POST", "DELETE"}},
-		{"POST", "", []string{"x-method-override: HEAD"}, []string{"POST", "HEAD", "GET"}},
-		{"POST", "", []string{"X-HTTP-Method-Overrider: DELETE"}, []string{"POST"}},
-		{"POST", "_method=DELETE", nil, []string{"POST", "DELETE"}},
-		{"POST", "a=1&%5Fmethod=put", nil, []string{"POST", "PUT"}},
-		{"POST", ".method=PUT&+method=PATCH&[method=delete", nil, []string{"POST", "PUT", "PATCH", "DELETE"}},
-		{"POST", "_method[]=PUT&x_method=PUT&_Method=PUT&method=PUT", nil, []string{"POST"}},
-	}
-	for _, tt := range tests {
-		r := ruleRequest("/x?" + tt.query)
-		r.Method = tt.method
-		for _, h := range tt.headers {
-			name, value, _ := strings.Cut(h, ": ")
-			r.Header[name] = append(r.Header[name], value)
-		}
-		rd := readRequest(r)
-		if got := rd.methods(); !slices.Equal(got, tt.want) || rd.refused != "" {
-			t.Errorf("%s ?%s %q: %q (refused %q), want %q", tt.method, tt.query, tt.headers, got, rd.refused, tt.want)
-		}
-	}
-}
-
-// TestDigitValue: every Unicode decimal digit reads as the ASCII digit
-// NFKC gives it where NFKC gives one, and each script's digits run 0 to 9.
-func TestDigitValue(t *testing.T) {
-	n := 0
-	for r := rune(0x80); r <= unicode.MaxRune; r++ {
-		if !unicode.Is(unicode.Nd, r) {
-			continue
-		}
-		n++
-		v := digitValue(r)
-		if v < 0 || v > 9 {
-			t.Fatalf("%U: %d", r, v)
-		}
-		if v > 0 && !unicode.Is(unicode.Nd, r-1) || v > 0 && digitValue(r-1) != v-1 {
-			t.Errorf("%U is %d, but %U before it is not %d", r, v, r-1, v-1)
-		}
-		if k := norm.NFKC.String(string(r)); len(k) == 1 && k[0] != byte('0'+v) {
-			t.Errorf("%U is %d, NFKC says %q", r, v, k)
-		}
-	}
-	if n < 600 {
-		t.Errorf("only %d non-ASCII decimal digits", n)
-	}
-	if got := asciiDigits("/r/١٢/۳/४/１"); got != "/r/12/3/4/1" {
-		t.Errorf("asciiDigits: %q", got)
-	}
-}
-
 // A protected route, and the spellings of it that some common upstream
-// routes to it: each transform is undone by one (see readings.go).
+// routes to it: each transform is undone by one (see the package comment).
 var (
 	protectedRoutes = []string{"/admin/users", "/billing/transfer", "/reports/12", "/secret/keys"}
 
@@ -261,12 +192,12 @@ func generatedVariants() map[string]string {
 // routeRules are one rule per protected route, each as a user would
 // write it: path for some, path_regexp (case-sensitive, ASCII digits) for
 // others.
-func routeRules() ruleSet {
-	return ruleSet{
-		{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, groups: []string{"admin"}, name: "#1"},
-		{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/billing/*"}, caddyhttp.MatchMethod{"POST", "PUT", "DELETE"}}}, users: []string{"alice"}, name: "#2"},
-		{match: caddyhttp.MatcherSets{{mustRegexp("^/reports/[0-9]+$")}}, groups: []string{"staff"}, name: "#3"},
-		{match: caddyhttp.MatcherSets{{mustRegexp("^/secret")}}, users: []string{"alice"}, name: "#4"},
+func routeRules() Rules {
+	return Rules{
+		{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/admin/*"}}}, Groups: []string{"admin"}, Name: "#1"},
+		{Match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/billing/*"}, caddyhttp.MatchMethod{"POST", "PUT", "DELETE"}}}, Users: []string{"alice"}, Name: "#2"},
+		{Match: caddyhttp.MatcherSets{{mustRegexp("^/reports/[0-9]+$")}}, Groups: []string{"staff"}, Name: "#3"},
+		{Match: caddyhttp.MatcherSets{{mustRegexp("^/secret")}}, Users: []string{"alice"}, Name: "#4"},
 	}
 }
 
@@ -277,7 +208,7 @@ func routeRules() ruleSet {
 func TestGeneratedVariantsAreJudged(t *testing.T) {
 	rs := routeRules()
 	public := caddyhttp.MatcherSets{{caddyhttp.MatchPath{"*.css", "*.js", "/static/*"}}}
-	alice := newGroupSet([]string{"admin", "staff"})
+	alice := groupList{"admin", "staff"}
 	for variant, what := range generatedVariants() {
 		target := escapePath(variant)
 		r := ruleRequest(target)
@@ -286,10 +217,10 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s (%s): %v", variant, what, err)
 		}
-		if v == allowed {
+		if v == Allowed {
 			t.Errorf("carol POST %s (%s): allowed", variant, what)
 		}
-		if v, _, _ := judgeRequest(rs, ruleRequest(target), "alice", alice); v != allowed {
+		if v, _, _ := judgeRequest(rs, ruleRequest(target), "alice", alice); v != Allowed {
 			t.Errorf("alice GET %s (%s): %v", variant, what, v)
 		}
 	}
@@ -300,7 +231,7 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 		for _, asset := range []string{";.css", ";x.js", ".php/x.css", ";/.php/x.css"} {
 			for _, p := range []string{variant + asset, "/index.php" + variant + ".css", "/static/x.php" + variant} {
 				r := ruleRequest(escapePath(p))
-				if ok, _ := everyReadingMatches(public, r, readRequest(r)); ok {
+				if ok, _ := EveryReadingMatches(public, r, readRequest(r)); ok {
 					t.Errorf("%s (%s) is public", p, what)
 				}
 				n++
@@ -313,59 +244,9 @@ func TestGeneratedVariantsAreJudged(t *testing.T) {
 	// What is public stays so.
 	for _, p := range []string{"/static/app.css", "/static/", "/css/site.css", "/static/Logo.PNG", "/static/a;v=1.css"} {
 		r := ruleRequest(p)
-		if ok, err := everyReadingMatches(public, r, readRequest(r)); !ok || err != nil {
+		if ok, err := EveryReadingMatches(public, r, readRequest(r)); !ok || err != nil {
 			t.Errorf("%s: not public (%v)", p, err)
 		}
-	}
-}
-
-// TestMethodReadingsAreJudged: the billing rule (POST PUT DELETE for
-// alice) judges the method the upstream will run.
-func TestMethodReadingsAreJudged(t *testing.T) {
-	rs := routeRules()
-	get := ruleRules(t, rs, "carol", nil)
-	for _, tt := range []struct {
-		method  string
-		target  string
-		headers []string
-		want    verdict
-	}{
-		{"GET", "/billing/transfer", nil, allowed},
-		{"POST", "/billing/transfer", nil, forbidden},
-		{"post", "/billing/transfer", nil, forbidden},
-		{"dElEtE", "/billing/transfer", nil, forbidden},
-		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: DELETE"}, forbidden},
-		{"GET", "/billing/transfer", []string{"X_Http_Method: put"}, forbidden},
-		{"GET", "/billing/transfer?_method=delete", nil, forbidden},
-		{"GET", "/billing/transfer", []string{"X-HTTP-Method-Override: GET"}, allowed},
-	} {
-		if got := get(tt.method, tt.target, tt.headers); got != tt.want {
-			t.Errorf("carol %s %s %q: %v, want %v", tt.method, tt.target, tt.headers, got, tt.want)
-		}
-	}
-	// HEAD is judged as GET: a rule for GET covers it.
-	rs = ruleSet{{match: caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/read/*"}, caddyhttp.MatchMethod{"GET"}}}, users: []string{"alice"}, name: "#1"}}
-	if got := ruleRules(t, rs, "carol", nil)("HEAD", "/read/x", nil); got != forbidden {
-		t.Errorf("carol HEAD /read/x under a GET rule: %v", got)
-	}
-}
-
-func ruleRules(t *testing.T, rs ruleSet, user string, groups *groupSet) func(method, target string, headers []string) verdict {
-	return func(method, target string, headers []string) verdict {
-		r := ruleRequest(target)
-		r.Method = method
-		for _, h := range headers {
-			name, value, _ := strings.Cut(h, ": ")
-			r.Header[name] = append(r.Header[name], value)
-		}
-		v, _, err := judgeRequest(rs, r, user, groups)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Method != method || r.URL.Path != ruleRequest(target).URL.Path {
-			t.Fatalf("judging changed the request to %s %s", r.Method, r.URL.Path)
-		}
-		return v
 	}
 }
 
@@ -377,47 +258,14 @@ func TestReadingsCommonCaseAllocatesNothing(t *testing.T) {
 	r := ruleRequest("/app/page?x=1")
 	r.Header.Set("Accept", "text/html")
 	allocs := testing.AllocsPerRun(100, func() {
-		var rd readings
-		rd.readRequest(r, &defaultReadings)
-		if ok, _ := everyReadingMatches(public, r, &rd); ok {
+		var rd Readings
+		rd.Read(r, &defaultReadings)
+		if ok, _ := EveryReadingMatches(public, r, &rd); ok {
 			t.Fatal("public")
 		}
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations", allocs)
-	}
-}
-
-func TestSplitPathConfig(t *testing.T) {
-	out, err := adapt(t, "split_path .php .phtml") // as the docs show it
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := parseAdapted(t, out)
-	var h Handler
-	for _, srv := range cfg.Apps.HTTP.Servers {
-		if err := json.Unmarshal(srv.Routes[0].Handle[0].Routes[0].Handle[0], &h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !slices.Equal(h.SplitPath, []string{".php", ".phtml"}) {
-		t.Fatalf("split_path: %q", h.SplitPath)
-	}
-	h.setDefaults()
-	rd := new(readings)
-	rd.readRequest(ruleRequest("/a.PHTML/Admin"), &h.readings)
-	if !slices.Contains(rd.paths(), "/Admin") || !slices.Contains(rd.paths(), "/a.PHTML") {
-		t.Errorf("split_path .phtml on /a.PHTML/Admin: %q", rd.paths())
-	}
-	bad := Handler{SplitPath: []string{"/x.php"}}
-	bad.setDefaults()
-	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), `split_path "/x.php"`) {
-		t.Errorf("JSON split_path [\"/x.php\"]: %v", err)
-	}
-	var d Handler
-	d.setDefaults()
-	if !slices.Equal(d.readings.split, []string{".php"}) {
-		t.Errorf("default split: %q", d.readings.split)
 	}
 }
 
@@ -463,14 +311,14 @@ func FuzzReadings(f *testing.F) {
 			}
 		}
 		ownPublic, _ := public.AnyMatchWithError(r)
-		allPublic, _ := everyReadingMatches(public, r, rd)
+		allPublic, _ := EveryReadingMatches(public, r, rd)
 		if allPublic && !ownPublic {
 			t.Fatalf("%q: public in its readings, not as Caddy reads it", target)
 		}
 		ownDenied, _ := rs.firstDenying(r, "carol", nil)
-		v, _, err := rs.judge(r, rd, "carol", nil)
-		if err == nil && ownDenied != nil && v == allowed {
-			t.Fatalf("%s %q: allowed, but its own reading is denied by %s", method, target, ownDenied.name)
+		v, _, err := rs.Judge(r, rd, "carol", nil)
+		if err == nil && ownDenied != nil && v == Allowed {
+			t.Fatalf("%s %q: allowed, but its own reading is denied by %s", method, target, ownDenied.Name)
 		}
 		if r.URL.Path != path || r.URL.RawPath != raw || r.Method != method {
 			t.Fatalf("judging left the request as %s %q %q", r.Method, r.URL.Path, r.URL.RawPath)
