@@ -78,25 +78,10 @@ func TestAttackBCLogoutAlgConfusion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	esSigner, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: ec}, (&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _ := json.Marshal(claims())
-	esJWS, err := esSigner.Sign(cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	esToken, _ := esJWS.CompactSerialize()
-	embSigner, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: otherKey()}, (&jose.SignerOptions{EmbedJWK: true}).WithType("logout+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	embJWS, err := embSigner.Sign(cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	embToken, _ := embJWS.CompactSerialize()
+	esToken := signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: ec},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", kid), claims())
+	embToken := signJWT(t, jose.SigningKey{Algorithm: jose.RS256, Key: otherKey()},
+		(&jose.SignerOptions{EmbedJWK: true}).WithType("logout+jwt"), claims())
 
 	for _, tt := range []struct{ name, token string }{
 		{"HS256 keyed with the public key as PEM", rawJWT(map[string]any{"alg": "HS256", "typ": "logout+jwt", "kid": kid}, claims(), hmacWith(pemKey))},
@@ -388,20 +373,11 @@ func (o *rotatingOP) publish(key *rsa.PrivateKey, kid string) {
 
 // logoutToken signs a logout token by sub for client edge.
 func (o *rotatingOP) logoutToken(t testing.TB, key *rsa.PrivateKey, kid string) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(map[string]any{
-		"iss": o.Issuer, "aud": opClient, "iat": time.Now().Unix(), "jti": randomJTI(), "sub": "nobody",
-		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
-	})
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
-	return s
+	return signJWT(t, jose.SigningKey{Algorithm: jose.RS256, Key: key},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", kid), map[string]any{
+			"iss": o.Issuer, "aud": opClient, "iat": time.Now().Unix(), "jti": randomJTI(), "sub": "nobody",
+			"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+		})
 }
 
 const rotatingTemplate = `

@@ -174,16 +174,8 @@ func attackCases() []attackCase {
 // TestAttackReadings sends every attackCase to every reader as an
 // anonymous visitor and as the user the route's rule denies.
 func TestAttackReadings(t *testing.T) {
-	py := readerPython(t)
-	fpm := phpFPM(t)
-	flask := startPythonReader(t, py, "testdata/difftest/flask_routes.py", "edgesession-difftest-flask")
-	django := startPythonReader(t, py, "testdata/difftest/django_routes.py", "edgesession-difftest-django")
-	sock := startPHPFPM(t, fpm)
-	goReader := startGoReader(t)
-	phpRoot, err := filepath.Abs("testdata/difftest/php")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd := startDiffReaders(t)
+	flask, django, sock, goReader, phpRoot := rd.flask, rd.django, rd.fpmSock, rd.goReader, rd.phpRoot
 	ci3Root, err := filepath.Abs("testdata/attack_readings/ci3")
 	if err != nil {
 		t.Fatal(err)
@@ -210,14 +202,7 @@ func TestAttackReadings(t *testing.T) {
 		// ci3 again, with "/" public
 		"ci3-landing": fmt.Sprintf("http://127.0.0.1:%d", landingPort),
 	}
-	cookies := map[[2]string]string{}
-	for reader, site := range sites {
-		for user, u := range diffUsers {
-			cl := NewClient(t, site)
-			cl.MustLogin(user, u.password)
-			cookies[[2]string{reader, user}] = cl.SessionCookie()
-		}
-	}
+	cookies := loginEverywhere(t, sites)
 
 	// The CodeIgniter reader serves its canonical route for the user the
 	// rule admits, and refuses the one it denies (else its findings would

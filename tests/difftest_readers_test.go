@@ -234,3 +234,39 @@ func startGoReader(t *testing.T) string {
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String()
 }
+
+// diffReaders are the differential test's four readers, started: the
+// addresses of the Flask and Django apps, php-fpm's socket, the Go
+// reader's address, and the PHP front controller's document root.
+type diffReaders struct{ flask, django, fpmSock, goReader, phpRoot string }
+
+// startDiffReaders starts the four readers for the test t.
+func startDiffReaders(t *testing.T) diffReaders {
+	py := readerPython(t)
+	fpm := phpFPM(t)
+	rd := diffReaders{
+		flask:    startPythonReader(t, py, "testdata/difftest/flask_routes.py", "edgesession-difftest-flask"),
+		django:   startPythonReader(t, py, "testdata/difftest/django_routes.py", "edgesession-difftest-django"),
+		fpmSock:  startPHPFPM(t, fpm),
+		goReader: startGoReader(t),
+	}
+	var err error
+	if rd.phpRoot, err = filepath.Abs("testdata/difftest/php"); err != nil {
+		t.Fatal(err)
+	}
+	return rd
+}
+
+// loginEverywhere logs each of diffUsers in at each of sites through the
+// login endpoint and returns the session cookies by (reader, user).
+func loginEverywhere(t *testing.T, sites map[string]string) map[[2]string]string {
+	cookies := map[[2]string]string{}
+	for reader, site := range sites {
+		for user, u := range diffUsers {
+			cl := NewClient(t, site)
+			cl.MustLogin(user, u.password)
+			cookies[[2]string{reader, user}] = cl.SessionCookie()
+		}
+	}
+	return cookies
+}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -199,16 +198,8 @@ func (e *diffExchange) verdict() string {
 // file). It fails with a table of the variants that ran what the rules
 // deny, and a count by transform.
 func TestWhatIsJudgedIsWhatRuns(t *testing.T) {
-	py := readerPython(t)
-	fpm := phpFPM(t)
-	flask := startPythonReader(t, py, "testdata/difftest/flask_routes.py", "edgesession-difftest-flask")
-	django := startPythonReader(t, py, "testdata/difftest/django_routes.py", "edgesession-difftest-django")
-	sock := startPHPFPM(t, fpm)
-	goReader := startGoReader(t)
-	phpRoot, err := filepath.Abs("testdata/difftest/php")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd := startDiffReaders(t)
+	flask, django, sock, goReader, phpRoot := rd.flask, rd.django, rd.fpmSock, rd.goReader, rd.phpRoot
 	flaskPort, djangoPort, phpPort := freePort(t), freePort(t), freePort(t)
 	c := StartCaddy(t, goReader, diffSite,
 		WithExtra("alice", aliceHash), WithExtra("bob", bobHash),
@@ -223,14 +214,7 @@ func TestWhatIsJudgedIsWhatRuns(t *testing.T) {
 	}
 
 	// Each user logs in at each site through the login endpoint.
-	cookies := map[[2]string]string{} // reader, user -> session cookie
-	for reader, site := range sites {
-		for user, u := range diffUsers {
-			cl := NewClient(t, site)
-			cl.MustLogin(user, u.password)
-			cookies[[2]string{reader, user}] = cl.SessionCookie()
-		}
-	}
+	cookies := loginEverywhere(t, sites) // reader, user -> session cookie
 
 	var all []*diffExchange
 	for _, reader := range sortedNames(sites) {

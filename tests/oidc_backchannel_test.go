@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -195,21 +194,8 @@ func postFrom(t testing.TB, client *http.Client, c *Caddy, token string) int {
 // signUnknownKey signs claims as a logout token with a key and key ID the
 // provider never published.
 func signUnknownKey(t testing.TB, claims map[string]any, kid string) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: otherKey()},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(claims)
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return signJWT(t, jose.SigningKey{Algorithm: jose.RS256, Key: otherKey()},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", kid), claims)
 }
 
 // TestOIDCBackchannelLogoutFlood: junk from one address (unparseable,

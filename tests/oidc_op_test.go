@@ -292,12 +292,22 @@ func (o *OP) sign(t testing.TB, key *rsa.PrivateKey, typ jose.ContentType, claim
 	if key != nil {
 		signWith = key
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
-		(&jose.SignerOptions{}).WithType(typ).WithHeader("kid", sk.ID()))
+	return signJWT(t, jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
+		(&jose.SignerOptions{}).WithType(typ).WithHeader("kid", sk.ID()), claims)
+}
+
+// signJWT signs claims as a compact JWT with key, its header as opts says
+// (type, key ID, an embedded JWK).
+func signJWT(t testing.TB, key jose.SigningKey, opts *jose.SignerOptions, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(key, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(claims)
+	b, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
 	jws, err := signer.Sign(b)
 	if err != nil {
 		t.Fatal(err)
