@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/edgesession/edgesession/cookie"
 )
 
 // Logout reaches the app (SPEC §12). An app behind the handler often
@@ -78,7 +80,7 @@ func (h *Handler) validateAppLogout() error {
 // which is expired anyway and must not be named here.
 func (c AppCookie) validate(sessionCookie string) error {
 	switch {
-	case c.Name == "" || strings.ContainsFunc(c.Name, func(r rune) bool { return !isTokenChar(r) }):
+	case c.Name == "" || strings.ContainsFunc(c.Name, func(r rune) bool { return !cookie.IsTokenChar(r) }):
 		return fmt.Errorf("not a valid cookie name")
 	case c.Name == sessionCookie:
 		return fmt.Errorf("is the session cookie, which is expired at logout anyway")
@@ -86,7 +88,7 @@ func (c AppCookie) validate(sessionCookie string) error {
 		return fmt.Errorf("is the handler's own signed-in marker")
 	case c.Path != "" && (c.Path[0] != '/' || strings.ContainsFunc(c.Path, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ';' })):
 		return fmt.Errorf("path %q: must start with / and have no spaces, ';' or control characters", c.Path)
-	case strings.ContainsFunc(c.Domain, func(r rune) bool { return !isTokenChar(r) }):
+	case strings.ContainsFunc(c.Domain, func(r rune) bool { return !cookie.IsTokenChar(r) }):
 		return fmt.Errorf("domain %q: not a domain", c.Domain)
 	case strings.HasPrefix(c.Name, "__Host-") && (c.Domain != "" || (c.Path != "" && c.Path != "/")):
 		return fmt.Errorf("a __Host- cookie has path / and no domain")
@@ -135,7 +137,7 @@ func (h *Handler) setMarker(w http.ResponseWriter, r *http.Request, value string
 	c := h.cookie(r, value)
 	c.Name = h.markers.name(c)
 	c.MaxAge = int(signedInMaxAge / time.Second)
-	replaceSetCookie(w.Header(), c.Name, c.String())
+	cookie.ReplaceSet(w.Header(), c.Name, c.String())
 }
 
 // markSignedIn sets the signed-in marker after a login.
@@ -163,9 +165,9 @@ func (h *Handler) noSession(w http.ResponseWriter, r *http.Request) {
 // (unless the session cookie's name has one already).
 type markerNames struct{ plain, host, secure string }
 
-func newMarkerNames(cookie string) markerNames {
-	base := cookie + markerSuffix
-	if hasPrefixFold(cookie, "__Host-") || hasPrefixFold(cookie, "__Secure-") {
+func newMarkerNames(name string) markerNames {
+	base := name + markerSuffix
+	if cookie.HasPrefixFold(name, "__Host-") || cookie.HasPrefixFold(name, "__Secure-") {
 		return markerNames{base, base, base}
 	}
 	return markerNames{base, "__Host-" + base, "__Secure-" + base}
@@ -191,10 +193,10 @@ func (m markerNames) has(name string) bool {
 
 // remove takes every spelling of the marker out of a request's header.
 func (m markerNames) remove(h http.Header) {
-	removeCookie(h, m.plain)
+	cookie.Remove(h, m.plain)
 	if m.host != m.plain {
-		removeCookie(h, m.host)
-		removeCookie(h, m.secure)
+		cookie.Remove(h, m.host)
+		cookie.Remove(h, m.secure)
 	}
 }
 
@@ -210,7 +212,7 @@ const (
 // subdomain, and does not count.
 func (h *Handler) markerState(r *http.Request) int {
 	state := markerNone
-	for v := range eachCookie(r, h.markers.name(h.cookie(r, ""))) {
+	for v := range cookie.Each(r, h.markers.name(h.cookie(r, ""))) {
 		if v == "0" {
 			return markerEnded
 		}
@@ -229,7 +231,7 @@ func (h *Handler) expireAppCookies(w http.ResponseWriter, r *http.Request) {
 	if len(h.LogoutCookies) == 0 {
 		return
 	}
-	https := cameOverHTTPS(r)
+	https := cookie.CameOverHTTPS(r)
 	ours := make([]string, len(h.LogoutCookies))
 	for i, c := range h.LogoutCookies {
 		ours[i] = c.expiry(https)
@@ -238,7 +240,7 @@ func (h *Handler) expireAppCookies(w http.ResponseWriter, r *http.Request) {
 	before := hdr["Set-Cookie"]
 	add := before[:len(before):len(before)]
 	for i, c := range h.LogoutCookies {
-		removeCookie(r.Header, c.Name)
+		cookie.Remove(r.Header, c.Name)
 		if !slices.Contains(before, ours[i]) && !setsOtherwise(before, c.Name, ours) {
 			add = append(add, ours[i])
 		}

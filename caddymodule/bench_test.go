@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
@@ -29,7 +30,7 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 	if store != nil {
 		h.store = instrument(store, h.metrics)
 	}
-	codec, err := newCookieCodec(h.Cookie.Name, "", [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
+	codec, err := cookie.NewCodec(h.Cookie.Name, "", [][]byte{[]byte(strings.Repeat("k", 32))}, h.lifetime)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func BenchmarkCookieDecode(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := h.codec.decode(value); err != nil {
+			if _, err := h.codec.Decode(value); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -186,7 +187,7 @@ func BenchmarkCookieDecode(b *testing.B) {
 	b.Run("uncached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := h.codec.verify(value); err != nil {
+			if _, err := h.codec.Verify(value); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -221,7 +222,7 @@ func BenchmarkStripAndForward(b *testing.B) {
 				r.Header = base.Clone()
 				h.strip.removeFrom(r.Header)
 				h.forward(r, s)
-				removeCookie(r.Header, h.Cookie.Name)
+				cookie.Remove(r.Header, h.Cookie.Name)
 			}
 		})
 	}
@@ -304,7 +305,7 @@ func TestNoWritesInsideWriteBackInterval(t *testing.T) {
 	}
 	// The session was last seen longer ago than the interval: set it so in
 	// the store, rather than wait for the clock.
-	id, err := h.codec.verify(strings.TrimPrefix(cookie, h.Cookie.Name+"="))
+	id, err := h.codec.Verify(strings.TrimPrefix(cookie, h.Cookie.Name+"="))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +341,7 @@ func TestManySessionCookiesAreBounded(t *testing.T) {
 	dead := loggedIn(t, h, "mallory")
 	live := loggedIn(t, h, "alice")
 	// Logging alice in again would delete nothing: end mallory's directly.
-	deadID, _ := h.codec.verify(strings.TrimPrefix(dead, h.Cookie.Name+"="))
+	deadID, _ := h.codec.Verify(strings.TrimPrefix(dead, h.Cookie.Name+"="))
 	store.Delete(context.Background(), h.key(sessionstore.ID(deadID)))
 
 	serve := func(cookie string) *httptest.ResponseRecorder {

@@ -163,7 +163,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "lifetime":
 			s.Lifetime, err = durationArg(d, false)
 		case "cookie":
-			err = s.Cookie.unmarshalCaddyfile(d)
+			err = unmarshalCookie(d, &s.Cookie)
 		case "header_prefix":
 			s.HeaderPrefix, err = oneArg(d)
 			if err == nil && !validHeaderName(s.HeaderPrefix) {
@@ -380,7 +380,7 @@ func (s *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (c *Cookie) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func unmarshalCookie(d *caddyfile.Dispenser, c *Cookie) error {
 	if d.NextArg() {
 		return d.Errf("cookie takes a block, not %q", d.Val())
 	}
@@ -395,7 +395,7 @@ func (c *Cookie) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch sub {
 		case "name":
 			c.Name, err = oneArg(d)
-			if err == nil && (Cookie{Name: c.Name, Path: "/"}).validate() != nil {
+			if err == nil && (Cookie{Name: c.Name, Path: "/"}).Validate() != nil {
 				return d.Errf("cookie name %q: not a valid cookie name", c.Name)
 			}
 		case "domain":
@@ -427,7 +427,7 @@ func (c *Cookie) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if cc.Path == "" {
 			cc.Path = "/"
 		}
-		if err := cc.validate(); err != nil {
+		if err := cc.Validate(); err != nil {
 			return d.WrapErr(err)
 		}
 	}

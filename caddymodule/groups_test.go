@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -120,7 +121,7 @@ func BenchmarkStripAndForwardGroups(b *testing.B) {
 				h.strip.removeFrom(r.Header)
 				h.forward(r, s)
 				placeholdersFor(r).set(s)
-				removeCookie(r.Header, h.Cookie.Name)
+				cookie.Remove(r.Header, h.Cookie.Name)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -200,7 +201,7 @@ type Handler struct {
 	sources    map[string]identitySource
 	oidc       *oidcProviders // nil without providers
 	scope      string         // the throttle's scope
-	codec      *cookieCodec
+	codec      *cookie.Codec
 	public     caddyhttp.MatcherSets
 	rules      authz.Rules
 	readings   authz.Config
@@ -279,7 +280,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.codec, err = newCookieCodec(h.Cookie.Name, h.Realm, secrets, h.lifetime)
+	h.codec, err = cookie.NewCodec(h.Cookie.Name, h.Realm, secrets, h.lifetime)
 	if err != nil {
 		return err
 	}
@@ -410,7 +411,7 @@ func (h *Handler) validate() error {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
 	}
-	return h.Cookie.validate()
+	return h.Cookie.Validate()
 }
 
 // validRealm accepts "" (no realm) or 1 to 64 letters, digits, '.', '_'
@@ -474,7 +475,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 	}
 	if !h.ForwardCookie {
-		removeCookie(r.Header, h.Cookie.Name)
+		cookie.Remove(r.Header, h.Cookie.Name)
 	}
 	if len(h.LogoutCookies) > 0 {
 		h.markers.remove(r.Header)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -161,8 +162,8 @@ type oidcProviders struct {
 	// stateCodec seals the in-progress login cookies, hintCodec the
 	// logout hint cookies: keys of their own, so that no cookie decodes
 	// as another kind.
-	stateCodec *cookieCodec
-	hintCodec  *cookieCodec
+	stateCodec *cookie.Codec
+	hintCodec  *cookie.Codec
 	metrics    *prometheus.CounterVec
 }
 
@@ -343,11 +344,11 @@ func (h *Handler) setupOIDC(ctx caddy.Context, secrets [][]byte) error {
 	}
 	ps := &oidcProviders{byName: map[string]*oidcProvider{}, metrics: registerOIDCMetrics(ctx.GetMetricsRegistry(), h.logger)}
 	var err error
-	ps.stateCodec, err = newPurposeCodec("edgesession oidc state", "oidc-state", h.Realm, secrets, oidcStateLifetime)
+	ps.stateCodec, err = cookie.NewPurposeCodec("edgesession oidc state", "oidc-state", h.Realm, secrets, oidcStateLifetime)
 	if err != nil {
 		return err
 	}
-	ps.hintCodec, err = newPurposeCodec("edgesession oidc logout", "oidc-logout", h.Realm, secrets, h.lifetime)
+	ps.hintCodec, err = cookie.NewPurposeCodec("edgesession oidc logout", "oidc-logout", h.Realm, secrets, h.lifetime)
 	if err != nil {
 		return err
 	}

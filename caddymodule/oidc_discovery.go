@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/edgesession/edgesession/cookie"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 )
@@ -107,7 +108,7 @@ func (p *oidcProvider) redirectURI(r *http.Request, pathPrefix string) string {
 		return p.RedirectURL
 	}
 	scheme := "http"
-	if cameOverHTTPS(r) {
+	if cookie.CameOverHTTPS(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + pathPrefix + "/oidc/" + p.Name + "/callback"

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/edgesession/edgesession/cookie"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 )
@@ -97,7 +98,7 @@ func (h *Handler) oidcCookie(r *http.Request, name, value string) *http.Cookie {
 	c := h.cookie(r, value)
 	c.Name = name
 	c.Path = h.endpointURL(r, "/")
-	if hasPrefixFold(h.Cookie.Name, "__Host-") {
+	if cookie.HasPrefixFold(h.Cookie.Name, "__Host-") {
 		c.Path = "/"
 	}
 	if c.SameSite != http.SameSiteNoneMode {
@@ -144,7 +145,7 @@ func (h *Handler) startOIDCLogin(w http.ResponseWriter, r *http.Request, name, r
 		Started:  time.Now().Unix(),
 	}
 	b, _ := json.Marshal(st)
-	v, err := h.oidc.stateCodec.encode(b)
+	v, err := h.oidc.stateCodec.Encode(b)
 	if err != nil {
 		return err // cannot happen: every field is bounded
 	}
@@ -170,7 +171,7 @@ func (h *Handler) dropOldOIDCLogins(w http.ResponseWriter, r *http.Request) {
 	var logins []login
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
-			if n, v := cutCookie(part); h.isStateCookie(n) {
+			if n, v := cookie.Cut(part); h.isStateCookie(n) {
 				logins = append(logins, login{name: n, value: v})
 			}
 		}
@@ -191,9 +192,9 @@ func (h *Handler) dropOldOIDCLogins(w http.ResponseWriter, r *http.Request) {
 
 // stateStarted is when the login sealed in v started, 0 if v does not
 // decode.
-func stateStarted(codec *cookieCodec, v string) int64 {
+func stateStarted(codec *cookie.Codec, v string) int64 {
 	var st oidcState
-	b, err := codec.verify(strings.Trim(v, `"`))
+	b, err := codec.Verify(strings.Trim(v, `"`))
 	if err != nil || json.Unmarshal(b, &st) != nil {
 		return 0
 	}
@@ -208,7 +209,7 @@ func (h *Handler) takeOIDCState(w http.ResponseWriter, r *http.Request, p *oidcP
 		return st, false
 	}
 	name := h.oidcStateCookie(state)
-	values := cookieValues(r, name)
+	values := cookie.Values(r, name)
 	if len(values) == 0 {
 		return st, false
 	}
@@ -216,7 +217,7 @@ func (h *Handler) takeOIDCState(w http.ResponseWriter, r *http.Request, p *oidcP
 	c.MaxAge = -1
 	http.SetCookie(w, c)
 	for _, v := range values {
-		b, err := h.oidc.stateCodec.verify(v)
+		b, err := h.oidc.stateCodec.Verify(v)
 		if err != nil || json.Unmarshal(b, &st) != nil {
 			continue
 		}

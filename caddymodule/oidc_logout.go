@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -87,7 +88,7 @@ func (h *Handler) oidcHintCookie(r *http.Request, value string) *http.Cookie {
 	c := h.cookie(r, value)
 	c.Name = h.Cookie.Name + "_oidc_logout"
 	c.Path = h.endpointURL(r, "/logout")
-	if hasPrefixFold(h.Cookie.Name, "__Host-") {
+	if cookie.HasPrefixFold(h.Cookie.Name, "__Host-") {
 		c.Path = "/"
 	}
 	return c
@@ -100,7 +101,7 @@ func (h *Handler) keepLogoutHint(w http.ResponseWriter, r *http.Request, p *oidc
 		return
 	}
 	b, _ := json.Marshal(oidcHint{Provider: p.Name, IDToken: rawIDToken, Binding: sessionBinding(rec)})
-	v, err := h.oidc.hintCodec.encode(b)
+	v, err := h.oidc.hintCodec.Encode(b)
 	if err != nil {
 		p.logger.Info("id token too large to keep for logout; the logout at the provider will go without id_token_hint", zap.Int("bytes", len(rawIDToken)))
 		return
@@ -120,12 +121,12 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 		return ""
 	}
 	var hint oidcHint
-	if values := cookieValues(r, h.Cookie.Name+"_oidc_logout"); len(values) > 0 {
+	if values := cookie.Values(r, h.Cookie.Name+"_oidc_logout"); len(values) > 0 {
 		c := h.oidcHintCookie(r, "")
 		c.MaxAge = -1
 		http.SetCookie(w, c)
 		for _, v := range values {
-			if b, err := h.oidc.hintCodec.verify(v); err == nil && json.Unmarshal(b, &hint) == nil {
+			if b, err := h.oidc.hintCodec.Verify(v); err == nil && json.Unmarshal(b, &hint) == nil {
 				break
 			}
 		}
@@ -163,7 +164,7 @@ func (p *oidcProvider) postLogoutURI(r *http.Request) string {
 		return p.PostLogoutRedirectURL
 	}
 	scheme := "http"
-	if cameOverHTTPS(r) {
+	if cookie.CameOverHTTPS(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + home(mountPrefix(r))

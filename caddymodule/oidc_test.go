@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgesession/edgesession/cookie"
 	"go.uber.org/zap"
 )
 
@@ -362,14 +363,14 @@ func TestEmailVerified(t *testing.T) {
 // expires the oldest state cookies, those that do not decode first, and
 // nothing else.
 func TestDropOldOIDCLogins(t *testing.T) {
-	codec, err := newPurposeCodec("edgesession oidc state", "oidc-state", "", [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, oidcStateLifetime)
+	codec, err := cookie.NewPurposeCodec("edgesession oidc state", "oidc-state", "", [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, oidcStateLifetime)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &Handler{Cookie: Cookie{Name: "s", Path: "/"}, PathPrefix: "/.session", oidc: &oidcProviders{stateCodec: codec}}
 	seal := func(started int64) string {
 		b, _ := json.Marshal(oidcState{Provider: "p", State: "x", Started: started})
-		v, err := codec.encode(b)
+		v, err := codec.Encode(b)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -438,7 +439,7 @@ func validHeaderName(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !isTokenChar(r) {
+		if !cookie.IsTokenChar(r) {
 			return false
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -83,7 +84,7 @@ func (h *Handler) find(r *http.Request) (*session, string, error) {
 	now := time.Now()
 	state := stateNone
 	seen := 0
-	for v := range eachCookie(r, h.Cookie.Name) {
+	for v := range cookie.Each(r, h.Cookie.Name) {
 		if seen++; seen > maxSessionCookies {
 			// A browser sends one or two. More is someone making each
 			// request cost many decodes and store lookups.
@@ -92,7 +93,7 @@ func (h *Handler) find(r *http.Request) (*session, string, error) {
 		if state == stateNone {
 			state = stateInvalid
 		}
-		b, err := h.codec.decode(v)
+		b, err := h.codec.Decode(v)
 		if err != nil {
 			continue
 		}
