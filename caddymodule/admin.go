@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -118,7 +119,7 @@ func (a *AdminSessions) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil || user == "" {
 			return apiError(http.StatusBadRequest, "want /session/users/<user>, the user's name path-escaped")
 		}
-		if err := validUserRef(user); err != nil {
+		if err := identity.ValidUserRef(user); err != nil {
 			return apiError(http.StatusBadRequest, "user %q: %v: no session can have this name", user, err)
 		}
 		if len(parts) == 3 {

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -309,7 +310,7 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 		w = httptest.NewRecorder()
 		r = request("GET", "/", old)
 		s, _ := h.load(w, r)
-		if _, err := h.login(context.Background(), w, r, s, identity{user: "alice", source: sourceUpstream}, nil); err != nil {
+		if _, err := h.login(context.Background(), w, r, s, identity.Identity{User: "alice", Source: identity.Upstream}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !expires(w) {
@@ -320,7 +321,7 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 	w = httptest.NewRecorder()
 	r = request("GET", "/", loggedIn(t, h, "alice"))
 	s, _ := h.load(w, r)
-	if _, err := h.login(context.Background(), w, r, s, identity{user: "alice", source: sourceUpstream}, nil); err != nil {
+	if _, err := h.login(context.Background(), w, r, s, identity.Identity{User: "alice", Source: identity.Upstream}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if expires(w) {

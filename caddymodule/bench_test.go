@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
@@ -38,7 +39,7 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 	h.UserHeaders = []string{"Remote-User"}
 	h.prepareHeaders()
 	// Sessions are logged in as an upstream would log them in.
-	h.sources = map[string]identitySource{sourceUpstream: upstreamSource{}}
+	h.sources = map[string]identity.Source{identity.Upstream: identity.UpstreamSource{}}
 	return h
 }
 
@@ -48,7 +49,7 @@ func loggedIn(t testing.TB, h *Handler, user string) string {
 	t.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/", nil)
-	if _, err := h.login(context.Background(), w, r, nil, identity{user: user, source: sourceUpstream}, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
+	if _, err := h.login(context.Background(), w, r, nil, identity.Identity{User: user, Source: identity.Upstream}, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
 		t.Fatal(err)
 	}
 	return strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0]

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/identity"
 )
 
 func init() {
@@ -330,7 +331,7 @@ func (s *Handler) unmarshalUser(d *caddyfile.Dispenser) error {
 	if len(args) > 2 {
 		u.Groups = args[2:]
 	}
-	if err := validUsername(u.Name); err != nil {
+	if err := identity.ValidUsername(u.Name); err != nil {
 		return d.Errf("user %q: %v", u.Name, err)
 	}
 	if _, err := newAccount(u.Hash, u.Groups); err != nil {

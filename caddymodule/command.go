@@ -19,6 +19,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -86,7 +87,7 @@ config given with --config (and --adapter), else it is the default
 }
 
 func cmdSessionList(fl caddycmd.Flags) (int, error) {
-	if err := validUserRef(fl.Arg(0)); err != nil {
+	if err := identity.ValidUserRef(fl.Arg(0)); err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("%q: %v: no session can have this name", fl.Arg(0), err)
 	}
 	body, err := sessionAPI(fl, http.MethodGet, sessionUserPath(fl.Arg(0)), nil)
@@ -107,7 +108,7 @@ func cmdSessionList(fl caddycmd.Flags) (int, error) {
 
 func cmdSessionRevoke(fl caddycmd.Flags) (int, error) {
 	user, path := fl.Arg(0), sessionUserPath(fl.Arg(0))
-	if err := validUserRef(user); err != nil {
+	if err := identity.ValidUserRef(user); err != nil {
 		// A name such as ".." would be a path that the admin API's mux,
 		// or an HTTP client, cleans into another one.
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("%q: %v: no session can have this name", user, err)

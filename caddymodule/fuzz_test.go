@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/edgesession/edgesession/identity"
 	whatwg "github.com/nlnwa/whatwg-url/url"
 	"go.uber.org/zap"
 )
@@ -213,7 +214,7 @@ func FuzzUsersFile(f *testing.F) {
 			t.Fatalf("parseUsersFile(%q): %d user lines, %d users", s, lines, len(users))
 		}
 		for name, acct := range users {
-			if err := validUsername(name); err != nil {
+			if err := identity.ValidUsername(name); err != nil {
 				t.Fatalf("parseUsersFile(%q) accepted user %q: %v", s, name, err)
 			}
 			if acct.comparer == nil || len(acct.hash) == 0 || acct.fp == "" {
@@ -306,10 +307,10 @@ func FuzzCaddyfile(f *testing.F) {
 			t.Fatalf("UnmarshalCaddyfile(%q) gave JSON that does not unmarshal: %v\n%s", s, err, b)
 		}
 		for _, u := range h.Users {
-			if err := validUsername(u.Name); err != nil {
+			if err := identity.ValidUsername(u.Name); err != nil {
 				t.Fatalf("UnmarshalCaddyfile(%q) accepted user %q: %v", s, u.Name, err)
 			}
-			if err := validGroups(u.Groups); err != nil {
+			if err := identity.ValidGroups(u.Groups); err != nil {
 				t.Fatalf("UnmarshalCaddyfile(%q) accepted user %q's groups: %v", s, u.Name, err)
 			}
 		}
@@ -355,7 +356,7 @@ func FuzzParseControl(f *testing.F) {
 				t.Fatalf("parseControl let through delete %q", k)
 			}
 		}
-		if c.login != "" && validUsername(c.login) != nil {
+		if c.login != "" && identity.ValidUsername(c.login) != nil {
 			t.Fatalf("parseControl let through login %q", c.login)
 		}
 		if c.changed != (len(c.set) > 0 || len(c.delete) > 0 || c.login != "" || c.logout) {

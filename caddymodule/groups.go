@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -45,7 +46,7 @@ func newGroupSet(groups []string) *groupSet {
 func forwardable(group string) bool {
 	return group != "" && len(group) <= 256 && utf8.ValidString(group) &&
 		strings.TrimSpace(group) == group && !strings.ContainsRune(group, ',') &&
-		!strings.ContainsFunc(group, unicode.IsControl) && !strings.ContainsFunc(group, invisibleRune)
+		!strings.ContainsFunc(group, unicode.IsControl) && !strings.ContainsFunc(group, identity.InvisibleRune)
 }
 
 // has reports whether group is in the set; a nil set has no groups.
@@ -65,7 +66,7 @@ func (h *Handler) groupsOf(rec sessionstore.Record) *groupSet {
 	if rec.User == "" {
 		return nil
 	}
-	if rec.Source == sourcePassword {
+	if rec.Source == identity.Password {
 		return h.users.groupSet(rec.User)
 	}
 	return newGroupSet(rec.Groups)

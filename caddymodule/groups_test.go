@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -65,10 +66,10 @@ func TestForwardGroups(t *testing.T) {
 		rec  sessionstore.Record
 		want string
 	}{
-		{sessionstore.Record{User: "alice", Source: sourcePassword, Groups: []string{"ignored"}}, "admin, staff"},
-		{sessionstore.Record{User: "carol", Source: sourcePassword}, ""},
+		{sessionstore.Record{User: "alice", Source: identity.Password, Groups: []string{"ignored"}}, "admin, staff"},
+		{sessionstore.Record{User: "carol", Source: identity.Password}, ""},
 		{sessionstore.Record{User: "dave", Source: "oidc:corp", Groups: []string{"ops", "Domain Admins"}}, "Domain Admins, ops"},
-		{sessionstore.Record{User: "erin", Source: sourceUpstream}, ""},
+		{sessionstore.Record{User: "erin", Source: identity.Upstream}, ""},
 		{sessionstore.Record{Groups: []string{"anonymous"}}, ""},
 	} {
 		repl := caddy.NewReplacer()

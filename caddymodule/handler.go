@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -198,7 +199,7 @@ type Handler struct {
 	OIDC []*OIDCProvider `json:"oidc,omitempty"`
 
 	store      sessionstore.Store // nil when sessions live in the cookie
-	sources    map[string]identitySource
+	sources    map[string]identity.Source
 	oidc       *oidcProviders // nil without providers
 	scope      string         // the throttle's scope
 	codec      *cookie.Codec
@@ -404,10 +405,10 @@ func (h *Handler) validate() error {
 		return fmt.Errorf("login_limit %d %v: need at least 1 failure and a positive window", h.LoginLimit.Failures, time.Duration(h.LoginLimit.Window))
 	}
 	for _, u := range h.Users {
-		if err := validUsername(u.Name); err != nil {
+		if err := identity.ValidUsername(u.Name); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
-		if err := validGroups(u.Groups); err != nil {
+		if err := identity.ValidGroups(u.Groups); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
 	}

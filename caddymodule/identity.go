@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -17,53 +18,21 @@ import (
 // bolt file and generated secret are shared by every site of a Caddy) are
 // no login here.
 
-// Identity source names, as kept in Record.Source.
-const (
-	sourcePassword = "password" // a user of this handler's user / users_file
-	sourceUpstream = "upstream" // logged in by the upstream (X-Session-Login)
-)
-
-// identitySource is one way users get logged in. Password users and
-// upstream logins are sources; so is every OIDC provider (oidc.go).
-type identitySource interface {
-	// accepts reports whether a session this source issued (rec.Source
-	// names it) is still a login: the user still exists, the password
-	// has not changed, the provider is still configured.
-	accepts(rec sessionstore.Record) bool
-}
-
 // passwordSource vouches for sessions of users whose password hash has
 // the fingerprint recorded at login: a user removed from the Caddyfile or
 // users_file, or whose password changed, loses every session at once.
 type passwordSource struct{ users *userDB }
 
-func (p passwordSource) accepts(rec sessionstore.Record) bool {
+func (p passwordSource) Accepts(rec sessionstore.Record) bool {
 	fp, ok := p.users.fingerprint(rec.User)
 	return ok && rec.Fingerprint != "" && fp == rec.Fingerprint
 }
 
-// upstreamSource vouches for the upstream's own logins while the handler
-// lets the upstream log users in (upstream_control on). The upstream
-// names local users: its logins are checked with validUsername, and a
-// session from before a name became invalid (a dot name, a '/') is no
-// login.
-type upstreamSource struct{}
-
-func (upstreamSource) accepts(rec sessionstore.Record) bool { return validUsername(rec.User) == nil }
-
-// identity is who a login makes the session's user.
-type identity struct {
-	user        string
-	source      string
-	fingerprint string
-	groups      []string
-}
-
 // setupSources makes the identity sources this handler accepts.
 func (h *Handler) setupSources() {
-	h.sources = map[string]identitySource{sourcePassword: passwordSource{h.users}}
+	h.sources = map[string]identity.Source{identity.Password: passwordSource{h.users}}
 	if h.UpstreamControl {
-		h.sources[sourceUpstream] = upstreamSource{}
+		h.sources[identity.Upstream] = identity.UpstreamSource{}
 	}
 	if h.oidc != nil {
 		for _, p := range h.oidc.list {
@@ -105,17 +74,17 @@ func (h *Handler) accepts(r *http.Request, rec sessionstore.Record) bool {
 		return rec.Source == "" // data only, no login
 	}
 	src, ok := h.sources[rec.Source]
-	return ok && src.accepts(rec)
+	return ok && src.Accepts(rec)
 }
 
 // carriedData is the data a login takes over from the session it
 // replaces: all of it from an anonymous session or one of the same user
 // and source, none from anyone else's (SPEC §3).
-func carriedData(old *session, id identity) map[string]string {
+func carriedData(old *session, id identity.Identity) map[string]string {
 	if old == nil {
 		return nil
 	}
-	if old.rec.User == "" || (old.rec.User == id.user && old.rec.Source == id.source) {
+	if old.rec.User == "" || (old.rec.User == id.User && old.rec.Source == id.Source) {
 		return old.rec.Clone().Data
 	}
 	return nil

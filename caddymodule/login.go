@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edgesession/edgesession/identity"
 	"go.uber.org/zap"
 )
 
@@ -115,7 +116,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		cred.Redirect = cred.Next
 	}
 	redirect := safeRedirectOr(cred.Redirect, home(mountPrefix(r)))
-	if err := validUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
+	if err := identity.ValidUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
 		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.NamedError("reason", err))
 		if isJSON {
 			return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
@@ -176,7 +177,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.serviceUnavailable(w)
 	}
 
-	id := identity{user: cred.Username, source: sourcePassword, fingerprint: fp}
+	id := identity.Identity{User: cred.Username, Source: identity.Password, Fingerprint: fp}
 	if _, err := h.login(r.Context(), w, r, old, id, carriedData(old, id)); err != nil {
 		h.metrics.logins.WithLabelValues("error").Inc()
 		h.logSaveError(r, "login", err)

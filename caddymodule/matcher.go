@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/edgesession/edgesession/identity"
 )
 
 func init() {
@@ -76,7 +77,7 @@ func (h *Handler) identify(r *http.Request, s *session) {
 // Provision checks the criteria.
 func (m *MatchSession) Provision(caddy.Context) error {
 	for _, u := range m.Users {
-		if err := validUserRef(u); err != nil {
+		if err := identity.ValidUserRef(u); err != nil {
 			return fmt.Errorf("session matcher: user %q: %w", u, err)
 		}
 	}

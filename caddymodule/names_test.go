@@ -37,7 +37,7 @@ func TestOIDCNames(t *testing.T) {
 		{local, "corp:admin", false},
 	} {
 		rec := sessionstore.Record{User: tt.user, Source: "oidc:corp", Fingerprint: tt.p.fingerprint}
-		if got := tt.p.accepts(rec); got != tt.want {
+		if got := tt.p.Accepts(rec); got != tt.want {
 			t.Errorf("names %s accepts %q = %v, want %v", tt.p.Names, tt.user, got, tt.want)
 		}
 	}

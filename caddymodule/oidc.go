@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -199,7 +200,7 @@ const oidcStateLifetime = 10 * time.Minute
 
 // validate checks the provider's settings and fills in the defaults.
 func (p *OIDCProvider) validate() error {
-	if err := validProviderName(p.Name); err != nil {
+	if err := identity.ValidSourceName(p.Name); err != nil {
 		return err
 	}
 	if err := validIssuer(p.Issuer); err != nil {
@@ -248,7 +249,7 @@ func (p *OIDCProvider) validate() error {
 			return fmt.Errorf("oidc %s: allow_emails %q: want an email address", p.Name, e)
 		}
 	}
-	if err := validGroups(p.AllowGroups); err != nil {
+	if err := identity.ValidGroups(p.AllowGroups); err != nil {
 		return fmt.Errorf("oidc %s: allow_groups: %w", p.Name, err)
 	}
 	if p.RedirectURL != "" {
@@ -263,15 +264,6 @@ func (p *OIDCProvider) validate() error {
 	}
 	if p.Label == "" {
 		p.Label = "Sign in with " + p.Name
-	}
-	return nil
-}
-
-// validProviderName accepts the names that fit in a URL path, a cookie
-// name and a metric label as they are.
-func validProviderName(name string) error {
-	if name == "" || validRealm(name) != nil || strings.Trim(name, ".") == "" {
-		return fmt.Errorf("oidc name %q: want 1 to 64 letters, digits, '.', '_' or '-'", name)
 	}
 	return nil
 }
@@ -401,11 +393,11 @@ func (p *oidcProvider) configFingerprint() string {
 	return "oidc2:" + hex.EncodeToString(sum[:16])
 }
 
-// accepts implements identitySource: a session of this provider is a
+// accepts implements identity.Source: a session of this provider is a
 // login while the provider is configured as it was at login. (What
 // follows the provider's fingerprint identifies the user at the provider:
 // see loginFingerprint.)
-func (p *oidcProvider) accepts(rec sessionstore.Record) bool {
+func (p *oidcProvider) Accepts(rec sessionstore.Record) bool {
 	return p.owns(rec.User) && (rec.Fingerprint == p.fingerprint || strings.HasPrefix(rec.Fingerprint, p.fingerprint+":"))
 }
 
@@ -466,4 +458,4 @@ var oidcLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"provider", "result"})
 
 // Interface guards
-var _ identitySource = (*oidcProvider)(nil)
+var _ identity.Source = (*oidcProvider)(nil)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/edgesession/edgesession/identity"
 )
 
 // unmarshalOIDC reads one provider of the session block. Syntax:
@@ -38,7 +39,7 @@ func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 		return d.Err("oidc needs a name (used in the callback path, e.g. oidc google { … }), then a block")
 	}
 	p := &OIDCProvider{Name: args[0]}
-	if err := validProviderName(p.Name); err != nil {
+	if err := identity.ValidSourceName(p.Name); err != nil {
 		return d.WrapErr(err)
 	}
 	for _, o := range s.OIDC {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgesession/edgesession/identity"
 	"go.uber.org/zap"
 )
 
@@ -43,7 +44,7 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 	for _, g := range claimStrings(claims[p.GroupsClaim]) {
 		// Valid as the provider names it (allow_groups) and as it is
 		// forwarded (<provider>:<group>, at most 256 bytes).
-		if validGroup(g) != nil || validGroup(p.groupNames([]string{g})[0]) != nil || containsString(u.groups, g) {
+		if identity.ValidGroup(g) != nil || identity.ValidGroup(p.groupNames([]string{g})[0]) != nil || containsString(u.groups, g) {
 			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", shorten(g, 300)))
 			continue
 		}
@@ -115,7 +116,7 @@ func (p *oidcProvider) userNameFromClaims(claims map[string]any, u oidcUser) (st
 		// An unverified email is anyone's to claim: never a name.
 		return "", claimsError{"Your email address " + quoteName(name) + " is not verified by " + p.Name + ", so it cannot name you here."}
 	}
-	if err := validUsername(name); err != nil {
+	if err := identity.ValidUsername(name); err != nil {
 		return "", claimsError{"The user name " + quoteName(name) + " that " + p.Name + " gives you (" + claim + ") cannot be used here: " + err.Error() + "."}
 	}
 	if p.usernameFallback && claim != "email" && strings.Contains(name, "@") && !(u.emailVerified && lowerASCII(name) == lowerASCII(u.email)) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 )
@@ -318,7 +319,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		h.oidcCount(p, "error")
 		return h.serviceUnavailable(w)
 	}
-	id := identity{user: p.userName(who.user), source: p.source, fingerprint: p.loginFingerprint(v.sub, v.sid), groups: p.groupNames(who.groups)}
+	id := identity.Identity{User: p.userName(who.user), Source: p.source, Fingerprint: p.loginFingerprint(v.sub, v.sid), Groups: p.groupNames(who.groups)}
 	data := carriedData(old, id)
 	if data == nil {
 		data = map[string]string{}
@@ -337,9 +338,9 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	}
 	h.keepLogoutHint(w, r, p, d, fresh.rec, v.raw)
 	h.oidcCount(p, "success")
-	p.logger.Info("login", zap.String("user", id.user), zapRemoteIP(r))
+	p.logger.Info("login", zap.String("user", id.User), zapRemoteIP(r))
 	if acceptsJSON(r) {
-		return writeJSON(w, http.StatusOK, map[string]string{"user": id.user, "source": id.source})
+		return writeJSON(w, http.StatusOK, map[string]string{"user": id.User, "source": id.Source})
 	}
 	if h.Cookie.SameSite == "strict" {
 		// A redirect would go on with the navigation the provider began,

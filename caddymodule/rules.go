@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/identity"
 )
 
 // Rule says who may reach the requests its matchers match. The first rule
@@ -62,7 +63,7 @@ func (r *Rule) validate() error {
 		return errors.New("names no user and no group: it would let no one in")
 	}
 	for _, u := range r.Users {
-		if err := validUserRef(u); err != nil {
+		if err := identity.ValidUserRef(u); err != nil {
 			return fmt.Errorf("user %q: %w", u, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -218,12 +219,12 @@ func (h *Handler) newSessionFor(r *http.Request) *session {
 // person needs to recognise the session later (client IP, user agent). It
 // saves the session and sets the cookie. What data the old session passes
 // on is the caller's to decide (carriedData).
-func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, id identity, data map[string]string) (*session, error) {
+func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, id identity.Identity, data map[string]string) (*session, error) {
 	fresh := h.newSessionFor(r)
-	fresh.rec.User = id.user
-	fresh.rec.Source = id.source
-	fresh.rec.Fingerprint = id.fingerprint
-	fresh.rec.Groups = id.groups
+	fresh.rec.User = id.User
+	fresh.rec.Source = id.Source
+	fresh.rec.Fingerprint = id.Fingerprint
+	fresh.rec.Groups = id.Groups
 	fresh.rec.Data = data
 	if h.store != nil {
 		// For a person to recognise the session in a list; the cookie
@@ -235,7 +236,7 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
 		return nil, err
 	}
-	if s == nil || s.rec.User != id.user || s.rec.Source != id.source {
+	if s == nil || s.rec.User != id.User || s.rec.Source != id.Source {
 		// The app's session in this browser, if any, may be another
 		// user's: one whose session here was replaced, or ended without a
 		// logout (idle, closed browser). Only a login that continues the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -58,7 +59,7 @@ func TestSessionsPage(t *testing.T) {
 	// A namesake's session on another site sharing the store: not hers.
 	now := time.Now()
 	elsewhere := sessionstore.KeyOf(sessionstore.NewID())
-	m.Create(context.Background(), elsewhere, sessionstore.Record{User: "alice", Source: sourceUpstream, Site: "other.example", Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
+	m.Create(context.Background(), elsewhere, sessionstore.Record{User: "alice", Source: identity.Upstream, Site: "other.example", Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
 
 	// JSON: two sessions, this one marked.
 	w := pageRequest(t, h, "GET", here, "application/json", nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -169,7 +170,7 @@ func (h *Handler) parseControl(hdr http.Header, r *http.Request) control {
 				}
 			}
 		case verb == "login":
-			if err := validUsername(value); err != nil {
+			if err := identity.ValidUsername(value); err != nil {
 				warn("upstream control: invalid login name ignored", zap.Error(err))
 				continue
 			}
@@ -218,7 +219,7 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 
 	ch := sessionstore.Change{Delete: c.delete, Set: c.set}
 	if c.login != "" {
-		id := identity{user: c.login, source: sourceUpstream}
+		id := identity.Identity{User: c.login, Source: identity.Upstream}
 		data := sessionstore.Record{Data: carriedData(s, id)}.Apply(ch).Data
 		if _, err := h.login(ctx, w, r, s, id, data); err != nil {
 			h.logSaveError(r, "upstream login", err)

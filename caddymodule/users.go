@@ -15,10 +15,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/edgesession/edgesession/identity"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -162,7 +161,7 @@ func openUserDB(users []User, path string, logger *zap.Logger, c clock) (*userDB
 		measuring: map[string]bool{},
 	}
 	for _, u := range users {
-		if err := validUsername(u.Name); err != nil {
+		if err := identity.ValidUsername(u.Name); err != nil {
 			return nil, fmt.Errorf("user %q: %w", u.Name, err)
 		}
 		if _, dup := db.inline[u.Name]; dup {
@@ -194,7 +193,7 @@ func newAccount(hash string, groups []string) (*account, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := validGroups(groups); err != nil {
+	if err := identity.ValidGroups(groups); err != nil {
 		return nil, err
 	}
 	if len(groups) > 0 {
@@ -282,7 +281,7 @@ func parseUsersFile(r io.Reader) (map[string]*account, error) {
 		if !ok {
 			return nil, fmt.Errorf("line %d: want name:hash or name:hash:group,group", n)
 		}
-		if err := validUsername(name); err != nil {
+		if err := identity.ValidUsername(name); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		if _, dup := users[name]; dup {
@@ -519,101 +518,6 @@ func (db *userDB) groups(name string) []string {
 	db.refresh(false)
 	if acct, ok := db.users.Load().accounts[name]; ok {
 		return acct.groups
-	}
-	return nil
-}
-
-// validUsername accepts a name that can be shown, sent in a header and
-// named in an admin API path: valid UTF-8, 1 to 256 bytes, no control
-// characters, no ':' (the users file separator, and what sets a
-// provider's qualified names apart: see userRef), no leading or trailing
-// space, and nothing that paths normalise: not "." or "..", no '/', '\'
-// or '%'; no format character or noncharacter (invisibleRune). Every source's names are checked with it (the Caddyfile and
-// users_file, the login form, providers' claims, upstream logins), so no
-// user is ever named what an HTTP client or mux would clean away.
-func validUsername(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("empty user name")
-	case len(name) > 256:
-		return fmt.Errorf("user name longer than 256 bytes")
-	case !utf8.ValidString(name):
-		return fmt.Errorf("user name is not valid UTF-8")
-	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("user name starts or ends with space")
-	case strings.ContainsRune(name, ':'):
-		return fmt.Errorf("user name contains ':'")
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return fmt.Errorf("user name contains a control character")
-	case strings.ContainsFunc(name, invisibleRune):
-		return fmt.Errorf("user name contains a format character (such as a bidi override or a zero-width space) or a noncharacter")
-	case name == "." || name == "..":
-		return fmt.Errorf("user name is a dot segment")
-	case strings.ContainsAny(name, `/\%`):
-		return fmt.Errorf(`user name contains '/', '\' or '%%'`)
-	}
-	return nil
-}
-
-// invisibleRune reports whether r changes how the text around it reads
-// without being seen, or is no character at all: a Unicode format
-// character (Cf: bidi overrides and isolates, zero-width spaces and
-// joiners, the byte order mark, the soft hyphen) or a noncharacter
-// (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF). No name or group may hold one: a
-// right-to-left override makes one name read as another in a log or a
-// list, a zero-width space makes "ali\u200bce" look like alice.
-func invisibleRune(r rune) bool {
-	return unicode.Is(unicode.Cf, r) || 0xFDD0 <= r && r <= 0xFDEF || r&0xFFFE == 0xFFFE
-}
-
-// validUserRef accepts a user as rules, the session matcher and the admin
-// API name one: a local name (validUsername), or a provider's user
-// qualified by the provider's name, "<provider>:<name>" (see
-// OIDCProvider.Names).
-func validUserRef(ref string) error {
-	provider, name, qualified := strings.Cut(ref, ":")
-	if !qualified {
-		return validUsername(ref)
-	}
-	if err := validProviderName(provider); err != nil {
-		return fmt.Errorf("%q before ':' is not a provider name: %w", provider, err)
-	}
-	return validUsername(name)
-}
-
-// validGroup accepts a group name that can go in a comma-separated header
-// and a users file line: valid UTF-8, 1 to 256 bytes, no space, comma or
-// control character.
-func validGroup(group string) error {
-	switch {
-	case group == "":
-		return fmt.Errorf("empty group name")
-	case len(group) > 256:
-		return fmt.Errorf("group name longer than 256 bytes")
-	case !utf8.ValidString(group):
-		return fmt.Errorf("group %q is not valid UTF-8", group)
-	case strings.ContainsFunc(group, unicode.IsControl):
-		return fmt.Errorf("group %q contains a control character", group)
-	case strings.ContainsFunc(group, invisibleRune):
-		return fmt.Errorf("group %+q contains a format character (such as a bidi override or a zero-width space) or a noncharacter", group)
-	case strings.ContainsFunc(group, unicode.IsSpace):
-		return fmt.Errorf("group %q contains a space", group)
-	case strings.ContainsRune(group, ','):
-		return fmt.Errorf("group %q contains a comma", group)
-	}
-	return nil
-}
-
-// validGroups checks each of one user's groups, and that none is given
-// twice.
-func validGroups(groups []string) error {
-	for i, g := range groups {
-		if err := validGroup(g); err != nil {
-			return err
-		}
-		if slices.Contains(groups[:i], g) {
-			return fmt.Errorf("group %q given twice", g)
-		}
 	}
 	return nil
 }
