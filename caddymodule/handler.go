@@ -22,6 +22,7 @@ import (
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/identity/oidc"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -200,8 +201,8 @@ type Handler struct {
 
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identity.Source
-	oidc       *oidcProviders // nil without providers
-	scope      string         // the throttle's scope
+	oidc       *oidc.Set // nil without providers
+	scope      string    // the throttle's scope
 	codec      *cookie.Codec
 	public     caddyhttp.MatcherSets
 	rules      authz.Rules

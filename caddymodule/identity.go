@@ -34,10 +34,8 @@ func (h *Handler) setupSources() {
 	if h.UpstreamControl {
 		h.sources[identity.Upstream] = identity.UpstreamSource{}
 	}
-	if h.oidc != nil {
-		for _, p := range h.oidc.list {
-			h.sources[p.source] = p
-		}
+	for _, p := range h.oidc.List() {
+		h.sources[p.Source()] = p
 	}
 	if len(h.users.users.Load().accounts) == 0 && len(h.sources) == 1 {
 		h.logger.Warn("no users and no identity provider configured: the login page will refuse everyone")

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"strings"
 
+	"github.com/edgesession/edgesession/identity/oidc"
 	"go.uber.org/zap"
 )
 
@@ -15,11 +16,8 @@ import (
 // added to the users file.
 func (h *Handler) warnBareNames() {
 	var qualified []string
-	if h.oidc == nil {
-		return
-	}
-	for _, p := range h.oidc.list {
-		if p.Names != namesLocal {
+	for _, p := range h.oidc.List() {
+		if p.Names != oidc.NamesLocal {
 			qualified = append(qualified, p.Name)
 		}
 	}

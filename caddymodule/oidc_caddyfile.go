@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/identity/oidc"
 )
 
 // unmarshalOIDC reads one provider of the session block. Syntax:
@@ -59,7 +60,7 @@ func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 		case "issuer":
 			p.Issuer, err = oneArg(d)
 			if err == nil {
-				if verr := validIssuer(p.Issuer); verr != nil {
+				if verr := oidc.ValidIssuer(p.Issuer); verr != nil {
 					return d.Errf("oidc %s: %v", p.Name, verr)
 				}
 			}
@@ -106,7 +107,7 @@ func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
 		// check but the required options.
 		check := *p
 		check.Issuer, check.ClientID = "https://issuer.invalid", "-"
-		if verr := check.validate(); verr != nil {
+		if verr := check.Validate(); verr != nil {
 			return d.WrapErr(verr)
 		}
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package oidc
 
 import (
 	"testing"
@@ -10,9 +10,9 @@ import (
 // vouches for local names; a session of the other kind (from before the
 // setting changed, or before names were qualified) is no login.
 func TestOIDCNames(t *testing.T) {
-	own := testProvider(t, OIDCProvider{Name: "corp"})
+	own := testProvider(t, Provider{Name: "corp"})
 	own.fingerprint = own.configFingerprint()
-	local := testProvider(t, OIDCProvider{Name: "corp", Names: "local"})
+	local := testProvider(t, Provider{Name: "corp", Names: "local"})
 	local.fingerprint = local.configFingerprint()
 	if own.Names != "qualified" {
 		t.Fatalf("default names %q", own.Names)
@@ -24,7 +24,7 @@ func TestOIDCNames(t *testing.T) {
 		t.Errorf("local name %q", got)
 	}
 	for _, tt := range []struct {
-		p    *oidcProvider
+		p    *Client
 		user string
 		want bool
 	}{

@@ -1,4 +1,4 @@
-package caddymodule
+package oidc
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,12 +38,12 @@ import (
 //     redis by SCAN), since the provider names a subject, not a user. The
 //     cookie store cannot revoke: such a request is answered 501 and logged.
 //     What a logout token must be, and how floods are kept from crowding
-//     out the provider's logouts: oidc_backchannel.go and
-//     oidc_backchannel_limits.go.
+//     out the provider's logouts: backchannel.go and
+//     backchannel_limits.go.
 
-// oidcLoginFingerprint is the fingerprint of a session p issued to the
+// loginFingerprint is the fingerprint of a session p issued to the
 // ID token's sub and sid: the provider's, then hashes of both.
-func (p *oidcProvider) loginFingerprint(sub, sid string) string {
+func (p *Client) loginFingerprint(sub, sid string) string {
 	return p.fingerprint + ":" + idHash(sub) + ":" + idHash(sid)
 }
 
@@ -70,8 +71,8 @@ func idHash(s string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// oidcHint is the logout hint cookie's content.
-type oidcHint struct {
+// hint is the logout hint cookie's content.
+type hint struct {
 	Provider string `json:"p"`
 	IDToken  string `json:"t"`
 	Binding  string `json:"b"` // the session it belongs to
@@ -84,11 +85,11 @@ func sessionBinding(rec sessionstore.Record) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (h *Handler) oidcHintCookie(r *http.Request, value string) *http.Cookie {
-	c := h.cookie(r, value)
-	c.Name = h.Cookie.Name + "_oidc_logout"
-	c.Path = h.endpointURL(r, "/logout")
-	if cookie.HasPrefixFold(h.Cookie.Name, "__Host-") {
+func (ps *Set) hintCookie(r *http.Request, site Site, value string) *http.Cookie {
+	c := ps.cookie.New(r, value)
+	c.Name = ps.cookie.Name + "_oidc_logout"
+	c.Path = site.Endpoints + "/logout"
+	if cookie.HasPrefixFold(ps.cookie.Name, "__Host-") {
 		c.Path = "/"
 	}
 	return c
@@ -96,45 +97,46 @@ func (h *Handler) oidcHintCookie(r *http.Request, value string) *http.Cookie {
 
 // keepLogoutHint sets the hint cookie for the session rec that p just
 // logged in with rawIDToken, when p logs out at the provider.
-func (h *Handler) keepLogoutHint(w http.ResponseWriter, r *http.Request, p *oidcProvider, d *oidcDiscovery, rec sessionstore.Record, rawIDToken string) {
+func (p *Client) keepLogoutHint(w http.ResponseWriter, r *http.Request, site Site, d *discovery, rec sessionstore.Record, rawIDToken string) {
+	ps := p.set
 	if !p.ProviderLogout || d.endSession == "" {
 		return
 	}
-	b, _ := json.Marshal(oidcHint{Provider: p.Name, IDToken: rawIDToken, Binding: sessionBinding(rec)})
-	v, err := h.oidc.hintCodec.Encode(b)
+	b, _ := json.Marshal(hint{Provider: p.Name, IDToken: rawIDToken, Binding: sessionBinding(rec)})
+	v, err := ps.hintCodec.Encode(b)
 	if err != nil {
 		p.logger.Info("id token too large to keep for logout; the logout at the provider will go without id_token_hint", zap.Int("bytes", len(rawIDToken)))
 		return
 	}
-	c := h.oidcHintCookie(r, v)
-	if h.Cookie.Persist {
-		c.MaxAge = int(h.lifetime / time.Second)
+	c := ps.hintCookie(r, site, v)
+	if ps.cookie.Persist {
+		c.MaxAge = int(ps.lifetime / time.Second)
 	}
 	http.SetCookie(w, c)
 }
 
-// oidcLogoutRedirect expires the hint cookie and returns where a browser
-// logging out of s goes to end its session at the provider, or "" when
-// not there.
-func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *session) string {
-	if h.oidc == nil {
+// LogoutRedirect expires the hint cookie and returns where a browser
+// logging out of the session rec (nil for none) goes to end its session
+// at the provider, or "" when not there.
+func (ps *Set) LogoutRedirect(w http.ResponseWriter, r *http.Request, site Site, rec *sessionstore.Record) string {
+	if ps == nil {
 		return ""
 	}
-	var hint oidcHint
-	if values := cookie.Values(r, h.Cookie.Name+"_oidc_logout"); len(values) > 0 {
-		c := h.oidcHintCookie(r, "")
+	var hint hint
+	if values := cookie.Values(r, ps.cookie.Name+"_oidc_logout"); len(values) > 0 {
+		c := ps.hintCookie(r, site, "")
 		c.MaxAge = -1
 		http.SetCookie(w, c)
 		for _, v := range values {
-			if b, err := h.oidc.hintCodec.Verify(v); err == nil && json.Unmarshal(b, &hint) == nil {
+			if b, err := ps.hintCodec.Verify(v); err == nil && json.Unmarshal(b, &hint) == nil {
 				break
 			}
 		}
 	}
-	if s == nil || !strings.HasPrefix(s.rec.Source, oidcSourcePrefix) {
+	if rec == nil || !strings.HasPrefix(rec.Source, SourcePrefix) {
 		return ""
 	}
-	p := h.oidc.get(strings.TrimPrefix(s.rec.Source, oidcSourcePrefix))
+	p := ps.Get(strings.TrimPrefix(rec.Source, SourcePrefix))
 	if p == nil || !p.ProviderLogout {
 		return ""
 	}
@@ -148,8 +150,8 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 	}
 	q := u.Query()
 	q.Set("client_id", p.ClientID)
-	q.Set("post_logout_redirect_uri", p.postLogoutURI(r))
-	if hint.Provider == p.Name && hint.Binding == sessionBinding(s.rec) {
+	q.Set("post_logout_redirect_uri", p.postLogoutURI(r, site))
+	if hint.Provider == p.Name && hint.Binding == sessionBinding(*rec) {
 		q.Set("id_token_hint", hint.IDToken)
 	}
 	u.RawQuery = q.Encode()
@@ -159,7 +161,7 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 // postLogoutURI is where the provider sends the browser after its logout:
 // PostLogoutRedirectURL, or the site's root as the browser sees it (under
 // the mount).
-func (p *oidcProvider) postLogoutURI(r *http.Request) string {
+func (p *Client) postLogoutURI(r *http.Request, site Site) string {
 	if p.PostLogoutRedirectURL != "" {
 		return p.PostLogoutRedirectURL
 	}
@@ -167,18 +169,18 @@ func (p *oidcProvider) postLogoutURI(r *http.Request) string {
 	if cookie.CameOverHTTPS(r) {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + home(mountPrefix(r))
+	return scheme + "://" + r.Host + site.Home
 }
 
-// logoutFormAction is what the logout page's CSP form-action must allow
+// LogoutFormAction is what the logout page's CSP form-action must allow
 // besides 'self': the providers' end_session endpoints, where the logout
 // redirects (browsers hold a form's redirects to form-action too).
-func (h *Handler) logoutFormAction() string {
-	if h.oidc == nil {
+func (ps *Set) LogoutFormAction() string {
+	if ps == nil {
 		return ""
 	}
 	var origins []string
-	for _, p := range h.oidc.list {
+	for _, p := range ps.list {
 		if !p.ProviderLogout {
 			continue
 		}
@@ -186,14 +188,14 @@ func (h *Handler) logoutFormAction() string {
 		if d == nil || d.endSession == "" {
 			continue
 		}
-		if u, err := url.Parse(d.endSession); err == nil && u.Host != "" && !containsString(origins, u.Scheme+"://"+u.Host) {
+		if u, err := url.Parse(d.endSession); err == nil && u.Host != "" && !slices.Contains(origins, u.Scheme+"://"+u.Host) {
 			origins = append(origins, u.Scheme+"://"+u.Host)
 		}
 	}
 	return strings.Join(origins, " ")
 }
 
-// revokeOIDCSessions deletes the sessions p issued for sid (when given;
+// revokeSessions deletes the sessions p issued for sid (when given;
 // with sub too when both are) or else for every session of sub.
 //
 // It matches the sessions of p's source under any configuration of p, not
@@ -202,7 +204,7 @@ func (h *Handler) logoutFormAction() string {
 // (a change reverted, an instance of a rolling deploy still on it), and a
 // logout the provider sent meanwhile must not be lost. Deleting such a
 // session is the safe direction.
-func (h *Handler) revokeOIDCSessions(ctx context.Context, lister sessionstore.Lister, p *oidcProvider, sub, sid string) (int, error) {
+func (p *Client) revokeSessions(ctx context.Context, lister sessionstore.Lister, store Deleter, sub, sid string) (int, error) {
 	subHash, sidHash := idHash(sub), idHash(sid)
 	var keys []sessionstore.Key
 	err := lister.Each(ctx, func(key sessionstore.Key, rec sessionstore.Record) bool {
@@ -224,7 +226,7 @@ func (h *Handler) revokeOIDCSessions(ctx context.Context, lister sessionstore.Li
 		return 0, err
 	}
 	for _, k := range keys {
-		if err := h.store.Delete(ctx, k); err != nil {
+		if err := store.Delete(ctx, k); err != nil {
 			return 0, err
 		}
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package oidc
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func TestCheckLogoutType(t *testing.T) {
 }
 
 func TestCheckLogoutClaims(t *testing.T) {
-	p := &oidcProvider{OIDCProvider: OIDCProvider{Issuer: "https://op.example", ClientID: "edge"}}
+	p := &Client{Provider: Provider{Issuer: "https://op.example", ClientID: "edge"}}
 	now := time.Unix(1_800_000_000, 0)
 	valid := func() map[string]any {
 		return map[string]any{
@@ -163,8 +163,8 @@ func FuzzVerifyLogoutToken(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	p := &oidcProvider{OIDCProvider: OIDCProvider{Issuer: "https://op.example", ClientID: "edge"}, keys: newKeyFetches()}
-	d := &oidcDiscovery{logoutVerifier: oidc.NewVerifier(p.Issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}}, &oidc.Config{ClientID: "edge", SkipExpiryCheck: true})}
+	p := &Client{Provider: Provider{Issuer: "https://op.example", ClientID: "edge"}, keys: newKeyFetches()}
+	d := &discovery{logoutVerifier: oidc.NewVerifier(p.Issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}}, &oidc.Config{ClientID: "edge", SkipExpiryCheck: true})}
 	now := time.Now()
 	claims, _ := json.Marshal(map[string]any{
 		"iss": p.Issuer, "aud": "edge", "iat": now.Unix(), "jti": "j", "sid": "s",

@@ -1,8 +1,9 @@
-package caddymodule
+package oidc
 
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,8 +11,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// oidcUser is who a provider's claims say the user is.
-type oidcUser struct {
+// user is who a provider's claims say the user is.
+type user struct {
 	user          string
 	email         string // "" when none
 	emailVerified bool
@@ -19,15 +20,15 @@ type oidcUser struct {
 	data          map[string]string // session data from the claims
 }
 
-// maxOIDCGroups bounds the groups a session keeps from a provider: every
+// maxGroups bounds the groups a session keeps from a provider: every
 // one goes into the store (or the cookie) and may go on every request.
-const maxOIDCGroups = 100
+const maxGroups = 100
 
 // identify works out the user from verified claims: the name (see
 // userNameFromClaims); the groups; and the session data. An error is a
 // claimsError: the login is refused (403) with its message.
-func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
-	var u oidcUser
+func (p *Client) identify(claims map[string]any) (user, error) {
+	var u user
 	u.email, _ = claims["email"].(string)
 	if v, ok := claims["email_verified"]; ok {
 		var known bool
@@ -44,11 +45,11 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 	for _, g := range claimStrings(claims[p.GroupsClaim]) {
 		// Valid as the provider names it (allow_groups) and as it is
 		// forwarded (<provider>:<group>, at most 256 bytes).
-		if identity.ValidGroup(g) != nil || identity.ValidGroup(p.groupNames([]string{g})[0]) != nil || containsString(u.groups, g) {
+		if identity.ValidGroup(g) != nil || identity.ValidGroup(p.groupNames([]string{g})[0]) != nil || slices.Contains(u.groups, g) {
 			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", shorten(g, 300)))
 			continue
 		}
-		if len(u.groups) == maxOIDCGroups {
+		if len(u.groups) == maxGroups {
 			p.logger.Warn("oidc user has too many groups; keeping the first ones", zap.String("user", u.user))
 			break
 		}
@@ -93,7 +94,7 @@ func (e claimsError) Error() string { return e.msg }
 // that next claim's value as username. sub is never a fallback, for the
 // same reason (a user may pick another's sub as username); name users by
 // sub with username_claim sub.
-func (p *oidcProvider) userNameFromClaims(claims map[string]any, u oidcUser) (string, error) {
+func (p *Client) userNameFromClaims(claims map[string]any, u user) (string, error) {
 	claim := p.UsernameClaim
 	v, present := claims[claim]
 	if present && (v == nil || v == "") {
@@ -133,7 +134,7 @@ func quoteName(s string) string {
 
 // admit returns why the allow-lists refuse u, or "" when they let u in.
 // Any one of them admits; an email counts only when verified.
-func (p *oidcProvider) admit(u oidcUser) string {
+func (p *Client) admit(u user) string {
 	if len(p.AllowDomains) == 0 && len(p.AllowEmails) == 0 && len(p.AllowGroups) == 0 {
 		return ""
 	}
@@ -158,7 +159,7 @@ func (p *oidcProvider) admit(u oidcUser) string {
 		}
 	}
 	for _, g := range p.AllowGroups {
-		if containsString(u.groups, g) {
+		if slices.Contains(u.groups, g) {
 			return ""
 		}
 	}
@@ -181,7 +182,7 @@ func (p *oidcProvider) admit(u oidcUser) string {
 }
 
 // claimKeys are the session data keys that p's logins set from claims.
-func (p *oidcProvider) claimKeys() []string {
+func (p *Client) claimKeys() []string {
 	keys := []string{"email", "name"}
 	for _, c := range p.Claims {
 		keys = append(keys, claimDataKey(c))

@@ -1,4 +1,4 @@
-package caddymodule
+package oidc
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -40,7 +39,7 @@ import (
 //
 // Every check that needs nothing but the token runs before its signature
 // is checked, so that junk never makes go-oidc fetch the provider's keys
-// (see oidc_backchannel_limits.go for what is limited).
+// (see backchannel_limits.go for what is limited).
 const (
 	logoutTokenMaxAge = 2 * time.Minute
 	logoutClockSkew   = time.Minute
@@ -98,7 +97,7 @@ const (
 
 // verifyLogoutToken checks raw as p's logout token at now; on failure it
 // says why (one of the refused* reasons) and how.
-func (p *oidcProvider) verifyLogoutToken(ctx context.Context, d *oidcDiscovery, raw string, now time.Time) (*logoutToken, string, error) {
+func (p *Client) verifyLogoutToken(ctx context.Context, d *discovery, raw string, now time.Time) (*logoutToken, string, error) {
 	// The token as sent, unverified: everything that costs nothing.
 	tok, err := jwt.ParseSigned(raw, logoutTokenAlgs)
 	if err != nil {
@@ -156,7 +155,7 @@ func checkLogoutType(typ any) error {
 }
 
 // checkLogoutClaims checks everything in lt but its signature.
-func (p *oidcProvider) checkLogoutClaims(lt *logoutToken, now time.Time) (string, error) {
+func (p *Client) checkLogoutClaims(lt *logoutToken, now time.Time) (string, error) {
 	// iss, aud; exp and nbf when present; iat not in the future.
 	err := lt.ValidateWithLeeway(jwt.Expected{Issuer: p.Issuer, AnyAudience: jwt.Audience{p.ClientID}, Time: now}, logoutClockSkew)
 	switch {
@@ -191,29 +190,55 @@ func isJSONObject(b json.RawMessage) bool {
 	return json.Unmarshal(b, &m) == nil && m != nil
 }
 
-// oidcBackchannelLogout serves OIDC Back-Channel Logout 1.0: the
-// provider's server, not a browser, POSTs a logout token.
-func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, p *oidcProvider) error {
-	if r.Method != http.MethodPost {
-		return methodNotAllowed(w, "POST")
-	}
-	ip := clientIP(r)
+// Deleter deletes sessions: the handler's store.
+type Deleter interface {
+	Delete(ctx context.Context, key sessionstore.Key) error
+}
+
+// Revocation is what a back-channel logout acts on.
+type Revocation struct {
+	// Lister finds the provider's sessions; nil when the store cannot
+	// (the cookie store): the logout is answered 501.
+	Lister sessionstore.Lister
+	// Claims is where a logout token's jti is claimed, once for every
+	// instance that shares it.
+	Claims sessionstore.Claimer
+	// Store deletes the sessions found.
+	Store Deleter
+}
+
+// LogoutAnswer is the answer to a back-channel logout: Status, with Body
+// as JSON unless it is nil.
+type LogoutAnswer struct {
+	Status     int
+	Body       map[string]string
+	RetryAfter string // the Retry-After header, or ""
+	// Revoked is how many sessions ended.
+	Revoked int
+	// StoreErr is the store's failure behind a 503, for the handler to
+	// log as it logs the store's errors.
+	StoreErr error
+}
+
+// BackchannelLogout serves OIDC Back-Channel Logout 1.0 (a POST, which the
+// handler checks): the provider's server, not a browser, POSTs a logout
+// token, and the sessions it names end.
+func (p *Client) BackchannelLogout(w http.ResponseWriter, r *http.Request, site Site, rv Revocation) LogoutAnswer {
+	ip := site.ClientIP
 	now := time.Now()
 	if !p.logoutAddrs.allow(ip, now) {
 		p.logoutRefusals.refused(refusedTooMany, ip, nil)
-		w.Header().Set("Retry-After", "1")
-		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable"})
+		return LogoutAnswer{Status: http.StatusTooManyRequests, RetryAfter: "1", Body: map[string]string{"error": "temporarily_unavailable"}}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutToken)
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("logout_token") == "" {
 		p.logoutRefusals.refused(refusedNoToken, ip, err)
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no logout_token"})
+		return LogoutAnswer{Status: http.StatusBadRequest, Body: map[string]string{"error": "invalid_request", "error_description": "no logout_token"}}
 	}
-	d, err := p.discovery(r.Context())
+	d, err := p.discover(r.Context())
 	if err != nil {
 		p.logoutRefusals.refused(refusedUnavailable, ip, err)
-		w.Header().Set("Retry-After", "5")
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return LogoutAnswer{Status: http.StatusServiceUnavailable, RetryAfter: "5", Body: map[string]string{"error": "temporarily_unavailable"}}
 	}
 	lt, reason, err := p.verifyLogoutToken(r.Context(), d, r.PostForm.Get("logout_token"), now)
 	if err != nil {
@@ -221,54 +246,34 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 		if reason == refusedKeys {
 			// The provider's keys could not be fetched now: a retry may
 			// well pass (Hydra retries a 503, not a 400).
-			w.Header().Set("Retry-After", fmt.Sprint(int(keyFetchEvery/time.Second)))
-			return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the provider's keys cannot be fetched now"})
+			return LogoutAnswer{Status: http.StatusServiceUnavailable, RetryAfter: fmt.Sprint(int(keyFetchEvery / time.Second)),
+				Body: map[string]string{"error": "temporarily_unavailable", "error_description": "the provider's keys cannot be fetched now"}}
 		}
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token refused"})
+		return LogoutAnswer{Status: http.StatusBadRequest, Body: map[string]string{"error": "invalid_request", "error_description": "logout token refused"}}
 	}
-	lister, ok := underlyingStore(h.store).(sessionstore.Lister)
-	if !ok {
+	if rv.Lister == nil {
 		p.logger.Error("oidc back-channel logout: this session store cannot find a user's sessions (memory, bolt and redis can); nothing revoked", zap.String("sid", lt.SessionID))
-		return writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "unsupported", "error_description": "the session store cannot revoke sessions by user"})
+		return LogoutAnswer{Status: http.StatusNotImplemented, Body: map[string]string{"error": "unsupported", "error_description": "the session store cannot revoke sessions by user"}}
 	}
 	// Once per token, on every instance: claim its jti before acting.
-	claims := h.claims()
 	jti := sessionstore.ClaimKey("oidc logout jti", p.Issuer, p.ClientID, lt.ID)
-	first, err := claims.Claim(r.Context(), jti, lt.freshUntil())
+	first, err := rv.Claims.Claim(r.Context(), jti, lt.freshUntil())
 	if err != nil {
-		h.logStoreError(r, "back-channel logout", err)
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return LogoutAnswer{Status: http.StatusServiceUnavailable, Body: map[string]string{"error": "temporarily_unavailable"}, StoreErr: err}
 	}
 	if !first {
 		p.logoutRefusals.refused(refusedReplay, ip, fmt.Errorf("jti %q was accepted before: a logout token is accepted once", lt.ID))
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token replayed"})
+		return LogoutAnswer{Status: http.StatusBadRequest, Body: map[string]string{"error": "invalid_request", "error_description": "logout token replayed"}}
 	}
-	n, err := h.revokeOIDCSessions(r.Context(), lister, p, lt.Subject, lt.SessionID)
+	n, err := p.revokeSessions(r.Context(), rv.Lister, rv.Store, lt.Subject, lt.SessionID)
 	if err != nil {
 		// Nothing may have been revoked: the provider's retry of this
 		// very token must not count as a replay.
-		if rerr := claims.Release(context.WithoutCancel(r.Context()), jti); rerr != nil {
+		if rerr := rv.Claims.Release(context.WithoutCancel(r.Context()), jti); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		h.logStoreError(r, "back-channel logout", err)
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return LogoutAnswer{Status: http.StatusServiceUnavailable, Body: map[string]string{"error": "temporarily_unavailable"}, StoreErr: err}
 	}
-	h.metrics.logouts.Add(float64(n))
 	p.logger.Info("oidc back-channel logout", zap.Int("sessions", n), zap.Bool("by_sid", lt.SessionID != ""))
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return LogoutAnswer{Status: http.StatusOK, Revoked: n}
 }
-
-// claims is where the handler claims what may be used once: its store,
-// or, for the cookie store (which keeps nothing on the server), this
-// process's memory, which other instances do not see.
-func (h *Handler) claims() sessionstore.Claimer {
-	if c, ok := underlyingStore(h.store).(sessionstore.Claimer); ok {
-		return c
-	}
-	return processClaims()
-}
-
-// processClaims are the claims of handlers whose store cannot keep them,
-// shared by every config this process loads.
-var processClaims = sync.OnceValue(func() *sessionstore.Memory { return sessionstore.NewMemory(time.Minute) })

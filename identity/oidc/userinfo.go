@@ -1,4 +1,4 @@
-package caddymodule
+package oidc
 
 import (
 	"context"
@@ -28,7 +28,7 @@ const maxUserInfoBytes = 1 << 20
 // (application/jwt, for clients that registered
 // userinfo_signed_response_alg, which this one never does) goes to
 // go-oidc, which checks its signature.
-func (p *oidcProvider) userInfo(ctx context.Context, d *oidcDiscovery, tok *oauth2.Token) (map[string]any, error) {
+func (p *Client) userInfo(ctx context.Context, d *discovery, tok *oauth2.Token) (map[string]any, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.provider.UserInfoEndpoint(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("userinfo request: %w", err)

@@ -1,0 +1,118 @@
+package oidc
+
+import (
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+)
+
+// Site is what the handler works out about one request and the package
+// needs: where the handler's endpoints are as the browser sees them, the
+// site's home, and the client's address.
+type Site struct {
+	// Endpoints is the path of the handler's endpoints as the browser
+	// sees them (<mount><path_prefix>, such as /.session): the callback
+	// is <Endpoints>/oidc/<name>/callback.
+	Endpoints string
+	// Home is the site's root under the mount ("/" without one).
+	Home string
+	// ClientIP is the client's address, as logs name it.
+	ClientIP string
+}
+
+func (s Site) zapRemoteIP() zap.Field { return zap.String("remote_ip", s.ClientIP) }
+
+// Problem is a login that did not work, for the user: the handler
+// answers it with a page (Title, Message) or JSON ({"error": Message})
+// with Status, and never sets a session.
+type Problem struct {
+	Status  int
+	Title   string
+	Message string
+	// Provider is the provider's name, "" when there is no such provider.
+	Provider string
+	// Result is how the login counts in the metrics: success, refused,
+	// failure or error; "" when it does not count.
+	Result string
+	// RetryAfter is the Retry-After header to send, or "".
+	RetryAfter string
+}
+
+func (p *Problem) Error() string { return p.Title + ": " + p.Message }
+
+// problem is a Problem of provider p.
+func (p *Client) problem(result string, status int, title, msg string) *Problem {
+	return &Problem{Status: status, Title: title, Message: msg, Provider: p.Name, Result: result}
+}
+
+// Helpers that other packages have too: kept here so that this package
+// needs none of them.
+
+// shorten cuts s to at most n bytes of valid UTF-8 without control
+// characters.
+func shorten(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+// validDataKey reports whether k matches [a-z0-9-]{1,64}: a session data
+// key, as the upstream gets it in X-Session-Data-<key>.
+func validDataKey(k string) bool {
+	if len(k) == 0 || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// maxDataValue bounds one session data value.
+const maxDataValue = 4096
+
+// validDataValue reports whether v is printable text (UTF-8, no control
+// characters but tab) that can go in a header.
+func validDataValue(v string) bool {
+	if len(v) > maxDataValue || !utf8.ValidString(v) {
+		return false
+	}
+	for _, r := range v {
+		if (r < ' ' && r != '\t') || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// clientNet is what one client's requests are counted under: its IPv4
+// address (also when written as IPv4-mapped IPv6), or its IPv6 /64, since
+// one host may use any address of its /64.
+func clientNet(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(ip) // r.RemoteAddr, outside Caddy
+		if err != nil {
+			return ip
+		}
+		a = ap.Addr()
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
+}
