@@ -88,7 +88,7 @@ func (e claimsError) Error() string { return e.msg }
 //     verified email: the email a user is named by when the provider
 //     gives them no username is not another user's to pick.
 //
-// A claim that is there but is no valid name (validUsername, or not a
+// A claim that is there but is no valid name (identity.ValidUsername, or not a
 // string) refuses the login: taking the next claim instead would let the
 // user whose username is unusable share a name with the user who picks
 // that next claim's value as username. sub is never a fallback, for the

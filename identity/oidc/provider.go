@@ -156,7 +156,7 @@ func (p *Provider) Validate() error {
 	if len(p.Scopes) == 0 {
 		p.Scopes = defaultScopes
 	}
-	if !containsString(p.Scopes, gooidc.ScopeOpenID) {
+	if !slices.Contains(p.Scopes, gooidc.ScopeOpenID) {
 		p.Scopes = append([]string{gooidc.ScopeOpenID}, p.Scopes...)
 	}
 	for _, s := range p.Scopes {
@@ -231,8 +231,6 @@ func validRedirectURL(s string) error {
 	}
 	return nil
 }
-
-func containsString(list []string, s string) bool { return slices.Contains(list, s) }
 
 // parseAbsoluteURL accepts an absolute http or https URL with a host.
 func parseAbsoluteURL(s string) (*url.URL, error) {
