@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/assertion"
+	"github.com/edgesession/edgesession/pages"
 )
 
 // Assertion sends the upstream a short-lived signed token (a JWT, ES256)
@@ -151,7 +152,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) bool {
 // serveJWKS serves the public keys that verify the assertions.
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if h.assert == nil {
-		return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -108,7 +109,7 @@ func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCred
 		h.logger.Warn("login throttled", zap.String("user", c.user), zap.String("remote_ip", ip), zap.String("by", "http_basic"))
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		return nil, writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
+		return nil, pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
 	}
 	defer attempt.end()
 
@@ -161,7 +162,7 @@ func (h *Handler) beginBasic(ctx context.Context, ip, user string) (*attempt, ti
 func (h *Handler) basicUnauthorized(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	h.basicChallenge(w)
-	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 }
 
 // basicChallenge asks for Basic credentials (RFC 7617, with UTF-8).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
 )
 
 func init() {
@@ -235,7 +236,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) != 1 {
 				return d.Err(`title needs one value; quote a name with spaces: title "Acme Wiki"`)
 			}
-			if err := validTitle(args[0]); err != nil {
+			if err := pages.ValidTitle(args[0]); err != nil {
 				return d.Err(err.Error())
 			}
 			s.Title = args[0]
@@ -356,7 +357,7 @@ func checkLoginTemplate(path string) error {
 	if !fi.Mode().IsRegular() || fi.Size() > maxLoginTemplate {
 		return fmt.Errorf("login_template %s: not a regular file of at most %d KiB", path, maxLoginTemplate>>10)
 	}
-	_, err = loadTemplates(path)
+	_, err = pages.Load(path)
 	return err
 }
 

@@ -9,7 +9,6 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -209,7 +209,7 @@ type Handler struct {
 	assert     *asserter
 	users      *userDB
 	throttle   *throttle
-	templates  *template.Template
+	pages      *pages.Set
 	cop        *http.CrossOriginProtection
 	strip      headerMatcher
 	markers    markerNames // the signed-in marker's names, see markerNames
@@ -310,7 +310,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.warnBareNames()
 	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
 	h.scope = h.throttleScope()
-	h.templates, err = loadTemplates(h.LoginTemplate)
+	h.pages, err = pages.Load(h.LoginTemplate)
 	if err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func (h *Handler) validate() error {
 	if err := h.validateBasic(); err != nil {
 		return err
 	}
-	if err := validTitle(h.Title); err != nil {
+	if err := pages.ValidTitle(h.Title); err != nil {
 		return err
 	}
 	for _, m := range h.SplitPath {
@@ -511,7 +511,7 @@ func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 		return h.refuseUnknownMount(w, r, "login")
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if isNavigation(r) {
+	if pages.IsNavigation(r) {
 		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
@@ -519,13 +519,13 @@ func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 	if h.offersBasic(r) {
 		h.basicChallenge(w)
 	}
-	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 }
 
 func (h *Handler) serviceUnavailable(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Retry-After", "5")
-	return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+	return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 }
 
 // Interface guards

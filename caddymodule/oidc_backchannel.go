@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -202,18 +203,18 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 	if !p.logoutAddrs.allow(ip, now) {
 		p.logoutRefusals.refused(refusedTooMany, ip, nil)
 		w.Header().Set("Retry-After", "1")
-		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable"})
+		return pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable"})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutToken)
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("logout_token") == "" {
 		p.logoutRefusals.refused(refusedNoToken, ip, err)
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no logout_token"})
+		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no logout_token"})
 	}
 	d, err := p.discovery(r.Context())
 	if err != nil {
 		p.logoutRefusals.refused(refusedUnavailable, ip, err)
 		w.Header().Set("Retry-After", "5")
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 	}
 	lt, reason, err := p.verifyLogoutToken(r.Context(), d, r.PostForm.Get("logout_token"), now)
 	if err != nil {
@@ -222,14 +223,14 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 			// The provider's keys could not be fetched now: a retry may
 			// well pass (Hydra retries a 503, not a 400).
 			w.Header().Set("Retry-After", fmt.Sprint(int(keyFetchEvery/time.Second)))
-			return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the provider's keys cannot be fetched now"})
+			return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the provider's keys cannot be fetched now"})
 		}
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token refused"})
+		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token refused"})
 	}
 	lister, ok := underlyingStore(h.store).(sessionstore.Lister)
 	if !ok {
 		p.logger.Error("oidc back-channel logout: this session store cannot find a user's sessions (memory, bolt and redis can); nothing revoked", zap.String("sid", lt.SessionID))
-		return writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "unsupported", "error_description": "the session store cannot revoke sessions by user"})
+		return pages.WriteJSON(w, http.StatusNotImplemented, map[string]string{"error": "unsupported", "error_description": "the session store cannot revoke sessions by user"})
 	}
 	// Once per token, on every instance: claim its jti before acting.
 	claims := h.claims()
@@ -237,11 +238,11 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 	first, err := claims.Claim(r.Context(), jti, lt.freshUntil())
 	if err != nil {
 		h.logStoreError(r, "back-channel logout", err)
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 	}
 	if !first {
 		p.logoutRefusals.refused(refusedReplay, ip, fmt.Errorf("jti %q was accepted before: a logout token is accepted once", lt.ID))
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token replayed"})
+		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout token replayed"})
 	}
 	n, err := h.revokeOIDCSessions(r.Context(), lister, p, lt.Subject, lt.SessionID)
 	if err != nil {
@@ -251,7 +252,7 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 			err = errors.Join(err, rerr)
 		}
 		h.logStoreError(r, "back-channel logout", err)
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 	}
 	h.metrics.logouts.Add(float64(n))
 	p.logger.Info("oidc back-channel logout", zap.Int("sessions", n), zap.Bool("by_sid", lt.SessionID != ""))

@@ -21,6 +21,8 @@ import (
 	"github.com/edgesession/edgesession/identity"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
+
+	"github.com/edgesession/edgesession/pages"
 )
 
 // A login through a provider goes:
@@ -237,7 +239,7 @@ func (h *Handler) serveOIDC(w http.ResponseWriter, r *http.Request, rest string)
 		return h.oidcBackchannelLogout(w, r, p)
 	}
 	if p == nil || what != "callback" {
-		return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
 	if r.Method != http.MethodGet {
 		// Not even HEAD: it would spend the code.
@@ -339,15 +341,14 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 	h.keepLogoutHint(w, r, p, d, fresh.rec, v.raw)
 	h.oidcCount(p, "success")
 	p.logger.Info("login", zap.String("user", id.User), zapRemoteIP(r))
-	if acceptsJSON(r) {
-		return writeJSON(w, http.StatusOK, map[string]string{"user": id.User, "source": id.Source})
+	if pages.AcceptsJSON(r) {
+		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": id.User, "source": id.Source})
 	}
 	if h.Cookie.SameSite == "strict" {
 		// A redirect would go on with the navigation the provider began,
 		// a cross-site one, without the Strict session cookie. A page of
 		// ours that moves on begins a navigation of our own.
-		page := oidcProblemPage{Title: "Signed in", Continue: safeRedirect(st.Redirect), Retry: safeRedirect(st.Redirect), Nonce: rand.Text()}
-		return h.render(w, http.StatusOK, "oidc.html", page.Nonce, page)
+		return h.pages.OIDC(w, http.StatusOK, pages.OIDC{Title: "Signed in", Continue: safeRedirect(st.Redirect), Retry: safeRedirect(st.Redirect)})
 	}
 	http.Redirect(w, r, safeRedirect(st.Redirect), http.StatusSeeOther)
 	return nil
@@ -440,23 +441,13 @@ func mergeUserInfo(claims, more map[string]any) {
 	}
 }
 
-// oidcProblemPage is what the sign-in problem template is given.
-type oidcProblemPage struct {
-	Title    string
-	Message  string
-	Retry    string // the login page, to start again
-	Continue string // where to go on to at once, after a login
-	Nonce    string
-}
-
 // oidcProblem answers a provider login that did not work: a page that
 // says why, or JSON for API clients. It never sets a session.
 func (h *Handler) oidcProblem(w http.ResponseWriter, r *http.Request, p *oidcProvider, status int, title, msg string) error {
-	if acceptsJSON(r) {
-		return writeJSON(w, status, map[string]string{"error": msg})
+	if pages.AcceptsJSON(r) {
+		return pages.WriteJSON(w, status, map[string]string{"error": msg})
 	}
-	page := oidcProblemPage{Title: title, Message: msg, Retry: h.endpointURL(r, "/login"), Nonce: rand.Text()}
-	return h.render(w, status, "oidc.html", page.Nonce, page)
+	return h.pages.OIDC(w, status, pages.OIDC{Title: title, Message: msg, Retry: h.endpointURL(r, "/login")})
 }
 
 // oidcCount counts a provider login in the provider's counter and in
@@ -469,26 +460,19 @@ func (h *Handler) oidcCount(p *oidcProvider, result string) {
 	h.metrics.logins.WithLabelValues(result).Inc()
 }
 
-// oidcButton is one provider's button on the login page.
-type oidcButton struct {
-	Name  string
-	Label string
-	URL   string // starts the login: a link, not a form (CSP form-action)
-}
-
 // oidcButtons are the login page's provider buttons, for a login that
 // goes on to redirect.
-func (h *Handler) oidcButtons(r *http.Request, redirect string) []oidcButton {
+func (h *Handler) oidcButtons(r *http.Request, redirect string) []pages.Provider {
 	if h.oidc == nil {
 		return nil
 	}
-	buttons := make([]oidcButton, 0, len(h.oidc.list))
+	buttons := make([]pages.Provider, 0, len(h.oidc.list))
 	for _, p := range h.oidc.list {
 		q := url.Values{"provider": {p.Name}}
 		if redirect != "" && redirect != "/" {
 			q.Set("redirect", redirect)
 		}
-		buttons = append(buttons, oidcButton{Name: p.Name, Label: p.Label, URL: h.endpointURL(r, "/login") + "?" + q.Encode()})
+		buttons = append(buttons, pages.Provider{Name: p.Name, Label: p.Label, URL: h.endpointURL(r, "/login") + "?" + q.Encode()})
 	}
 	return buttons
 }

@@ -282,22 +282,6 @@ func TestMergeUserInfo(t *testing.T) {
 	}
 }
 
-func TestOIDCContinuePage(t *testing.T) {
-	h := &Handler{}
-	var err error
-	if h.templates, err = loadTemplates(""); err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	page := oidcProblemPage{Title: "Signed in", Continue: "/a?b=1&c=2", Nonce: "n"}
-	if err := h.render(rec, 200, "oidc.html", page.Nonce, page); err != nil {
-		t.Fatal(err)
-	}
-	if body := rec.Body.String(); !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=/a?b=1&amp;c=2">`) {
-		t.Errorf("continue page:\n%s", body)
-	}
-}
-
 func TestOIDCProviderValidateJSON(t *testing.T) {
 	for _, p := range []OIDCProvider{
 		{Name: "a", ClientID: "x"},

@@ -1,10 +1,8 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"io"
 	"maps"
-	"mime"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -362,54 +360,6 @@ func canonicalKeyTail(k string) string {
 	return string(b)
 }
 
-// isNavigation reports whether r is a browser navigating to a page, which
-// may be sent to the login page: a GET or HEAD that accepts HTML and is not
-// a script's request. Prototype.js and jQuery accept text/html too, but say
-// X-Requested-With; fetch() and XMLHttpRequest in today's browsers say
-// Sec-Fetch-Mode cors, same-origin or no-cors. A script would only follow
-// the redirect and get the login page's HTML where it wants data.
-func isNavigation(r *http.Request) bool {
-	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) && !fromScript(r)
-}
-
-// fromScript reports whether r was sent by a page's script rather than by
-// the browser navigating.
-func fromScript(r *http.Request) bool {
-	if _, ok := r.Header["X-Requested-With"]; ok {
-		return true
-	}
-	mode, ok := r.Header["Sec-Fetch-Mode"]
-	return ok && (len(mode) != 1 || mode[0] != "navigate")
-}
-
-// wantsPage reports whether an answer that is not a success (a refused
-// cross-origin form, a throttled login) is for a person to read: a browser
-// that posted a form by navigating. API clients (Accept: application/json,
-// a JSON body, a script, a client that does not accept HTML) get JSON.
-func wantsPage(r *http.Request) bool {
-	if !acceptsHTML(r) || acceptsJSON(r) || fromScript(r) {
-		return false
-	}
-	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return mediaType != "application/json"
-}
-
-// acceptsHTML reports whether the client accepts HTML, judged by Accept.
-func acceptsHTML(r *http.Request) bool {
-	for _, v := range r.Header["Accept"] {
-		if strings.Contains(v, "text/html") {
-			return true
-		}
-	}
-	return false
-}
-
-// acceptsJSON reports whether the client asked for JSON first.
-func acceptsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
-}
-
 // originalRequestURI is the path and query the client asked for, before
 // any rewrite.
 func originalRequestURI(r *http.Request) string {
@@ -424,13 +374,6 @@ func clientIP(r *http.Request) string {
 		return ip
 	}
 	return r.RemoteAddr
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
 }
 
 // validHeaderName reports whether s can be (the start of) a header name.
