@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/throttle"
 )
 
 func init() {
@@ -206,7 +207,7 @@ type Handler struct {
 	readings   authz.Config
 	assert     *asserter
 	users      *userDB
-	throttle   *throttle
+	throttle   *throttle.Throttle
 	templates  *template.Template
 	cop        *http.CrossOriginProtection
 	strip      headerMatcher
