@@ -23,6 +23,7 @@ import (
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/throttle"
 )
 
 func init() {
@@ -208,7 +209,7 @@ type Handler struct {
 	readings   authz.Config
 	assert     *asserter
 	users      *userDB
-	throttle   *throttle
+	throttle   *throttle.Throttle
 	pages      *pages.Set
 	cop        *http.CrossOriginProtection
 	strip      headerMatcher

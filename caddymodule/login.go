@@ -112,7 +112,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ip := clientIP(r)
-	attempt, wait, err := h.throttle.begin(r.Context(), h.scope, ip, cred.Username, time.Now())
+	attempt, wait, err := h.throttle.Begin(r.Context(), h.scope, ip, cred.Username, time.Now())
 	if err != nil {
 		if r.Context().Err() != nil {
 			return nil // the client hung up; nothing was checked or counted
@@ -138,7 +138,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
 	}
-	defer attempt.end()
+	defer attempt.End()
 
 	fp, ok, err := h.users.check(cred.Username, cred.Password)
 	if err != nil {
@@ -146,7 +146,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		// Counted before anything the client can interrupt.
-		attempt.failed(r.Context(), time.Now())
+		attempt.Failed(r.Context(), time.Now())
 		h.metrics.logins.WithLabelValues("failure").Inc()
 		h.logger.Warn("login failed", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		if isJSON {
@@ -154,7 +154,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.renderLogin(w, r, http.StatusUnauthorized, pages.Login{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
 	}
-	attempt.succeeded(r.Context())
+	attempt.Succeeded(r.Context())
 
 	// The current session, whose data the new one carries over. A store
 	// that fails is a 503: logging in would only fail to save.
