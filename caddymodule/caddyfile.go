@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -166,7 +167,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = s.Cookie.unmarshalCaddyfile(d)
 		case "header_prefix":
 			s.HeaderPrefix, err = oneArg(d)
-			if err == nil && !validHeaderName(s.HeaderPrefix) {
+			if err == nil && !upstream.ValidHeaderName(s.HeaderPrefix) {
 				return d.Errf("header_prefix %q: not a valid header name", s.HeaderPrefix)
 			}
 		case "user_header":
@@ -265,7 +266,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		prefix = DefaultHeaderPrefix
 	}
 	for _, name := range slices.SortedFunc(maps.Keys(headerLines), func(a, b string) int { return headerLines[a] - headerLines[b] }) {
-		if underPrefix(name, prefix) {
+		if upstream.UnderPrefix(name, prefix) {
 			return fmt.Errorf("header %q: starts with the header prefix %q, which is the handler's own, at %s:%d", name, prefix, d.File(), headerLines[name])
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgesession/edgesession/upstream"
 	"go.uber.org/zap"
 )
 
@@ -63,8 +64,8 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 		if !ok {
 			continue
 		}
-		v = shorten(v, maxDataValue)
-		if k := claimDataKey(c); validDataKey(k) && validDataValue(v) {
+		v = shorten(v, upstream.MaxDataValue)
+		if k := claimDataKey(c); upstream.ValidDataKey(k) && upstream.ValidDataValue(v) {
 			u.data[k] = v
 		}
 	}
