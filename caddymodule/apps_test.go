@@ -172,7 +172,7 @@ func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
 		"user-name": true, "USER_NAME": true, "x_forwarded_email": true, "X-Webauth-Role": true, "x-missing": true,
 		"X-Forwarded-Emai": false, "X-Forwarded-Email2": false, "User": false,
 	} {
-		if got := h.strip.matches(name); got != want {
+		if got := h.strip.Matches(name); got != want {
 			t.Errorf("matches(%q) = %v, want %v", name, got, want)
 		}
 	}
@@ -181,7 +181,7 @@ func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
 	r.Header = http.Header{"User_name": {"mallory"}, "X-Forwarded-Email": {"mallory@evil"}, "X-Missing": {"mallory"}, "Accept": {"*/*"},
 		"Connection": {"x_forwarded_email, User-Name"}}
 	r.Trailer = http.Header{"X-Webauth-Role": {"root"}}
-	h.stripRequest(r)
+	h.strip.StripRequest(r)
 	if len(r.Trailer) != 0 {
 		t.Errorf("trailers left: %v", r.Trailer)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgesession/edgesession/assertion"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 // Assertion sends the upstream a short-lived signed token (a JWT, ES256)
@@ -64,7 +65,7 @@ type Assertion struct {
 const DefaultAssertionLifetime = assertion.DefaultLifetime
 
 func (a *Assertion) validate() error {
-	if a.Header != "" && !validHeaderName(a.Header) {
+	if a.Header != "" && !upstream.ValidHeaderName(a.Header) {
 		return fmt.Errorf("assertion header %q: not a valid header name", a.Header)
 	}
 	if l := time.Duration(a.Lifetime); l != 0 && (l < assertion.MinLifetime || l > assertion.MaxLifetime) {
@@ -103,9 +104,7 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 	if header == "" {
 		header = http.CanonicalHeaderKey(h.HeaderPrefix + "Assertion")
 	}
-	if !h.strip.matches(header) {
-		h.strip.names = append(h.strip.names, normalizeHeaderName(header))
-	}
+	h.strip.Add(header)
 	ring := assertion.NewKeyring(ctx.Storage(), h.Realm, time.Duration(a.RotateEvery), h.logger)
 	if err := ring.Sync(ctx, time.Now()); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -168,7 +169,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = unmarshalCookie(d, &s.Cookie)
 		case "header_prefix":
 			s.HeaderPrefix, err = oneArg(d)
-			if err == nil && !validHeaderName(s.HeaderPrefix) {
+			if err == nil && !upstream.ValidHeaderName(s.HeaderPrefix) {
 				return d.Errf("header_prefix %q: not a valid header name", s.HeaderPrefix)
 			}
 		case "user_header":
@@ -267,7 +268,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		prefix = DefaultHeaderPrefix
 	}
 	for _, name := range slices.SortedFunc(maps.Keys(headerLines), func(a, b string) int { return headerLines[a] - headerLines[b] }) {
-		if underPrefix(name, prefix) {
+		if upstream.UnderPrefix(name, prefix) {
 			return fmt.Errorf("header %q: starts with the header prefix %q, which is the handler's own, at %s:%d", name, prefix, d.File(), headerLines[name])
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/throttle"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -212,9 +213,9 @@ type Handler struct {
 	throttle   *throttle.Throttle
 	pages      *pages.Set
 	cop        *http.CrossOriginProtection
-	strip      headerMatcher
+	strip      upstream.Trusted
 	markers    markerNames // the signed-in marker's names, see markerNames
-	fwd        forwardHeaders
+	fwd        upstream.Forwarder
 	idle       time.Duration
 	lifetime   time.Duration
 	touchEvery time.Duration
@@ -367,9 +368,9 @@ func (h *Handler) setDefaults() {
 
 // prepareHeaders works out the header names of the request path once.
 func (h *Handler) prepareHeaders() {
-	h.strip = newHeaderMatcher(h.HeaderPrefix, h.trustedNames())
+	h.strip = upstream.NewTrusted(h.HeaderPrefix, upstream.TrustedNames(h.UserHeaders, h.Headers))
 	h.markers = newMarkerNames(h.Cookie.Name)
-	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders, h.Headers)
+	h.fwd = upstream.NewForwarder(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
 func (h *Handler) validate() error {
@@ -428,10 +429,10 @@ func validRealm(realm string) error {
 }
 
 // serve is the request path; ServeHTTP wraps it so that no header with
-// the prefix leaves on any path. The next handler writes to rw, which
-// serve fills.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rw *responseWriter) error {
-	h.stripRequest(r)
+// the prefix leaves on any path. The next handler writes to ws.upstream,
+// which serve fills.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, ws *writers) error {
+	h.strip.StripRequest(r)
 	placeholders := placeholdersFor(r)
 	basic := h.takeBasicCredentials(r)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
@@ -482,13 +483,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if len(h.LogoutCookies) > 0 {
 		h.markers.remove(r.Header)
 	}
-	h.wrapResponse(rw, w, r, s)
-	if byBasic {
-		rw.control = false // the session is in no store to write to
-	}
+	// A Basic client's session is in no store to write to: no control.
+	h.wrapResponse(ws, w, r, s, h.UpstreamControl && !byBasic)
+	rw := &ws.upstream
 	err = next.ServeHTTP(rw, r)
-	rw.finish()
-	rw.stripTrailers()
+	rw.Finish()
+	rw.StripTrailers()
 	return err
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 // OIDCProvider is an OpenID Connect provider that users may sign in with
@@ -235,7 +236,7 @@ func (p *OIDCProvider) validate() error {
 		p.GroupsClaim = defaultGroupsClaim
 	}
 	for _, c := range p.Claims {
-		if !validDataKey(claimDataKey(c)) {
+		if !upstream.ValidDataKey(claimDataKey(c)) {
 			return fmt.Errorf("oidc %s: claim %q: its session data key %q is not a valid key (letters, digits, '-', '_', '.'; at most 64)", p.Name, c, claimDataKey(c))
 		}
 	}

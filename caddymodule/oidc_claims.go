@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/upstream"
 	"go.uber.org/zap"
 )
 
@@ -64,8 +65,8 @@ func (p *oidcProvider) identify(claims map[string]any) (oidcUser, error) {
 		if !ok {
 			continue
 		}
-		v = shorten(v, maxDataValue)
-		if k := claimDataKey(c); validDataKey(k) && validDataValue(v) {
+		v = shorten(v, upstream.MaxDataValue)
+		if k := claimDataKey(c); upstream.ValidDataKey(k) && upstream.ValidDataValue(v) {
 			u.data[k] = v
 		}
 	}

@@ -82,7 +82,7 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	keys, err := ix.DeleteUser(r.Context(), s.rec.User, handles...)
 	for _, k := range keys {
-		hijackedConns.closeAll(k)
+		hijackedConns.CloseAll(k)
 	}
 	if err != nil {
 		h.logStoreError(r, "signing out the user's sessions", err)
