@@ -203,7 +203,7 @@ func (a *AdminSessions) revoke(w http.ResponseWriter, r *http.Request, user stri
 		out.Revoked += len(keys)
 		// Sockets this process handed over under those sessions end too.
 		for _, k := range keys {
-			hijackedConns.closeAll(k)
+			hijackedConns.CloseAll(k)
 		}
 		return err
 	})
@@ -231,7 +231,7 @@ func (a *AdminSessions) revokeAll(w http.ResponseWriter, r *http.Request) error 
 		out.Revoked += n
 		return err
 	})
-	hijackedConns.closeEvery()
+	hijackedConns.CloseEvery()
 	fields := []zap.Field{zap.String("user", "*"), zap.Int("revoked", out.Revoked), zap.Int("stores", out.Stores), zap.String("by", "admin_api"), zap.String("remote_ip", remoteIP(r))}
 	if err != nil {
 		a.logger.Error("revoking every session failed", append(fields, zap.Error(err))...)
@@ -273,19 +273,6 @@ func eachIndex(fn func(kind string, ix sessionstore.UserIndex) error) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// closeEvery closes every connection handed over under any session.
-func (cr *connRegistry) closeEvery() {
-	cr.mu.Lock()
-	keys := make([]sessionstore.Key, 0, len(cr.byKey))
-	for k := range cr.byKey {
-		keys = append(keys, k)
-	}
-	cr.mu.Unlock()
-	for _, k := range keys {
-		cr.closeAll(k)
-	}
 }
 
 func allow(r *http.Request, methods ...string) error {

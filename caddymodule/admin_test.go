@@ -139,7 +139,7 @@ func TestAdminSessions(t *testing.T) {
 	// A socket handed over under one of alice's sessions ends with it.
 	server, client := net.Pipe()
 	defer client.Close()
-	hijackedConns.track(alice[1].key, server)
+	hijackedConns.Track(alice[1].key, server)
 
 	// Revoke one.
 	code, body = adminCall(t, a, "DELETE", "/session/users/alice/"+alice[1].key.Handle().String())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/throttle"
 )
 
 // sessionJSON adapts a Caddyfile session block and returns the handler's
@@ -171,7 +172,7 @@ func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
 		"user-name": true, "USER_NAME": true, "x_forwarded_email": true, "X-Webauth-Role": true, "x-missing": true,
 		"X-Forwarded-Emai": false, "X-Forwarded-Email2": false, "User": false,
 	} {
-		if got := h.strip.matches(name); got != want {
+		if got := h.strip.Matches(name); got != want {
 			t.Errorf("matches(%q) = %v, want %v", name, got, want)
 		}
 	}
@@ -180,7 +181,7 @@ func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
 	r.Header = http.Header{"User_name": {"mallory"}, "X-Forwarded-Email": {"mallory@evil"}, "X-Missing": {"mallory"}, "Accept": {"*/*"},
 		"Connection": {"x_forwarded_email, User-Name"}}
 	r.Trailer = http.Header{"X-Webauth-Role": {"root"}}
-	h.stripRequest(r)
+	h.strip.StripRequest(r)
 	if len(r.Trailer) != 0 {
 		t.Errorf("trailers left: %v", r.Trailer)
 	}
@@ -394,8 +395,7 @@ func basicHandler(t *testing.T, failures int) *Handler {
 	h.setupSources()
 	h.HTTPBasic = &HTTPBasic{Realm: "DAV"}
 	h.UpstreamControl = true
-	h.throttle = newThrottle(&LoginLimit{Failures: failures, Window: caddy.Duration(time.Minute)}, nil, h.logger)
-	h.throttle.table = newThrottleTable(1000)
+	h.throttle = throttle.NewPrivate(throttle.Limit{Failures: failures, Window: time.Minute}, nil, 1000, h.logger)
 	h.scope = h.throttleScope()
 	return h
 }
@@ -489,7 +489,7 @@ func TestHTTPBasic(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests {
 		t.Errorf("locked out, right password: %d", w.Code)
 	}
-	if _, wait, _ := h.throttle.begin(context.Background(), h.scope, "192.0.2.1", "alice", time.Now()); wait <= 0 {
+	if _, wait, _ := h.throttle.Begin(context.Background(), h.scope, "192.0.2.1", "alice", time.Now()); wait <= 0 {
 		t.Error("the form's login is not locked out by Basic failures")
 	}
 }
@@ -517,12 +517,12 @@ func TestHTTPBasicInParallel(t *testing.T) {
 	// As many attempts in flight as the limit: the next one waits for
 	// one of them to end, then gets through.
 	ctx, now := context.Background(), time.Now()
-	a1, _, _ := h.throttle.begin(ctx, h.scope, "192.0.2.1", "alice", now)
-	a2, _, _ := h.throttle.begin(ctx, h.scope, "192.0.2.1", "alice", now)
+	a1, _, _ := h.throttle.Begin(ctx, h.scope, "192.0.2.1", "alice", now)
+	a2, _, _ := h.throttle.Begin(ctx, h.scope, "192.0.2.1", "alice", now)
 	if a1 == nil || a2 == nil {
 		t.Fatal("two attempts did not begin")
 	}
-	done := make(chan *attempt)
+	done := make(chan *throttle.Attempt)
 	go func() {
 		a, _, _ := h.beginBasic(ctx, "192.0.2.1", "alice")
 		done <- a
@@ -532,13 +532,13 @@ func TestHTTPBasicInParallel(t *testing.T) {
 		t.Fatalf("began with the limit in flight: %v", a)
 	case <-time.After(200 * time.Millisecond):
 	}
-	a1.end()
+	a1.End()
 	if a := <-done; a == nil {
 		t.Error("refused after an attempt in flight ended")
 	} else {
-		a.end()
+		a.End()
 	}
-	a2.end()
+	a2.End()
 }
 
 func TestBasicCredentialsNeverReachUpstream(t *testing.T) {

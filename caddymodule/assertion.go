@@ -11,6 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/assertion"
+	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 // Assertion sends the upstream a short-lived signed token (a JWT, ES256)
@@ -63,7 +65,7 @@ type Assertion struct {
 const DefaultAssertionLifetime = assertion.DefaultLifetime
 
 func (a *Assertion) validate() error {
-	if a.Header != "" && !validHeaderName(a.Header) {
+	if a.Header != "" && !upstream.ValidHeaderName(a.Header) {
 		return fmt.Errorf("assertion header %q: not a valid header name", a.Header)
 	}
 	if l := time.Duration(a.Lifetime); l != 0 && (l < assertion.MinLifetime || l > assertion.MaxLifetime) {
@@ -102,9 +104,7 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 	if header == "" {
 		header = http.CanonicalHeaderKey(h.HeaderPrefix + "Assertion")
 	}
-	if !h.strip.matches(header) {
-		h.strip.names = append(h.strip.names, normalizeHeaderName(header))
-	}
+	h.strip.Add(header)
 	ring := assertion.NewKeyring(ctx.Storage(), h.Realm, time.Duration(a.RotateEvery), h.logger)
 	if err := ring.Sync(ctx, time.Now()); err != nil {
 		return err
@@ -151,7 +151,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) bool {
 // serveJWKS serves the public keys that verify the assertions.
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if h.assert == nil {
-		return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")

@@ -11,7 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/throttle"
 )
 
 // HTTP Basic for clients that cannot fill in a form (SPEC §12): CalDAV and
@@ -108,21 +110,21 @@ func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCred
 		h.logger.Warn("login throttled", zap.String("user", c.user), zap.String("remote_ip", ip), zap.String("by", "http_basic"))
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		return nil, writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
+		return nil, pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
 	}
-	defer attempt.end()
+	defer attempt.End()
 
 	fp, ok, err := h.users.check(c.user, c.password)
 	if err != nil {
 		h.logger.Error("password check failed", zap.String("user", c.user), zap.String("remote_ip", ip), zap.Error(err))
 	}
 	if !ok {
-		attempt.failed(r.Context(), time.Now())
+		attempt.Failed(r.Context(), time.Now())
 		h.metrics.logins.WithLabelValues("failure").Inc()
 		h.logger.Warn("login failed", zap.String("user", c.user), zap.String("remote_ip", ip), zap.String("by", "http_basic"))
 		return nil, h.basicUnauthorized(w)
 	}
-	attempt.succeeded(r.Context())
+	attempt.Succeeded(r.Context())
 	h.metrics.logins.WithLabelValues("success").Inc()
 	if ce := h.logger.Check(zap.DebugLevel, "http basic login"); ce != nil {
 		ce.Write(zap.String("user", c.user), zap.String("remote_ip", ip))
@@ -140,11 +142,11 @@ const basicBusyLimit = 5 * time.Second
 // limit) would turn some away. They wait their turn instead, a few
 // seconds at most, which keeps the limit exact. A lockout is answered at
 // once.
-func (h *Handler) beginBasic(ctx context.Context, ip, user string) (*attempt, time.Duration, error) {
+func (h *Handler) beginBasic(ctx context.Context, ip, user string) (*throttle.Attempt, time.Duration, error) {
 	deadline := time.Now().Add(basicBusyLimit)
 	for {
-		attempt, wait, err := h.throttle.begin(ctx, h.scope, ip, user, time.Now())
-		if attempt != nil || err != nil || wait != busyWait || time.Now().After(deadline) {
+		attempt, wait, err := h.throttle.Begin(ctx, h.scope, ip, user, time.Now())
+		if attempt != nil || err != nil || wait != throttle.BusyWait || time.Now().After(deadline) {
 			return attempt, wait, err
 		}
 		t := time.NewTimer(50 * time.Millisecond)
@@ -161,7 +163,7 @@ func (h *Handler) beginBasic(ctx context.Context, ip, user string) (*attempt, ti
 func (h *Handler) basicUnauthorized(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	h.basicChallenge(w)
-	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 }
 
 // basicChallenge asks for Basic credentials (RFC 7617, with UTF-8).

@@ -221,7 +221,7 @@ func BenchmarkStripAndForward(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r.Header = base.Clone()
-				h.strip.removeFrom(r.Header)
+				h.strip.RemoveFrom(r.Header)
 				h.forward(r, s)
 				cookie.Remove(r.Header, h.Cookie.Name)
 			}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -167,7 +169,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = unmarshalCookie(d, &s.Cookie)
 		case "header_prefix":
 			s.HeaderPrefix, err = oneArg(d)
-			if err == nil && !validHeaderName(s.HeaderPrefix) {
+			if err == nil && !upstream.ValidHeaderName(s.HeaderPrefix) {
 				return d.Errf("header_prefix %q: not a valid header name", s.HeaderPrefix)
 			}
 		case "user_header":
@@ -235,7 +237,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) != 1 {
 				return d.Err(`title needs one value; quote a name with spaces: title "Acme Wiki"`)
 			}
-			if err := validTitle(args[0]); err != nil {
+			if err := pages.ValidTitle(args[0]); err != nil {
 				return d.Err(err.Error())
 			}
 			s.Title = args[0]
@@ -266,7 +268,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		prefix = DefaultHeaderPrefix
 	}
 	for _, name := range slices.SortedFunc(maps.Keys(headerLines), func(a, b string) int { return headerLines[a] - headerLines[b] }) {
-		if underPrefix(name, prefix) {
+		if upstream.UnderPrefix(name, prefix) {
 			return fmt.Errorf("header %q: starts with the header prefix %q, which is the handler's own, at %s:%d", name, prefix, d.File(), headerLines[name])
 		}
 	}
@@ -356,7 +358,7 @@ func checkLoginTemplate(path string) error {
 	if !fi.Mode().IsRegular() || fi.Size() > maxLoginTemplate {
 		return fmt.Errorf("login_template %s: not a regular file of at most %d KiB", path, maxLoginTemplate>>10)
 	}
-	_, err = loadTemplates(path)
+	_, err = pages.Load(path)
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/edgesession/edgesession/pages"
 )
 
 // serveEndpoint serves the handler's own endpoints under PathPrefix. They
@@ -25,12 +27,12 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, endpoint
 	if rest, ok := strings.CutPrefix(endpoint, "/oidc/"); ok && h.oidc != nil {
 		return h.serveOIDC(w, r, rest)
 	}
-	return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) error {
 	w.Header().Set("Allow", allow)
-	return writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+	return pages.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
 }
 
 // endpointURL is the URL of one of the handler's endpoints ("/login") as
@@ -46,15 +48,15 @@ func (h *Handler) endpointURL(r *http.Request, endpoint string) string {
 func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 	if err := h.cop.Check(r); err != nil {
 		h.logger.Warn("cross-origin request refused", zapRemoteIP(r), zapPath(r))
-		if wantsPage(r) {
-			h.renderMessage(w, http.StatusForbidden, messagePage{
+		if pages.WantsPage(r) {
+			h.renderMessage(w, http.StatusForbidden, pages.Message{
 				Heading:  "Form from another site refused",
 				Text:     "This form was sent from a page on another site, so it was not accepted and nothing has changed. To sign in or out, use this site's own page.",
 				Link:     h.endpointURL(r, "/login"),
 				LinkText: "Go to the sign-in page",
 			})
 		} else {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused"})
+			pages.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused"})
 		}
 		return false
 	}
@@ -81,13 +83,13 @@ func (h *Handler) serveWhoami(w http.ResponseWriter, r *http.Request) error {
 		return h.serviceUnavailable(w)
 	}
 	if s == nil || s.rec.User == "" {
-		return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+		return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 	}
 	data := s.rec.Data
 	if data == nil {
 		data = map[string]string{}
 	}
-	return writeJSON(w, http.StatusOK, whoami{
+	return pages.WriteJSON(w, http.StatusOK, whoami{
 		User:    s.rec.User,
 		Source:  s.rec.Source,
 		Data:    data,

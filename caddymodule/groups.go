@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"net/http"
 	"slices"
 	"strings"
 	"unicode"
@@ -83,16 +82,4 @@ func (db *userDB) groupSet(name string) *groupSet {
 		return acct.groupSet
 	}
 	return nil
-}
-
-// forwardGroups sends the session's groups as <prefix>Groups. slot is a
-// one-element slice of forward's single allocation, so that no two
-// headers share a slice.
-func (h *Handler) forwardGroups(r *http.Request, s *session, slot []string) {
-	g := s.groups
-	if g == nil {
-		return
-	}
-	slot[0] = g.header
-	r.Header[h.fwd.groups] = slot
 }

@@ -119,7 +119,7 @@ func BenchmarkStripAndForwardGroups(b *testing.B) {
 			for b.Loop() {
 				r = r.WithContext(context.WithValue(ctx, caddy.ReplacerCtxKey, caddy.NewReplacer()))
 				r.Header = base.Clone()
-				h.strip.removeFrom(r.Header)
+				h.strip.RemoveFrom(r.Header)
 				h.forward(r, s)
 				placeholdersFor(r).set(s)
 				cookie.Remove(r.Header, h.Cookie.Name)

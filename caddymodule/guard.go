@@ -1,18 +1,19 @@
 package caddymodule
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/edgesession/edgesession/upstream"
 )
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. No response header
 // with the prefix leaves through this handler, on any path:
-//   - the next handler's response goes through responseWriter, which
+//   - the next handler's response goes through upstream.Writer, which
 //     applies upstream control and removes them as the headers go out;
 //   - the responses the handler writes itself (its endpoints, 401, 302,
-//     503) go through guardWriter, which removes them without applying
+//     503) go through upstream.Guard, which removes them without applying
 //     them: they were put there by handlers before this one (such as
 //     `header`), not by an upstream that answered this request;
 //   - when an error comes back instead of a response, Caddy's error
@@ -30,63 +31,40 @@ import (
 // the `header` lines such handle_errors routes need.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// The guard and the upstream's response writer are allocated together.
-	ws := &writers{guard: guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h}}
-	g := &ws.guard
-	err := h.serve(g, r, next, &ws.upstream)
-	if !g.wroteHeader {
+	ws := &writers{h: h}
+	ws.guard.Reset(w, &h.strip)
+	err := h.serve(&ws.guard, r, next, ws)
+	if !ws.guard.WroteHeader() {
 		// An error for the error routes, or nothing written (Caddy then
 		// writes an empty 200 from this map).
-		h.removeControlHeaders(w.Header())
+		h.strip.RemoveControl(w.Header())
 	}
 	return err
 }
 
 // writers are a request's two response writers: the guard around
-// everything, and the one the next handler writes to (see wrapResponse).
+// everything, and the one the next handler writes to (see wrapResponse);
+// and, for the latter, the session they were made for: writers is its
+// upstream.Controller.
 type writers struct {
-	guard    guardWriter
-	upstream responseWriter
+	guard    upstream.Guard
+	upstream upstream.Writer
+	h        *Handler
+	r        *http.Request
+	s        *session
 }
 
-// guardWriter removes the headers with the prefix just before the
-// response headers go out.
-type guardWriter struct {
-	caddyhttp.ResponseWriterWrapper
-	h           *Handler
-	wroteHeader bool
+// wrapResponse makes ws.upstream the writer of the next handler's
+// response to w, for session s (nil for none). control is whether the
+// upstream's control headers are applied.
+func (h *Handler) wrapResponse(ws *writers, w http.ResponseWriter, r *http.Request, s *session, control bool) {
+	ws.r, ws.s = r, s
+	ws.upstream.Reset(w, &h.strip, ws, control)
 }
 
-// WriteHeader implements http.ResponseWriter.
-func (g *guardWriter) WriteHeader(status int) {
-	if !g.wroteHeader {
-		g.h.removeControlHeaders(g.Header())
-		// After an informational response (103), more headers follow.
-		g.wroteHeader = status >= 200 || status == http.StatusSwitchingProtocols
-	}
-	g.ResponseWriterWrapper.WriteHeader(status)
+// ApplyControl implements upstream.Controller.
+func (ws *writers) ApplyControl(w http.ResponseWriter) {
+	ws.h.applyUpstreamControl(w, ws.r, ws.s)
 }
 
-// Write implements http.ResponseWriter.
-func (g *guardWriter) Write(b []byte) (int, error) {
-	if !g.wroteHeader {
-		g.WriteHeader(http.StatusOK)
-	}
-	return g.ResponseWriterWrapper.Write(b)
-}
-
-// ReadFrom implements io.ReaderFrom, so that sendfile still works.
-func (g *guardWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !g.wroteHeader {
-		g.WriteHeader(http.StatusOK)
-	}
-	return g.ResponseWriterWrapper.ReadFrom(r)
-}
-
-// FlushError lets http.NewResponseController flush through this writer
-// without the headers skipping it.
-func (g *guardWriter) FlushError() error {
-	if !g.wroteHeader {
-		g.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(g.ResponseWriterWrapper.ResponseWriter).Flush()
-}
+var _ upstream.Controller = (*writers)(nil)

@@ -9,7 +9,6 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,7 +22,10 @@ import (
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/identity/oidc"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/throttle"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -209,12 +211,12 @@ type Handler struct {
 	readings   authz.Config
 	assert     *asserter
 	users      *userDB
-	throttle   *throttle
-	templates  *template.Template
+	throttle   *throttle.Throttle
+	pages      *pages.Set
 	cop        *http.CrossOriginProtection
-	strip      headerMatcher
+	strip      upstream.Trusted
 	markers    markerNames // the signed-in marker's names, see markerNames
-	fwd        forwardHeaders
+	fwd        upstream.Forwarder
 	idle       time.Duration
 	lifetime   time.Duration
 	touchEvery time.Duration
@@ -311,7 +313,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.warnBareNames()
 	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
 	h.scope = h.throttleScope()
-	h.templates, err = loadTemplates(h.LoginTemplate)
+	h.pages, err = pages.Load(h.LoginTemplate)
 	if err != nil {
 		return err
 	}
@@ -367,9 +369,9 @@ func (h *Handler) setDefaults() {
 
 // prepareHeaders works out the header names of the request path once.
 func (h *Handler) prepareHeaders() {
-	h.strip = newHeaderMatcher(h.HeaderPrefix, h.trustedNames())
+	h.strip = upstream.NewTrusted(h.HeaderPrefix, upstream.TrustedNames(h.UserHeaders, h.Headers))
 	h.markers = newMarkerNames(h.Cookie.Name)
-	h.fwd = newForwardHeaders(h.HeaderPrefix, h.UserHeaders, h.Headers)
+	h.fwd = upstream.NewForwarder(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
 func (h *Handler) validate() error {
@@ -394,7 +396,7 @@ func (h *Handler) validate() error {
 	if err := h.validateBasic(); err != nil {
 		return err
 	}
-	if err := validTitle(h.Title); err != nil {
+	if err := pages.ValidTitle(h.Title); err != nil {
 		return err
 	}
 	for _, m := range h.SplitPath {
@@ -428,10 +430,10 @@ func validRealm(realm string) error {
 }
 
 // serve is the request path; ServeHTTP wraps it so that no header with
-// the prefix leaves on any path. The next handler writes to rw, which
-// serve fills.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rw *responseWriter) error {
-	h.stripRequest(r)
+// the prefix leaves on any path. The next handler writes to ws.upstream,
+// which serve fills.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, ws *writers) error {
+	h.strip.StripRequest(r)
 	placeholders := placeholdersFor(r)
 	basic := h.takeBasicCredentials(r)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
@@ -482,13 +484,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if len(h.LogoutCookies) > 0 {
 		h.markers.remove(r.Header)
 	}
-	h.wrapResponse(rw, w, r, s)
-	if byBasic {
-		rw.control = false // the session is in no store to write to
-	}
+	// A Basic client's session is in no store to write to: no control.
+	h.wrapResponse(ws, w, r, s, h.UpstreamControl && !byBasic)
+	rw := &ws.upstream
 	err = next.ServeHTTP(rw, r)
-	rw.finish()
-	rw.stripTrailers()
+	rw.Finish()
+	rw.StripTrailers()
 	return err
 }
 
@@ -512,7 +513,7 @@ func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 		return h.refuseUnknownMount(w, r, "login")
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if isNavigation(r) {
+	if pages.IsNavigation(r) {
 		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
@@ -520,13 +521,13 @@ func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
 	if h.offersBasic(r) {
 		h.basicChallenge(w)
 	}
-	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 }
 
 func (h *Handler) serviceUnavailable(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Retry-After", "5")
-	return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+	return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 }
 
 // Interface guards

@@ -1,15 +1,12 @@
 package caddymodule
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/upstream"
 )
 
 // A connection handed over to the next handler (a websocket, any other
@@ -28,90 +25,27 @@ import (
 
 // hijackedConns is process-wide, not per handler: a logout served after a
 // config reload must close a socket opened before it.
-var hijackedConns = connRegistry{byKey: map[sessionstore.Key]map[*trackedConn]struct{}{}}
+var hijackedConns = upstream.NewConns[sessionstore.Key]()
 
-// connRegistry keeps open hijacked connections by session key.
-type connRegistry struct {
-	mu    sync.Mutex
-	byKey map[sessionstore.Key]map[*trackedConn]struct{}
-}
-
-// track keeps conn under key until it is closed, by anyone.
-func (cr *connRegistry) track(key sessionstore.Key, conn net.Conn) *trackedConn {
-	tc := &trackedConn{Conn: conn}
-	tc.untrack = func() {
-		cr.mu.Lock()
-		defer cr.mu.Unlock()
-		if set := cr.byKey[key]; set != nil {
-			delete(set, tc)
-			if len(set) == 0 {
-				delete(cr.byKey, key)
-			}
-		}
+// Hijacked implements upstream.Controller: the connection is kept under
+// the session the request was made with.
+func (ws *writers) Hijacked(conn net.Conn) net.Conn {
+	h, s := ws.h, ws.s
+	if s == nil || !s.saved || h.store == nil {
+		return conn
 	}
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
-	if cr.byKey[key] == nil {
-		cr.byKey[key] = map[*trackedConn]struct{}{}
-	}
-	cr.byKey[key][tc] = struct{}{}
-	return tc
-}
-
-// closeAll closes every connection kept under key.
-func (cr *connRegistry) closeAll(key sessionstore.Key) {
-	cr.mu.Lock()
-	set := cr.byKey[key]
-	delete(cr.byKey, key)
-	cr.mu.Unlock()
-	for tc := range set {
-		tc.Close()
-	}
-}
-
-// trackedConn is a hijacked connection that leaves the registry when it
-// is closed.
-type trackedConn struct {
-	net.Conn
-	once    sync.Once
-	untrack func()
-}
-
-// Close implements net.Conn.
-func (c *trackedConn) Close() error {
-	c.once.Do(c.untrack)
-	return c.Conn.Close()
-}
-
-// CloseWrite half-closes the connection as *net.TCPConn and *tls.Conn do,
-// so that a proxy that propagates a half-close still can.
-func (c *trackedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
-
-// Hijack implements http.Hijacker; http.NewResponseController finds it
-// before it unwraps to the writer below. The connection is kept under the
-// session the request was made with.
-func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(rw.ResponseWriterWrapper.ResponseWriter).Hijack()
-	if err != nil || rw.s == nil || !rw.s.saved || rw.h.store == nil {
-		return conn, brw, err
-	}
-	key := rw.h.key(rw.s.id)
-	tc := hijackedConns.track(key, conn)
+	key := h.key(s.id)
+	tc := hijackedConns.Track(key, conn)
 	// The session may be gone already: logged out while this request was
 	// on its way, or by the upstream's control headers on this very
 	// response. Tracked first, checked second, so that no logout falls
 	// between the two.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ws.r.Context()), 5*time.Second)
 	defer cancel()
-	if _, found, err := rw.h.store.Find(ctx, key); err == nil && !found {
+	if _, found, err := h.store.Find(ctx, key); err == nil && !found {
 		tc.Close()
 	}
-	return tc, brw, nil
+	return tc
 }
 
 // closingStore closes the connections hijacked under a session when the
@@ -128,12 +62,9 @@ func (s closingStore) Delete(ctx context.Context, key sessionstore.Key) error {
 	if err := s.Store.Delete(ctx, key); err != nil {
 		return err
 	}
-	hijackedConns.closeAll(key)
+	hijackedConns.CloseAll(key)
 	return nil
 }
 
 // Interface guards
-var (
-	_ http.Hijacker      = (*responseWriter)(nil)
-	_ sessionstore.Store = closingStore{}
-)
+var _ sessionstore.Store = closingStore{}

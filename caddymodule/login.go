@@ -13,6 +13,8 @@ import (
 
 	"github.com/edgesession/edgesession/identity"
 	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/pages"
 )
 
 // maxLoginBody bounds a login request body.
@@ -22,21 +24,6 @@ const maxLoginBody = 64 << 10
 // would only make argon2id work harder.
 const maxPassword = 1024
 
-// loginPage is what the login template is given.
-type loginPage struct {
-	Action   string // the form's action: <mount><prefix>/login
-	Redirect string // where to go after login, already validated
-	Username string // as typed, after a failure
-	Error    string // the one generic failure message, or ""
-	Notice   string // news that is not an error ("You have signed out."), or ""
-	Title    string // the site's name (the title subdirective), or ""
-	Nonce    string // for the page's inline <style>, allowed by the CSP
-	// Providers are the OIDC providers' buttons, in the order configured.
-	Providers []oidcButton
-	// PasswordForm is false when only providers can sign users in.
-	PasswordForm bool
-}
-
 // signedOut is the query parameter of the login page that a logout lands
 // on; the page then says the user has signed out.
 const signedOut = "signed_out"
@@ -45,7 +32,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		q := r.URL.Query()
-		page := loginPage{Redirect: safeRedirectOr(redirectParam(q), home(mountPrefix(r)))}
+		page := pages.Login{Redirect: safeRedirectOr(redirectParam(q), home(mountPrefix(r)))}
 		if q.Get(signedOut) == "1" {
 			// Anyone can link here: say it only when it is true.
 			if s, err := h.load(w, r); err == nil && (s == nil || s.rec.User == "") {
@@ -85,7 +72,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := mediaType == "application/json"
 	if !isJSON && mediaType != "application/x-www-form-urlencoded" {
-		return writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
+		return pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
 	}
 
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
@@ -107,10 +94,10 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			h.logger.Warn("login body too large", zapRemoteIP(r))
-			return writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+			return pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
 		}
 		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.Error(err))
-		return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
+		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 	}
 	if cred.Redirect == "" {
 		cred.Redirect = cred.Next
@@ -119,13 +106,13 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := identity.ValidUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
 		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.NamedError("reason", err))
 		if isJSON {
-			return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
+			return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 		}
-		return h.renderLogin(w, r, http.StatusBadRequest, loginPage{Redirect: redirect, Error: "Invalid username or password."})
+		return h.renderLogin(w, r, http.StatusBadRequest, pages.Login{Redirect: redirect, Error: "Invalid username or password."})
 	}
 
 	ip := clientIP(r)
-	attempt, wait, err := h.throttle.begin(r.Context(), h.scope, ip, cred.Username, time.Now())
+	attempt, wait, err := h.throttle.Begin(r.Context(), h.scope, ip, cred.Username, time.Now())
 	if err != nil {
 		if r.Context().Err() != nil {
 			return nil // the client hung up; nothing was checked or counted
@@ -141,17 +128,17 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 		h.logger.Warn("login throttled", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		if wantsPage(r) {
-			return h.renderMessage(w, http.StatusTooManyRequests, messagePage{
+		if pages.WantsPage(r) {
+			return h.renderMessage(w, http.StatusTooManyRequests, pages.Message{
 				Heading:  "Too many failed sign-ins",
 				Text:     "Signing in is paused after too many wrong passwords. Try again " + retryIn(secs) + ".",
 				Link:     h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(redirect),
 				LinkText: "Back to the sign-in page",
 			})
 		}
-		return writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
+		return pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed logins, try again later"})
 	}
-	defer attempt.end()
+	defer attempt.End()
 
 	fp, ok, err := h.users.check(cred.Username, cred.Password)
 	if err != nil {
@@ -159,15 +146,15 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		// Counted before anything the client can interrupt.
-		attempt.failed(r.Context(), time.Now())
+		attempt.Failed(r.Context(), time.Now())
 		h.metrics.logins.WithLabelValues("failure").Inc()
 		h.logger.Warn("login failed", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		if isJSON {
-			return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
+			return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 		}
-		return h.renderLogin(w, r, http.StatusUnauthorized, loginPage{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
+		return h.renderLogin(w, r, http.StatusUnauthorized, pages.Login{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
 	}
-	attempt.succeeded(r.Context())
+	attempt.Succeeded(r.Context())
 
 	// The current session, whose data the new one carries over. A store
 	// that fails is a 503: logging in would only fail to save.
@@ -186,7 +173,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	h.metrics.logins.WithLabelValues("success").Inc()
 	h.logger.Info("login", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 	if isJSON {
-		return writeJSON(w, http.StatusOK, map[string]string{"user": cred.Username})
+		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": cred.Username})
 	}
 	http.Redirect(w, r, redirect, http.StatusSeeOther)
 	return nil

@@ -4,16 +4,9 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
-)
 
-// logoutPage is what the logout confirmation template is given.
-type logoutPage struct {
-	Action   string
-	Redirect string // where to go after logout, validated; "" for the signed-out page
-	User     string
-	Title    string
-	Nonce    string
-}
+	"github.com/edgesession/edgesession/pages"
+)
 
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
@@ -21,7 +14,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		// A GET changes nothing (a link or an image could trigger it); it
 		// shows a button that POSTs.
 		s, _ := h.load(w, r)
-		var page logoutPage
+		var page pages.Logout
 		if target := redirectParam(r.URL.Query()); target != "" {
 			page.Redirect = safeRedirectOr(target, home(mountPrefix(r)))
 		}
@@ -63,10 +56,10 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		h.metrics.logouts.Inc()
 		h.logger.Info("logout", zap.String("user", s.rec.User), zapRemoteIP(r))
 	}
-	if target := h.oidcLogoutRedirect(w, r, s); target != "" && !acceptsJSON(r) {
+	if target := h.oidcLogoutRedirect(w, r, s); target != "" && !pages.AcceptsJSON(r) {
 		redirect = target // the provider's logout, then back
 	}
-	if acceptsJSON(r) {
+	if pages.AcceptsJSON(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/edgesession/edgesession/identity"
+
+	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -87,7 +89,7 @@ func (m *MatchSession) Provision(caddy.Context) error {
 		}
 	}
 	for k := range m.Data {
-		if !validDataKey(k) {
+		if !upstream.ValidDataKey(k) {
 			return fmt.Errorf("session matcher: data key %q: want lower-case letters, digits and '-'", k)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/pages"
 )
 
 // mountPrefix is findMount's mount, for code that runs only once the mount
@@ -90,7 +91,7 @@ func (h *Handler) refuseUnknownMount(w http.ResponseWriter, r *http.Request, wha
 	h.logger.Warn("request refused: its path does not tell under which path this handler is mounted",
 		zapRemoteIP(r), zap.String("original_path", orig), zap.String("path", r.URL.EscapedPath()), zap.String("for", what))
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ambiguous path: dot segments, or an encoded '/' or '\\'"})
+	return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "ambiguous path: dot segments, or an encoded '/' or '\\'"})
 }
 
 // validMount reports whether prefix (escaped) can stand in front of a

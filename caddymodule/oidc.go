@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/identity/oidc"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -63,7 +63,7 @@ func (h *Handler) serveOIDC(w http.ResponseWriter, r *http.Request, rest string)
 		return h.oidcBackchannelLogout(w, r, p)
 	}
 	if p == nil || what != "callback" {
-		return writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
 	if r.Method != http.MethodGet {
 		// Not even HEAD: it would spend the code.
@@ -93,15 +93,14 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidc.C
 	}
 	l.Done(w, r, site, fresh.rec)
 	h.oidcCount(p.Name, "success")
-	if acceptsJSON(r) {
-		return writeJSON(w, http.StatusOK, map[string]string{"user": id.User, "source": id.Source})
+	if pages.AcceptsJSON(r) {
+		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": id.User, "source": id.Source})
 	}
 	if h.Cookie.SameSite == "strict" {
 		// A redirect would go on with the navigation the provider began,
 		// a cross-site one, without the Strict session cookie. A page of
 		// ours that moves on begins a navigation of our own.
-		page := oidcProblemPage{Title: "Signed in", Continue: safeRedirect(l.Redirect), Retry: safeRedirect(l.Redirect), Nonce: rand.Text()}
-		return h.render(w, http.StatusOK, "oidc.html", page.Nonce, page)
+		return h.pages.OIDC(w, http.StatusOK, pages.OIDC{Title: "Signed in", Continue: safeRedirect(l.Redirect), Retry: safeRedirect(l.Redirect)})
 	}
 	http.Redirect(w, r, safeRedirect(l.Redirect), http.StatusSeeOther)
 	return nil
@@ -128,7 +127,7 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 		w.WriteHeader(a.Status)
 		return nil
 	}
-	return writeJSON(w, a.Status, a.Body)
+	return pages.WriteJSON(w, a.Status, a.Body)
 }
 
 // claims is where the handler claims what may be used once: its store,
@@ -188,15 +187,6 @@ func resolvePlaceholders(s string) (string, error) {
 	return strings.TrimSpace(v), err
 }
 
-// oidcProblemPage is what the sign-in problem template is given.
-type oidcProblemPage struct {
-	Title    string
-	Message  string
-	Retry    string // the login page, to start again
-	Continue string // where to go on to at once, after a login
-	Nonce    string
-}
-
 // oidcProblem answers a provider login that did not work (err, a
 // *oidc.Problem; any other error goes up as it is): a page that says why,
 // or JSON for API clients. It never sets a session.
@@ -211,11 +201,10 @@ func (h *Handler) oidcProblem(w http.ResponseWriter, r *http.Request, err error)
 	if p.RetryAfter != "" {
 		w.Header().Set("Retry-After", p.RetryAfter)
 	}
-	if acceptsJSON(r) {
-		return writeJSON(w, p.Status, map[string]string{"error": p.Message})
+	if pages.AcceptsJSON(r) {
+		return pages.WriteJSON(w, p.Status, map[string]string{"error": p.Message})
 	}
-	page := oidcProblemPage{Title: p.Title, Message: p.Message, Retry: h.endpointURL(r, "/login"), Nonce: rand.Text()}
-	return h.render(w, p.Status, "oidc.html", page.Nonce, page)
+	return h.pages.OIDC(w, p.Status, pages.OIDC{Title: p.Title, Message: p.Message, Retry: h.endpointURL(r, "/login")})
 }
 
 // oidcCount counts a provider login in the provider's counter and in
@@ -228,26 +217,19 @@ func (h *Handler) oidcCount(provider, result string) {
 	h.metrics.logins.WithLabelValues(result).Inc()
 }
 
-// oidcButton is one provider's button on the login page.
-type oidcButton struct {
-	Name  string
-	Label string
-	URL   string // starts the login: a link, not a form (CSP form-action)
-}
-
 // oidcButtons are the login page's provider buttons, for a login that
 // goes on to redirect.
-func (h *Handler) oidcButtons(r *http.Request, redirect string) []oidcButton {
+func (h *Handler) oidcButtons(r *http.Request, redirect string) []pages.Provider {
 	if h.oidc == nil {
 		return nil
 	}
-	buttons := make([]oidcButton, 0, len(h.oidc.List()))
+	buttons := make([]pages.Provider, 0, len(h.oidc.List()))
 	for _, p := range h.oidc.List() {
 		q := url.Values{"provider": {p.Name}}
 		if redirect != "" && redirect != "/" {
 			q.Set("redirect", redirect)
 		}
-		buttons = append(buttons, oidcButton{Name: p.Name, Label: p.Label, URL: h.endpointURL(r, "/login") + "?" + q.Encode()})
+		buttons = append(buttons, pages.Provider{Name: p.Name, Label: p.Label, URL: h.endpointURL(r, "/login") + "?" + q.Encode()})
 	}
 	return buttons
 }

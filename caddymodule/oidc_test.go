@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -87,20 +86,4 @@ func TestOIDCCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"label two values", "oidc a {\nlabel Sign in\n}", 4, "label needs exactly one value"},
 		{"bad names", "oidc a {\nnames bare\n}", 4, `names "bare"`},
 	})
-}
-
-func TestOIDCContinuePage(t *testing.T) {
-	h := &Handler{}
-	var err error
-	if h.templates, err = loadTemplates(""); err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	page := oidcProblemPage{Title: "Signed in", Continue: "/a?b=1&c=2", Nonce: "n"}
-	if err := h.render(rec, 200, "oidc.html", page.Nonce, page); err != nil {
-		t.Fatal(err)
-	}
-	if body := rec.Body.String(); !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=/a?b=1&amp;c=2">`) {
-		t.Errorf("continue page:\n%s", body)
-	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/edgesession/edgesession/pages"
 )
 
 // Headers real clients send, as captured from them.
@@ -47,7 +49,7 @@ func TestIsNavigation(t *testing.T) {
 			for k, v := range tt.headers {
 				r.Header.Set(k, v)
 			}
-			if got := isNavigation(r); got != tt.want {
+			if got := pages.IsNavigation(r); got != tt.want {
 				t.Errorf("isNavigation = %v, want %v", got, tt.want)
 			}
 			// And what the handler answers.
@@ -66,30 +68,6 @@ func TestIsNavigation(t *testing.T) {
 				t.Errorf("answered %d %q %q, want 401 JSON login required", w.Code, w.Header().Get("Content-Type"), w.Body)
 			}
 		})
-	}
-}
-
-func TestWantsPage(t *testing.T) {
-	tests := []struct {
-		name    string
-		headers map[string]string
-		want    bool
-	}{
-		{"browser form", map[string]string{"Accept": browserAccept, "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Mode": "navigate"}, true},
-		{"JSON POST", map[string]string{"Accept": browserAccept, "Content-Type": "application/json"}, false},
-		{"asks for JSON", map[string]string{"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}, false},
-		{"jQuery form post", map[string]string{"Accept": "*/*", "X-Requested-With": "XMLHttpRequest", "Content-Type": "application/x-www-form-urlencoded"}, false},
-		{"fetch with text/html", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors", "Content-Type": "application/x-www-form-urlencoded"}, false},
-		{"curl -d", map[string]string{"Accept": "*/*", "Content-Type": "application/x-www-form-urlencoded"}, false},
-	}
-	for _, tt := range tests {
-		r := httptest.NewRequest("POST", "/.session/login", nil)
-		for k, v := range tt.headers {
-			r.Header.Set(k, v)
-		}
-		if got := wantsPage(r); got != tt.want {
-			t.Errorf("%s: wantsPage = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }
 
@@ -143,7 +121,7 @@ func mounted(method, original string) *http.Request {
 func TestMountedURLs(t *testing.T) {
 	h := newTestHandler(t, nil)
 	var err error
-	if h.templates, err = loadTemplates(""); err != nil {
+	if h.pages, err = pages.Load(""); err != nil {
 		t.Fatal(err)
 	}
 	serve := func(r *http.Request) *httptest.ResponseRecorder {
@@ -199,7 +177,7 @@ func TestLoginPageReadsNext(t *testing.T) {
 	h := newTestHandler(t, nil)
 	h.Title = "Acme <Wiki>"
 	var err error
-	if h.templates, err = loadTemplates(""); err != nil {
+	if h.pages, err = pages.Load(""); err != nil {
 		t.Fatal(err)
 	}
 	for target, want := range map[string]string{
@@ -224,14 +202,6 @@ func TestRetryIn(t *testing.T) {
 	for secs, want := range map[int]string{0: "in 1 minute", 1: "in 1 minute", 60: "in 1 minute", 61: "in 2 minutes", 900: "in 15 minutes", 3599: "in 60 minutes"} {
 		if got := retryIn(secs); got != want {
 			t.Errorf("retryIn(%d) = %q, want %q", secs, got, want)
-		}
-	}
-}
-
-func TestValidTitle(t *testing.T) {
-	for title, ok := range map[string]bool{"": true, "Acme Wiki": true, "Café ✓ «Docs»": true, "a\nb": false, "a\x00": false, "\xff": false, strings.Repeat("t", 201): false} {
-		if err := validTitle(title); (err == nil) != ok {
-			t.Errorf("validTitle(%q) = %v, want ok=%v", title, err, ok)
 		}
 	}
 }

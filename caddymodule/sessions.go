@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"crypto/rand"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -22,37 +22,6 @@ import (
 //	GET  <prefix>/sessions                the list (JSON with Accept: application/json)
 //	POST <prefix>/sessions  handle=<h>    sign out that session (this one too)
 //	POST <prefix>/sessions  others=1      sign out every session but this one
-
-// sessionsPage is what templates/sessions.html is given.
-type sessionsPage struct {
-	Action   string
-	Nonce    string
-	User     string
-	Sessions []sessionRow
-	// Others is how many listed sessions are not this one.
-	Others int
-	// Message reports what the last POST did.
-	Message string
-	// NoList is set when the store keeps no list (the cookie store).
-	NoList bool
-	Logout string
-	// Home is the app's home page, under the mount prefix: the way back.
-	Home string
-}
-
-// sessionRow is one session in the page and in its JSON.
-type sessionRow struct {
-	Handle    string    `json:"handle"`
-	Current   bool      `json:"current"`
-	UserAgent string    `json:"user_agent"`
-	ClientIP  string    `json:"client_ip"`
-	Created   time.Time `json:"created"`
-	LastSeen  time.Time `json:"last_seen"`
-}
-
-// When prints a time for the page; a server does not know the reader's
-// time zone, so it says UTC.
-func (sessionRow) When(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
 
 func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
@@ -72,10 +41,10 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	ix := userIndexOf(h.store)
 	if ix == nil {
-		if acceptsJSON(r) {
-			return writeJSON(w, http.StatusNotFound, map[string]string{"error": "sessions are kept only in the browser: there is no list"})
+		if pages.AcceptsJSON(r) {
+			return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "sessions are kept only in the browser: there is no list"})
 		}
-		return h.renderSessions(w, r, sessionsPage{User: s.rec.User, NoList: true})
+		return h.renderSessions(w, r, pages.Sessions{User: s.rec.User, NoList: true})
 	}
 	current := h.key(s.id).Handle()
 	rows, err := h.ownSessions(r, ix, s.rec.User, current)
@@ -84,10 +53,10 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		return h.serviceUnavailable(w)
 	}
 	if r.Method != http.MethodPost {
-		if acceptsJSON(r) {
-			return writeJSON(w, http.StatusOK, map[string]any{"user": s.rec.User, "sessions": rows})
+		if pages.AcceptsJSON(r) {
+			return pages.WriteJSON(w, http.StatusOK, map[string]any{"user": s.rec.User, "sessions": rows})
 		}
-		page := sessionsPage{User: s.rec.User, Sessions: rows, Others: len(rows) - 1}
+		page := pages.Sessions{User: s.rec.User, Sessions: rows, Others: len(rows) - 1}
 		if n, err := strconv.Atoi(r.URL.Query().Get("signed-out")); err == nil && n >= 0 {
 			page.Message = "Signed out " + plural(n, "session") + "."
 		}
@@ -105,15 +74,15 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(handles) == 0 {
-		if acceptsJSON(r) {
-			return writeJSON(w, http.StatusOK, map[string]int{"revoked": 0})
+		if pages.AcceptsJSON(r) {
+			return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": 0})
 		}
 		http.Redirect(w, r, h.endpointURL(r, "/sessions"), http.StatusSeeOther)
 		return nil
 	}
 	keys, err := ix.DeleteUser(r.Context(), s.rec.User, handles...)
 	for _, k := range keys {
-		hijackedConns.closeAll(k)
+		hijackedConns.CloseAll(k)
 	}
 	if err != nil {
 		h.logStoreError(r, "signing out the user's sessions", err)
@@ -123,14 +92,14 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	if slices.Contains(handles, current) {
 		// This one is gone: the cookie goes too, and the user is out.
 		h.expireCookie(w, r)
-		if acceptsJSON(r) {
-			return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
+		if pages.AcceptsJSON(r) {
+			return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 		}
 		http.Redirect(w, r, h.endpointURL(r, "/login"), http.StatusSeeOther)
 		return nil
 	}
-	if acceptsJSON(r) {
-		return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
+	if pages.AcceptsJSON(r) {
+		return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 	}
 	// Post/redirect/get: a reload does not post again.
 	http.Redirect(w, r, h.endpointURL(r, "/sessions")+"?signed-out="+strconv.Itoa(len(keys)), http.StatusSeeOther)
@@ -139,18 +108,18 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 
 // ownSessions lists user's sessions that this handler accepts for r, this
 // one (current) marked.
-func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user string, current sessionstore.Handle) ([]sessionRow, error) {
+func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user string, current sessionstore.Handle) ([]pages.SessionRow, error) {
 	es, err := ix.ListUser(r.Context(), user)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	rows := []sessionRow{}
+	rows := []pages.SessionRow{}
 	for _, e := range es {
 		if h.expired(e.Record, now) || !h.accepts(r, e.Record) {
 			continue
 		}
-		rows = append(rows, sessionRow{
+		rows = append(rows, pages.SessionRow{
 			Handle:    e.Handle.String(),
 			Current:   e.Handle == current,
 			UserAgent: e.Record.UserAgent,
@@ -162,12 +131,11 @@ func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user s
 	return rows, nil
 }
 
-func (h *Handler) renderSessions(w http.ResponseWriter, r *http.Request, page sessionsPage) error {
+func (h *Handler) renderSessions(w http.ResponseWriter, r *http.Request, page pages.Sessions) error {
 	page.Action = h.endpointURL(r, "/sessions")
 	page.Logout = h.endpointURL(r, "/logout")
 	page.Home = home(mountPrefix(r))
-	page.Nonce = rand.Text()
-	return h.render(w, http.StatusOK, "sessions.html", page.Nonce, page)
+	return h.pages.Sessions(w, http.StatusOK, page)
 }
 
 // userIndexOf finds the index by user behind the handler's store, under

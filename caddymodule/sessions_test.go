@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -22,11 +23,11 @@ func pageHandler(t *testing.T, store sessionstore.Store) *Handler {
 	if store != nil {
 		h.store = closingStore{h.store}
 	}
-	tp, err := loadTemplates("")
+	tp, err := pages.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.templates, h.cop = tp, http.NewCrossOriginProtection()
+	h.pages, h.cop = tp, http.NewCrossOriginProtection()
 	return h
 }
 
@@ -64,8 +65,8 @@ func TestSessionsPage(t *testing.T) {
 	// JSON: two sessions, this one marked.
 	w := pageRequest(t, h, "GET", here, "application/json", nil)
 	var list struct {
-		User     string       `json:"user"`
-		Sessions []sessionRow `json:"sessions"`
+		User     string             `json:"user"`
+		Sessions []pages.SessionRow `json:"sessions"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || w.Code != 200 {
 		t.Fatalf("GET JSON: %d %s", w.Code, w.Body)
@@ -130,7 +131,7 @@ func TestSessionsPage(t *testing.T) {
 
 	// Another user's handle is not hers to sign out.
 	bobs := pageRequest(t, h, "GET", bob, "application/json", nil)
-	var bl struct{ Sessions []sessionRow }
+	var bl struct{ Sessions []pages.SessionRow }
 	json.Unmarshal(bobs.Body.Bytes(), &bl)
 	if w := pageRequest(t, h, "POST", here, "application/json", url.Values{"handle": {bl.Sessions[0].Handle}}); w.Code != 200 || !strings.Contains(w.Body.String(), `"revoked":0`) || whoami(bob) != 200 {
 		t.Fatalf("posting bob's handle as alice: %d %s", w.Code, w.Body)

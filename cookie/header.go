@@ -6,6 +6,8 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // ReplaceSet adds a Set-Cookie line for name, dropping any earlier
@@ -101,7 +103,6 @@ func Cut(part string) (name, value string) {
 	return textproto.TrimString(name), textproto.TrimString(value)
 }
 
-// IsTokenChar reports whether r may appear in a cookie name (an HTTP token).
-func IsTokenChar(r rune) bool {
-	return r > ' ' && r < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?={}`, r)
-}
+// IsTokenChar reports whether r may appear in a cookie name (an HTTP token,
+// RFC 9110).
+func IsTokenChar(r rune) bool { return httpguts.IsTokenRune(r) }

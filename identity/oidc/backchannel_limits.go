@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/edgesession/edgesession/throttle"
 )
 
 // Anyone can POST to a back-channel logout endpoint, so it is limited,
@@ -54,7 +56,7 @@ func newAddressLimits() *addressLimits {
 
 // allow reports whether the client at ip may send a request now.
 func (a *addressLimits) allow(ip string, now time.Time) bool {
-	k := clientNet(ip)
+	k := throttle.ClientNet(ip)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l := a.buckets[k]

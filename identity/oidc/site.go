@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -96,23 +95,4 @@ func validDataValue(v string) bool {
 		}
 	}
 	return true
-}
-
-// clientNet is what one client's requests are counted under: its IPv4
-// address (also when written as IPv4-mapped IPv6), or its IPv6 /64, since
-// one host may use any address of its /64.
-func clientNet(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		ap, err := netip.ParseAddrPort(ip) // r.RemoteAddr, outside Caddy
-		if err != nil {
-			return ip
-		}
-		a = ap.Addr()
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		return netip.PrefixFrom(a, 64).Masked().String()
-	}
-	return a.String()
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package throttle
 
 import (
 	"context"
@@ -11,13 +11,15 @@ import (
 )
 
 // redisFailures keeps the login throttle's failure counts in Redis, so
-// that the Caddy instances that share a Redis store share one budget.
-// Each count is a key whose TTL ends its window. Both keys of an attempt
+// that the instances that share a Redis share one budget. Each count is
+// a key whose TTL ends its window. Both keys of an attempt
 // share a hash tag (the client's), so that they live on one node of a
 // cluster and each operation is one round trip:
 //
 //	<prefix>{<client key>}             failures of the client
 //	<prefix>{<client key>}:<user key>  failures of the user from the client
+//
+// where prefix is Redis.Prefix + "throttle:".
 //
 // Only logins touch these keys: a check reads both, a failure increments
 // both, a success deletes the user's.
@@ -33,14 +35,14 @@ func (rf *redisFailures) failed(err error) error {
 	return fmt.Errorf("redis store (%s), which keeps the login throttle's counts: %w", rf.where, err)
 }
 
-func (rf *redisFailures) names(k throttleKeys) (user, client string) {
+func (rf *redisFailures) names(k attemptKeys) (user, client string) {
 	client = rf.prefix + "{" + hex.EncodeToString(k.client[:]) + "}"
 	return client + ":" + hex.EncodeToString(k.user[:]), client
 }
 
 // counts reads both counts in one pipeline. A count whose key has lost
 // its TTL is taken to last a window from now.
-func (rf *redisFailures) counts(ctx context.Context, k throttleKeys, now time.Time, window time.Duration) (byUser, byClient failureCount, err error) {
+func (rf *redisFailures) counts(ctx context.Context, k attemptKeys, now time.Time, window time.Duration) (byUser, byClient failureCount, err error) {
 	user, client := rf.names(k)
 	var gets [2]*redis.StringCmd
 	var ttls [2]*redis.DurationCmd
@@ -78,7 +80,7 @@ func (rf *redisFailures) counts(ctx context.Context, k throttleKeys, now time.Ti
 // window that has none and INCR keeps its TTL: what INCR with PEXPIRE NX
 // does, without needing Redis 7. Should a key end between the two (INCR
 // then makes one without a TTL), it is given its TTL in a second round trip.
-func (rf *redisFailures) add(ctx context.Context, k throttleKeys, window time.Duration) error {
+func (rf *redisFailures) add(ctx context.Context, k attemptKeys, window time.Duration) error {
 	user, client := rf.names(k)
 	names := []string{user, client}
 	var ttls [2]*redis.DurationCmd
@@ -104,7 +106,7 @@ func (rf *redisFailures) add(ctx context.Context, k throttleKeys, window time.Du
 }
 
 // clear forgets the user's failures from the client.
-func (rf *redisFailures) clear(ctx context.Context, k throttleKeys) error {
+func (rf *redisFailures) clear(ctx context.Context, k attemptKeys) error {
 	user, _ := rf.names(k)
 	if err := rf.client.Del(ctx, user).Err(); err != nil {
 		return rf.failed(err)

@@ -1,4 +1,4 @@
-package caddymodule
+package upstream
 
 import (
 	"net"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestConnRegistry(t *testing.T) {
-	cr := connRegistry{byKey: map[sessionstore.Key]map[*trackedConn]struct{}{}}
+	cr := NewConns[sessionstore.Key]()
 	a, b := sessionstore.Key{1}, sessionstore.Key{2}
 	pipe := func() (net.Conn, net.Conn) {
 		c1, c2 := net.Pipe()
@@ -18,7 +18,7 @@ func TestConnRegistry(t *testing.T) {
 	a1, a1peer := pipe()
 	a2, _ := pipe()
 	b1, b1peer := pipe()
-	ta1, ta2, tb1 := cr.track(a, a1), cr.track(a, a2), cr.track(b, b1)
+	ta1, ta2, tb1 := cr.Track(a, a1), cr.Track(a, a2), cr.Track(b, b1)
 
 	// A connection closed by its user leaves the registry.
 	ta2.Close()
@@ -26,7 +26,7 @@ func TestConnRegistry(t *testing.T) {
 		t.Fatalf("after one of two closed: %d under the key", n)
 	}
 
-	cr.closeAll(a)
+	cr.CloseAll(a)
 	if _, err := a1peer.Write([]byte("x")); err == nil {
 		t.Fatal("closeAll left a connection open")
 	}

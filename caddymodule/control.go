@@ -1,0 +1,79 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/sessionstore"
+)
+
+// applyUpstreamControl changes the session as the upstream asked, saving
+// it and setting the cookie in w's headers, before they are written.
+func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s *session) {
+	c := h.strip.ParseControl(w.Header(), identity.ValidUsername, h.logger, clientIP(r))
+	if !c.Changed {
+		return
+	}
+	// The upstream has answered; a client that hangs up now must not lose
+	// what the upstream wrote.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+
+	if c.Logout {
+		if err := h.destroy(ctx, w, r, s); err != nil {
+			h.logStoreError(r, "upstream logout", err)
+			return
+		}
+		if c.Login == "" {
+			// Not with a login: "cookies" would clear the new session's.
+			h.clearSiteData(w)
+		}
+		if s != nil && s.rec.User != "" {
+			h.metrics.logouts.Inc()
+			h.logger.Info("logout", zap.String("user", s.rec.User), zap.String("remote_ip", clientIP(r)), zap.String("by", "upstream"))
+		}
+		s = nil
+	}
+	if c.Login == "" && len(c.Set) == 0 && (s == nil || len(c.Delete) == 0) {
+		return // nothing to write; deleting from no session creates none
+	}
+
+	ch := sessionstore.Change{Delete: c.Delete, Set: c.Set}
+	if c.Login != "" {
+		id := identity.Identity{User: c.Login, Source: identity.Upstream}
+		data := sessionstore.Record{Data: carriedData(s, id)}.Apply(ch).Data
+		if _, err := h.login(ctx, w, r, s, id, data); err != nil {
+			h.logSaveError(r, "upstream login", err)
+			return
+		}
+		h.metrics.logins.WithLabelValues("success").Inc()
+		h.logger.Info("login", zap.String("user", c.Login), zap.String("remote_ip", clientIP(r)), zap.String("by", "upstream"))
+		return
+	}
+	if s == nil {
+		s = h.newSessionFor(r)
+	}
+	// What the store will do, done to this request's copy too: a new
+	// session is created from it, and the cookie store keeps all of it.
+	s.rec = s.rec.Apply(ch)
+	if err := h.save(ctx, w, r, s, ch); err != nil {
+		h.logSaveError(r, "upstream session write", err)
+	}
+}
+
+func (h *Handler) logSaveError(r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, errGone):
+		h.logger.Warn("session was logged out meanwhile; not written back", zap.String("op", what), zap.String("remote_ip", clientIP(r)))
+	case errors.Is(err, sessionstore.ErrTooLarge):
+		h.metrics.storeErrors.Inc()
+		h.logger.Error("session does not fit in its cookie; previous cookie kept", zap.String("op", what), zap.String("remote_ip", clientIP(r)), zap.Error(err))
+	default:
+		h.logStoreError(r, what, err)
+	}
+}
