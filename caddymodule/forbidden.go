@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"net/http"
 	"net/url"
+
+	"github.com/edgesession/edgesession/session"
 )
 
 // forbiddenPage is what the 403 page's template is given.
@@ -17,14 +19,14 @@ type forbiddenPage struct {
 // forbidden answers a logged-in user whom the rules do not let in: a page
 // for a browser navigating, JSON for anything else. Nothing reaches the
 // upstream.
-func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, s *session) error {
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, s *session.Session) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
 		if _, sure := findMount(r); !sure {
 			return h.refuseUnknownMount(w, r, "forbidden page") // its forms would post to another app
 		}
 		page := forbiddenPage{
-			User:     s.rec.User,
+			User:     s.Rec.User,
 			Action:   h.endpointURL(r, "/logout"),
 			Redirect: h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r)),
 			Nonce:    rand.Text(),

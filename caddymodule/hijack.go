@@ -97,10 +97,10 @@ func (c *trackedConn) CloseWrite() error {
 // session the request was made with.
 func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(rw.ResponseWriterWrapper.ResponseWriter).Hijack()
-	if err != nil || rw.s == nil || !rw.s.saved || rw.h.store == nil {
+	if err != nil || rw.s == nil || !rw.s.Saved || rw.h.store == nil {
 		return conn, brw, err
 	}
-	key := rw.h.key(rw.s.id)
+	key := rw.h.sessions.Key(rw.s.ID)
 	tc := hijackedConns.track(key, conn)
 	// The session may be gone already: logged out while this request was
 	// on its way, or by the upstream's control headers on this very

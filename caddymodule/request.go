@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -229,29 +230,29 @@ func (d *dataNames) name(prefix, k string) string {
 
 // forward puts the session into the request for the upstream as trusted
 // headers. (Its placeholders: sessionPlaceholders.)
-func (h *Handler) forward(r *http.Request, s *session) {
+func (h *Handler) forward(r *http.Request, s *session.Session) {
 	// One allocation for the values of all the headers, but no two headers
 	// share a slice: its capacity is never exceeded.
 	var values []string
-	if n := len(h.fwd.user) + 2 + len(h.fwd.data) + len(s.rec.Data); s.rec.User != "" || len(s.rec.Data) > 0 {
+	if n := len(h.fwd.user) + 2 + len(h.fwd.data) + len(s.Rec.Data); s.Rec.User != "" || len(s.Rec.Data) > 0 {
 		values = make([]string, 0, n)
 	}
 	slot := func(v string) []string {
 		values = append(values, v)
 		return values[len(values)-1 : len(values) : len(values)]
 	}
-	if user := s.rec.User; user != "" {
+	if user := s.Rec.User; user != "" {
 		for _, name := range h.fwd.user {
 			r.Header[name] = slot(user)
 		}
 		h.forwardGroups(r, s, slot(""))
 		// Where the name comes from (SPEC §9): password, upstream or
 		// oidc:<provider>.
-		if s.rec.Source != "" {
-			r.Header[h.fwd.source] = slot(s.rec.Source)
+		if s.Rec.Source != "" {
+			r.Header[h.fwd.source] = slot(s.Rec.Source)
 		}
 	}
-	for k, v := range s.rec.Data {
+	for k, v := range s.Rec.Data {
 		// Keys and values were validated when they were written (see
 		// upstream.go); check again, since a store is not a client but
 		// should not be able to inject headers either.
@@ -261,7 +262,7 @@ func (h *Handler) forward(r *http.Request, s *session) {
 		r.Header[h.fwd.dataNames.name(h.fwd.dataPrefix, k)] = slot(v)
 	}
 	for _, m := range h.fwd.data {
-		if v, ok := s.rec.Data[m.key]; ok && validDataValue(v) {
+		if v, ok := s.Rec.Data[m.key]; ok && validDataValue(v) {
 			r.Header[m.name] = slot(v)
 		}
 	}
@@ -311,9 +312,9 @@ func placeholdersFor(r *http.Request) *sessionPlaceholders {
 // set makes the placeholders s's, as forwarded now. The session's user is
 // the request's user: it takes {http.auth.user.id} over from any handler
 // before.
-func (p *sessionPlaceholders) set(s *session) {
-	p.rec, p.groups = s.rec, s.groups
-	if s.rec.User != "" && p.repl != nil {
+func (p *sessionPlaceholders) set(s *session.Session) {
+	p.rec, p.groups = s.Rec, s.Groups
+	if s.Rec.User != "" && p.repl != nil {
 		p.repl.Delete("http.auth.user.id")
 	}
 }
@@ -336,7 +337,7 @@ func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 		if p.groups == nil {
 			return "", true
 		}
-		return p.groups.value, true
+		return p.groups.Value(), true
 	}
 	k, ok := strings.CutPrefix(rest, "session.data.")
 	if !ok {

@@ -442,6 +442,7 @@ func TestThrottleLoginOfAClientThatHungUp(t *testing.T) {
 	h := newTestHandler(t, mem)
 	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)
+	h.setupSessions()
 	h.cop = http.NewCrossOriginProtection()
 	h.throttle = testThrottle(2, time.Minute, 100)
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
