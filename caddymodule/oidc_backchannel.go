@@ -237,7 +237,7 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 	jti := sessionstore.ClaimKey("oidc logout jti", p.Issuer, p.ClientID, lt.ID)
 	first, err := claims.Claim(r.Context(), jti, lt.freshUntil())
 	if err != nil {
-		h.logStoreError(r, "back-channel logout", err)
+		h.sessions.LogStoreError(r, "back-channel logout", err)
 		return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 	}
 	if !first {
@@ -251,7 +251,7 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 		if rerr := claims.Release(context.WithoutCancel(r.Context()), jti); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		h.logStoreError(r, "back-channel logout", err)
+		h.sessions.LogStoreError(r, "back-channel logout", err)
 		return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 	}
 	h.metrics.logouts.Add(float64(n))

@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
@@ -316,13 +317,13 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		return h.oidcProblem(w, r, p, http.StatusForbidden, "Access denied", reason)
 	}
 
-	old, err := h.load(w, r)
+	old, err := h.sessions.Load(w, r)
 	if err != nil {
 		h.oidcCount(p, "error")
 		return h.serviceUnavailable(w)
 	}
 	id := identity.Identity{User: p.userName(who.user), Source: p.source, Fingerprint: p.loginFingerprint(v.sub, v.sid), Groups: p.groupNames(who.groups)}
-	data := carriedData(old, id)
+	data := session.CarriedData(old, id)
 	if data == nil {
 		data = map[string]string{}
 	}
@@ -332,13 +333,13 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidcPr
 		delete(data, k)
 	}
 	maps.Copy(data, who.data)
-	fresh, err := h.login(r.Context(), w, r, old, id, data)
+	fresh, err := h.sessions.Login(r.Context(), w, r, old, id, data)
 	if err != nil {
 		h.oidcCount(p, "error")
 		h.logSaveError(r, "login", err)
 		return h.serviceUnavailable(w)
 	}
-	h.keepLogoutHint(w, r, p, d, fresh.rec, v.raw)
+	h.keepLogoutHint(w, r, p, d, fresh.Rec, v.raw)
 	h.oidcCount(p, "success")
 	p.logger.Info("login", zap.String("user", id.User), zapRemoteIP(r))
 	if pages.AcceptsJSON(r) {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -116,7 +117,7 @@ func (h *Handler) keepLogoutHint(w http.ResponseWriter, r *http.Request, p *oidc
 // oidcLogoutRedirect expires the hint cookie and returns where a browser
 // logging out of s goes to end its session at the provider, or "" when
 // not there.
-func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *session) string {
+func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *session.Session) string {
 	if h.oidc == nil {
 		return ""
 	}
@@ -131,10 +132,10 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 			}
 		}
 	}
-	if s == nil || !strings.HasPrefix(s.rec.Source, oidcSourcePrefix) {
+	if s == nil || !strings.HasPrefix(s.Rec.Source, oidcSourcePrefix) {
 		return ""
 	}
-	p := h.oidc.get(strings.TrimPrefix(s.rec.Source, oidcSourcePrefix))
+	p := h.oidc.get(strings.TrimPrefix(s.Rec.Source, oidcSourcePrefix))
 	if p == nil || !p.ProviderLogout {
 		return ""
 	}
@@ -149,7 +150,7 @@ func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *
 	q := u.Query()
 	q.Set("client_id", p.ClientID)
 	q.Set("post_logout_redirect_uri", p.postLogoutURI(r))
-	if hint.Provider == p.Name && hint.Binding == sessionBinding(s.rec) {
+	if hint.Provider == p.Name && hint.Binding == sessionBinding(s.Rec) {
 		q.Set("id_token_hint", hint.IDToken)
 	}
 	u.RawQuery = q.Encode()
