@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/throttle"
 )
@@ -185,7 +186,7 @@ func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
 	if len(r.Trailer) != 0 {
 		t.Errorf("trailers left: %v", r.Trailer)
 	}
-	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"email": "alice@example.com", "role": "admin", "bad": "x\ny"}}}
+	s := &session.Session{Rec: sessionstore.Record{User: "alice", Data: map[string]string{"email": "alice@example.com", "role": "admin", "bad": "x\ny"}}}
 	h.forward(r, s)
 	want := http.Header{
 		"Accept": {"*/*"}, "X-Session-User": {"alice"}, "Remote-User": {"alice"}, "User-Name": {"alice"},
@@ -209,54 +210,9 @@ func TestMappedHeadersAreStrippedAndForwarded(t *testing.T) {
 
 	// Anonymous session with data: the data keys go, no user.
 	r = httptest.NewRequest("GET", "/", nil)
-	h.forward(r, &session{rec: sessionstore.Record{Data: map[string]string{"email": "anon@example.com"}}})
+	h.forward(r, &session.Session{Rec: sessionstore.Record{Data: map[string]string{"email": "anon@example.com"}}})
 	if r.Header.Get("X-Forwarded-Email") != "anon@example.com" || r.Header.Get("User-Name") != "" {
 		t.Errorf("anonymous: %v", r.Header)
-	}
-}
-
-func TestExpireAppCookies(t *testing.T) {
-	h := newTestHandler(t, nil)
-	h.LogoutCookies = []AppCookie{{Name: "ttrss_sid"}, {Name: "ttrss_sid", Path: "/tt-rss/"}, {Name: "sessionid", Domain: "example.com"}, {Name: "__Host-sid"}}
-	w := httptest.NewRecorder()
-	r := httptest.NewRequest("POST", "/.session/logout", nil)
-	r.Header.Set("Cookie", "ttrss_sid=abc; theme=dark; sessionid=x")
-	h.expireAppCookies(w, r)
-	h.expireAppCookies(w, r) // twice: no line twice
-	want := []string{
-		"ttrss_sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
-		"ttrss_sid=; Path=/tt-rss/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
-		"sessionid=; Path=/; Domain=example.com; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
-		"__Host-sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Secure",
-	}
-	if got := w.Header()["Set-Cookie"]; strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("Set-Cookie:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if got := r.Header.Get("Cookie"); got != "theme=dark" {
-		t.Errorf("the request still has %q", got)
-	}
-
-	// Over TLS every line is Secure; a cookie the upstream's response
-	// sets itself is left as it set it.
-	w = httptest.NewRecorder()
-	w.Header().Add("Set-Cookie", "sessionid=fresh; Path=/; HttpOnly")
-	r = httptest.NewRequest("GET", "https://example.com/", nil)
-	h.expireAppCookies(w, r)
-	got := w.Header()["Set-Cookie"]
-	if len(got) != 4 || got[0] != "sessionid=fresh; Path=/; HttpOnly" || !strings.HasSuffix(got[1], "; Secure") {
-		t.Errorf("Set-Cookie over TLS after the app's own: %q", got)
-	}
-	for _, l := range got[1:] {
-		if strings.HasPrefix(l, "sessionid=") {
-			t.Errorf("the app's own sessionid was overridden: %q", got)
-		}
-	}
-
-	h.ClearSiteData = []string{"cookies", "storage"}
-	w = httptest.NewRecorder()
-	h.clearSiteData(w)
-	if got := w.Header().Get("Clear-Site-Data"); got != `"cookies", "storage"` {
-		t.Errorf("Clear-Site-Data: %q", got)
 	}
 }
 
@@ -267,6 +223,7 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	h := newTestHandler(t, store)
 	h.LogoutCookies = []AppCookie{{Name: "app_sid"}}
+	h.setupSessions()
 	h.cop = http.NewCrossOriginProtection()
 	expires := func(w *httptest.ResponseRecorder) bool {
 		for _, l := range w.Header()["Set-Cookie"] {
@@ -310,8 +267,8 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 	for _, old := range []string{loggedIn(t, h, "bob"), ""} {
 		w = httptest.NewRecorder()
 		r = request("GET", "/", old)
-		s, _ := h.load(w, r)
-		if _, err := h.login(context.Background(), w, r, s, identity.Identity{User: "alice", Source: identity.Upstream}, nil); err != nil {
+		s, _ := h.sessions.Load(w, r)
+		if _, err := h.sessions.Login(context.Background(), w, r, s, identity.Identity{User: "alice", Source: identity.Upstream}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !expires(w) {
@@ -321,8 +278,8 @@ func TestSessionEndsReachTheApp(t *testing.T) {
 	// The same user again: the app's session is the same user's.
 	w = httptest.NewRecorder()
 	r = request("GET", "/", loggedIn(t, h, "alice"))
-	s, _ := h.load(w, r)
-	if _, err := h.login(context.Background(), w, r, s, identity.Identity{User: "alice", Source: identity.Upstream}, nil); err != nil {
+	s, _ := h.sessions.Load(w, r)
+	if _, err := h.sessions.Login(context.Background(), w, r, s, identity.Identity{User: "alice", Source: identity.Upstream}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if expires(w) {
@@ -393,6 +350,7 @@ func basicHandler(t *testing.T, failures int) *Handler {
 		t.Fatal(err)
 	}
 	h.setupSources()
+	h.setupSessions()
 	h.HTTPBasic = &HTTPBasic{Realm: "DAV"}
 	h.UpstreamControl = true
 	h.throttle = throttle.NewPrivate(throttle.Limit{Failures: failures, Window: time.Minute}, nil, 1000, h.logger)
@@ -559,40 +517,5 @@ func TestBasicCredentialsNeverReachUpstream(t *testing.T) {
 	r.SetBasicAuth("alice", "secret")
 	if h.takeBasicCredentials(r).given || r.Header.Get("Authorization") == "" {
 		t.Error("http_basic off took the Authorization header")
-	}
-}
-
-// TestSignedInMarkerOnHTTPS: on HTTPS the marker carries the __Host-
-// prefix (__Secure- when the session cookie has a domain), which neither
-// a sibling subdomain nor a plain-HTTP response can set; the same name
-// without the prefix, which they can, is not read as the marker there.
-func TestSignedInMarkerOnHTTPS(t *testing.T) {
-	store := sessionstore.NewMemory(0)
-	t.Cleanup(func() { store.Close() })
-	for _, tc := range []struct{ domain, name string }{
-		{"", "__Host-caddy_session~signedin"},
-		{"example.com", "__Secure-caddy_session~signedin"},
-	} {
-		h := newTestHandler(t, store)
-		h.LogoutCookies = []AppCookie{{Name: "app_sid"}}
-		h.Cookie.Domain = tc.domain
-		r := httptest.NewRequest("GET", "https://example.com/", nil)
-		w := httptest.NewRecorder()
-		h.markSignedIn(w, r)
-		if got := w.Header().Get("Set-Cookie"); !strings.HasPrefix(got, tc.name+"=1;") || !strings.Contains(got, "; Secure") {
-			t.Errorf("domain %q: the login sets %q, want %s=1, Secure", tc.domain, got, tc.name)
-		}
-		for cookie, want := range map[string]int{
-			tc.name + "=1":                                markerSignedIn,
-			tc.name + "=0; " + tc.name + "=1":             markerEnded,
-			"caddy_session~signedin=0":                    markerNone,
-			"caddy_session~signedin=1":                    markerNone,
-			"caddy_session~signedin=0; " + tc.name + "=1": markerSignedIn,
-		} {
-			r.Header.Set("Cookie", cookie)
-			if got := h.markerState(r); got != want {
-				t.Errorf("domain %q, Cookie %q over HTTPS: marker state %d, want %d", tc.domain, cookie, got, want)
-			}
-		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgesession/edgesession/assertion"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
 )
 
@@ -122,26 +123,26 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 // upstream. It reports false, and forwards nothing, when the token's
 // default iss or aud needs the mount and the mount is not known (see
 // findMount): a token with the root's iss and aud would be another app's.
-func (h *Handler) forwardAssertion(r *http.Request, s *session) bool {
+func (h *Handler) forwardAssertion(r *http.Request, s *session.Session) bool {
 	as := h.assert
-	if as == nil || s.rec.User == "" {
+	if as == nil || s.Rec.User == "" {
 		return true
 	}
-	key := assertion.Key{Session: s.id, Created: s.rec.Created.UnixNano(), User: s.rec.User, Host: r.Host, TLS: r.TLS != nil}
+	key := assertion.Key{Session: s.ID, Created: s.Rec.Created.UnixNano(), User: s.Rec.User, Host: r.Host, TLS: r.TLS != nil}
 	if as.minter.UsesMount() {
 		var sure bool
 		if key.Mount, sure = findMount(r); !sure {
 			return false
 		}
 	}
-	sub := assertion.Subject{Site: s.rec.Site, Source: s.rec.Source}
-	if s.groups != nil {
-		sub.Groups, sub.GroupsKey = s.groups.names, s.groups.header
+	sub := assertion.Subject{Site: s.Rec.Site, Source: s.Rec.Source}
+	if s.Groups != nil {
+		sub.Groups, sub.GroupsKey = s.Groups.Names(), s.Groups.Joined()
 	}
 	token, err := as.minter.Token(key, sub, time.Now())
 	if err != nil {
 		// No token: the upstream, which requires one, refuses.
-		h.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.rec.User))
+		h.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.Rec.User))
 		return true
 	}
 	r.Header[as.header] = []string{token}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/assertion"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -35,7 +36,7 @@ func testAsserter(t testing.TB, h *Handler) {
 func TestAssertionCache(t *testing.T) {
 	h := newTestHandler(t, nil)
 	testAsserter(t, h)
-	s := &session{rec: sessionstore.Record{User: "alice", Created: time.Now(), Site: "example.com"}}
+	s := &session.Session{Rec: sessionstore.Record{User: "alice", Created: time.Now(), Site: "example.com"}}
 	token := func(host string) string {
 		r := httptest.NewRequest("GET", "http://"+host+"/", nil)
 		h.forwardAssertion(r, s)
@@ -48,7 +49,7 @@ func TestAssertionCache(t *testing.T) {
 	if token("other.example") == first {
 		t.Fatal("another host got the same token (its aud is another)")
 	}
-	s.groups = newGroupSet([]string{"admin"})
+	s.Groups = newGroupSet([]string{"admin"})
 	withGroups := token("example.com")
 	if withGroups == first {
 		t.Fatal("new groups, same token")
@@ -71,7 +72,7 @@ func TestAssertionCache(t *testing.T) {
 		t.Errorf("claims %+v", claims)
 	}
 	// Anonymous: none.
-	anon := &session{rec: sessionstore.Record{Data: map[string]string{"a": "b"}}}
+	anon := &session.Session{Rec: sessionstore.Record{Data: map[string]string{"a": "b"}}}
 	r := httptest.NewRequest("GET", "/", nil)
 	h.forwardAssertion(r, anon)
 	if _, ok := r.Header["X-Session-Assertion"]; ok {

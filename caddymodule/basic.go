@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/throttle"
 )
@@ -90,7 +91,7 @@ func (h *Handler) takeBasicCredentials(r *http.Request) basicCredentials {
 // basicLogin checks Basic credentials, throttled as a login. It returns
 // the session the request is forwarded with (saved nowhere), or answers
 // the request itself (401 with a challenge, 429, 503) and returns nil.
-func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCredentials) (*session, error) {
+func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCredentials) (*session.Session, error) {
 	if err := identity.ValidUsername(c.user); err != nil || len(c.password) > maxPassword {
 		h.logger.Warn("malformed http basic credentials", zapRemoteIP(r), zap.NamedError("reason", err))
 		return nil, h.basicUnauthorized(w)
@@ -129,7 +130,7 @@ func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCred
 	if ce := h.logger.Check(zap.DebugLevel, "http basic login"); ce != nil {
 		ce.Write(zap.String("user", c.user), zap.String("remote_ip", ip))
 	}
-	return &session{rec: sessionstore.Record{User: c.user, Source: identity.Password, Fingerprint: fp}}, nil
+	return &session.Session{Rec: sessionstore.Record{User: c.user, Source: identity.Password, Fingerprint: fp}}, nil
 }
 
 // basicBusyLimit is how long a Basic request waits for the throttle to let

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
@@ -40,6 +41,7 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 	h.prepareHeaders()
 	// Sessions are logged in as an upstream would log them in.
 	h.sources = map[string]identity.Source{identity.Upstream: identity.UpstreamSource{}}
+	h.setupSessions()
 	return h
 }
 
@@ -49,7 +51,7 @@ func loggedIn(t testing.TB, h *Handler, user string) string {
 	t.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/", nil)
-	if _, err := h.login(context.Background(), w, r, nil, identity.Identity{User: user, Source: identity.Upstream}, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
+	if _, err := h.sessions.Login(context.Background(), w, r, nil, identity.Identity{User: user, Source: identity.Upstream}, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
 		t.Fatal(err)
 	}
 	return strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0]
@@ -206,11 +208,11 @@ func BenchmarkStripAndForward(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			h := newTestHandler(b, nil)
-			s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
+			s := &session.Session{Rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
 			if mapped {
 				h.Headers = map[string]string{"User-Name": "user", "X-Forwarded-Email": "data.email", "X-Webauth-Role": "data.role"}
 				h.prepareHeaders()
-				s.rec.Data["email"] = "alice@example.com"
+				s.Rec.Data["email"] = "alice@example.com"
 			}
 			base := http.Header{
 				"Accept": {"text/html"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"bench"},
@@ -287,6 +289,7 @@ func TestNoWritesInsideWriteBackInterval(t *testing.T) {
 	h := newTestHandler(t, store)
 	h.idle = time.Hour
 	h.touchEvery = h.idle / 20 // 3m: no run of this test comes near it
+	h.setupSessions()
 	cookie := loggedIn(t, h, "alice")
 	store.writes.Store(0)
 	serve := func() {
@@ -310,7 +313,7 @@ func TestNoWritesInsideWriteBackInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := h.key(sessionstore.ID(id))
+	key := h.sessions.Key(sessionstore.ID(id))
 	rec, _, _ := store.Find(context.Background(), key)
 	rec.LastSeen = time.Now().Add(-h.touchEvery - time.Second)
 	store.Store.Create(context.Background(), key, rec)
@@ -334,7 +337,7 @@ func (c *findCountingStore) Find(ctx context.Context, key sessionstore.Key) (ses
 }
 
 // TestManySessionCookiesAreBounded: a request with many validly signed but
-// dead session cookies costs at most maxSessionCookies lookups, and a live
+// dead session cookies costs at most session.MaxCookies lookups, and a live
 // one among the first of them still wins over the dead ones before it.
 func TestManySessionCookiesAreBounded(t *testing.T) {
 	store := &findCountingStore{Store: sessionstore.NewMemory(0)}
@@ -343,7 +346,7 @@ func TestManySessionCookiesAreBounded(t *testing.T) {
 	live := loggedIn(t, h, "alice")
 	// Logging alice in again would delete nothing: end mallory's directly.
 	deadID, _ := h.codec.Verify(strings.TrimPrefix(dead, h.Cookie.Name+"="))
-	store.Delete(context.Background(), h.key(sessionstore.ID(deadID)))
+	store.Delete(context.Background(), h.sessions.Key(sessionstore.ID(deadID)))
 
 	serve := func(cookie string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
@@ -356,10 +359,10 @@ func TestManySessionCookiesAreBounded(t *testing.T) {
 	if w := serve(strings.Repeat(dead+"; ", 100) + live); w.Code == 200 {
 		t.Fatal("the 101st session cookie was looked at")
 	}
-	if n := store.finds.Load(); n != maxSessionCookies {
-		t.Fatalf("%d lookups for 101 session cookies, want %d", n, maxSessionCookies)
+	if n := store.finds.Load(); n != session.MaxCookies {
+		t.Fatalf("%d lookups for 101 session cookies, want %d", n, session.MaxCookies)
 	}
-	if w := serve(strings.Repeat(dead+"; ", maxSessionCookies-1) + live); w.Code != 200 {
-		t.Fatalf("a live session after %d dead ones: %d", maxSessionCookies-1, w.Code)
+	if w := serve(strings.Repeat(dead+"; ", session.MaxCookies-1) + live); w.Code != 200 {
+		t.Fatalf("a live session after %d dead ones: %d", session.MaxCookies-1, w.Code)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
 )
 
@@ -205,9 +206,9 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "clear_site_data":
 			s.ClearSiteData = d.RemainingArgs()
 			if len(s.ClearSiteData) == 0 {
-				return d.Errf("clear_site_data needs at least one of %s", strings.Join(clearSiteDataTypes, ", "))
+				return d.Errf("clear_site_data needs at least one of %s", strings.Join(session.ClearSiteDataTypes, ", "))
 			}
-			if err := s.validateAppLogout(); err != nil {
+			if err := session.ValidateAppLogout(s.Cookie.Name, s.LogoutCookies, s.ClearSiteData); err != nil {
 				return d.Err(err.Error())
 			}
 		case "http_basic":
@@ -311,7 +312,7 @@ func (s *Handler) unmarshalLogoutCookies(d *caddyfile.Dispenser) error {
 	for _, name := range names {
 		for _, path := range paths {
 			c := AppCookie{Name: name, Path: path, Domain: domain}
-			if err := c.validate(sessionCookie); err != nil {
+			if err := c.Validate(sessionCookie); err != nil {
 				return d.Errf("logout_cookies %q: %v", name, err)
 			}
 			if slices.Contains(s.LogoutCookies, c) {

@@ -9,12 +9,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
 // applyUpstreamControl changes the session as the upstream asked, saving
 // it and setting the cookie in w's headers, before they are written.
-func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s *session) {
+func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s *session.Session) {
 	c := h.strip.ParseControl(w.Header(), identity.ValidUsername, h.logger, clientIP(r))
 	if !c.Changed {
 		return
@@ -25,17 +26,17 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 	defer cancel()
 
 	if c.Logout {
-		if err := h.destroy(ctx, w, r, s); err != nil {
-			h.logStoreError(r, "upstream logout", err)
+		if err := h.sessions.Destroy(ctx, w, r, s); err != nil {
+			h.sessions.LogStoreError(r, "upstream logout", err)
 			return
 		}
 		if c.Login == "" {
 			// Not with a login: "cookies" would clear the new session's.
-			h.clearSiteData(w)
+			h.sessions.ClearSiteData(w)
 		}
-		if s != nil && s.rec.User != "" {
+		if s != nil && s.Rec.User != "" {
 			h.metrics.logouts.Inc()
-			h.logger.Info("logout", zap.String("user", s.rec.User), zap.String("remote_ip", clientIP(r)), zap.String("by", "upstream"))
+			h.logger.Info("logout", zap.String("user", s.Rec.User), zap.String("remote_ip", clientIP(r)), zap.String("by", "upstream"))
 		}
 		s = nil
 	}
@@ -46,8 +47,8 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 	ch := sessionstore.Change{Delete: c.Delete, Set: c.Set}
 	if c.Login != "" {
 		id := identity.Identity{User: c.Login, Source: identity.Upstream}
-		data := sessionstore.Record{Data: carriedData(s, id)}.Apply(ch).Data
-		if _, err := h.login(ctx, w, r, s, id, data); err != nil {
+		data := sessionstore.Record{Data: session.CarriedData(s, id)}.Apply(ch).Data
+		if _, err := h.sessions.Login(ctx, w, r, s, id, data); err != nil {
 			h.logSaveError(r, "upstream login", err)
 			return
 		}
@@ -56,24 +57,24 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		return
 	}
 	if s == nil {
-		s = h.newSessionFor(r)
+		s = h.sessions.NewFor(r)
 	}
 	// What the store will do, done to this request's copy too: a new
 	// session is created from it, and the cookie store keeps all of it.
-	s.rec = s.rec.Apply(ch)
-	if err := h.save(ctx, w, r, s, ch); err != nil {
+	s.Rec = s.Rec.Apply(ch)
+	if err := h.sessions.Save(ctx, w, r, s, ch); err != nil {
 		h.logSaveError(r, "upstream session write", err)
 	}
 }
 
 func (h *Handler) logSaveError(r *http.Request, what string, err error) {
 	switch {
-	case errors.Is(err, errGone):
+	case errors.Is(err, session.ErrGone):
 		h.logger.Warn("session was logged out meanwhile; not written back", zap.String("op", what), zap.String("remote_ip", clientIP(r)))
 	case errors.Is(err, sessionstore.ErrTooLarge):
 		h.metrics.storeErrors.Inc()
 		h.logger.Error("session does not fit in its cookie; previous cookie kept", zap.String("op", what), zap.String("remote_ip", clientIP(r)), zap.Error(err))
 	default:
-		h.logStoreError(r, what, err)
+		h.sessions.LogStoreError(r, what, err)
 	}
 }

@@ -78,22 +78,22 @@ func (h *Handler) serveWhoami(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")
 	}
-	s, err := h.load(w, r)
+	s, err := h.sessions.Load(w, r)
 	if err != nil {
 		return h.serviceUnavailable(w)
 	}
-	if s == nil || s.rec.User == "" {
+	if s == nil || s.Rec.User == "" {
 		return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 	}
-	data := s.rec.Data
+	data := s.Rec.Data
 	if data == nil {
 		data = map[string]string{}
 	}
 	return pages.WriteJSON(w, http.StatusOK, whoami{
-		User:    s.rec.User,
-		Source:  s.rec.Source,
+		User:    s.Rec.User,
+		Source:  s.Rec.Source,
 		Data:    data,
-		Created: s.rec.Created.UTC().Truncate(time.Second),
-		Expires: h.expiry(s.rec).UTC().Truncate(time.Second),
+		Created: s.Rec.Created.UTC().Truncate(time.Second),
+		Expires: h.sessions.Expiry(s.Rec).UTC().Truncate(time.Second),
 	})
 }

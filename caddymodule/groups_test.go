@@ -4,53 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
-
-func TestGroupSet(t *testing.T) {
-	tests := []struct {
-		in         []string
-		wantNames  []string
-		wantHeader string
-	}{
-		{nil, nil, ""},
-		{[]string{}, nil, ""},
-		{[]string{"staff", "admin", "ops", "admin"}, []string{"admin", "ops", "staff"}, "admin, ops, staff"},
-		{[]string{"Domain Admins", "a,b", " pad", "", "x\ny", "\xff", "ü"}, []string{"Domain Admins", "ü"}, "Domain Admins, ü"},
-		{[]string{"a,b"}, nil, ""},
-	}
-	for _, tt := range tests {
-		g := newGroupSet(tt.in)
-		if tt.wantNames == nil {
-			if g != nil {
-				t.Errorf("newGroupSet(%q) = %+v, want nil", tt.in, g)
-			}
-			continue
-		}
-		if !slices.Equal(g.names, tt.wantNames) || g.header != tt.wantHeader || g.value != any(tt.wantHeader) {
-			t.Errorf("newGroupSet(%q) = %q %q, want %q %q", tt.in, g.names, g.header, tt.wantNames, tt.wantHeader)
-		}
-		for _, n := range tt.wantNames {
-			if !g.Has(n) {
-				t.Errorf("newGroupSet(%q).has(%q) = false", tt.in, n)
-			}
-		}
-		if g.Has("nope") {
-			t.Errorf("newGroupSet(%q).has(nope)", tt.in)
-		}
-	}
-	var none *groupSet
-	if none.Has("admin") {
-		t.Error("a nil set has a group")
-	}
-}
 
 // TestForwardGroups: local users' groups come from the users now, anyone
 // else's from the record; the header and the placeholder carry them
@@ -75,8 +37,8 @@ func TestForwardGroups(t *testing.T) {
 		repl := caddy.NewReplacer()
 		r := httptest.NewRequest("GET", "/", nil)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
-		s := &session{rec: tt.rec}
-		s.groups = h.groupsOf(s.rec)
+		s := &session.Session{Rec: tt.rec}
+		s.Groups = h.groupsOf(s.Rec)
 		h.forward(r, s)
 		placeholdersFor(r).set(s)
 		got, ok := r.Header["X-Session-Groups"]
@@ -111,8 +73,8 @@ func BenchmarkStripAndForwardGroups(b *testing.B) {
 	}
 	for name, groups := range map[string][]string{"none": nil, "two": {"staff", "admin"}} {
 		b.Run(name, func(b *testing.B) {
-			s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
-			s.groups = newGroupSet(groups)
+			s := &session.Session{Rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "role": "admin"}}}
+			s.Groups = newGroupSet(groups)
 			r := httptest.NewRequest("GET", "/", nil)
 			ctx := r.Context()
 			b.ReportAllocs()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
 )
 
@@ -51,13 +52,13 @@ type writers struct {
 	upstream upstream.Writer
 	h        *Handler
 	r        *http.Request
-	s        *session
+	s        *session.Session
 }
 
 // wrapResponse makes ws.upstream the writer of the next handler's
 // response to w, for session s (nil for none). control is whether the
 // upstream's control headers are applied.
-func (h *Handler) wrapResponse(ws *writers, w http.ResponseWriter, r *http.Request, s *session, control bool) {
+func (h *Handler) wrapResponse(ws *writers, w http.ResponseWriter, r *http.Request, s *session.Session, control bool) {
 	ws.r, ws.s = r, s
 	ws.upstream.Reset(w, &h.strip, ws, control)
 }

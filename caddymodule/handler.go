@@ -23,6 +23,7 @@ import (
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/identity/oidc"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/throttle"
 	"github.com/edgesession/edgesession/upstream"
@@ -203,6 +204,7 @@ type Handler struct {
 
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identity.Source
+	sessions   *session.Manager
 	oidc       *oidc.Set // nil without providers
 	scope      string    // the throttle's scope
 	codec      *cookie.Codec
@@ -215,7 +217,6 @@ type Handler struct {
 	pages      *pages.Set
 	cop        *http.CrossOriginProtection
 	strip      upstream.Trusted
-	markers    markerNames // the signed-in marker's names, see markerNames
 	fwd        upstream.Forwarder
 	idle       time.Duration
 	lifetime   time.Duration
@@ -310,6 +311,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.setupSources()
+	h.setupSessions()
 	h.warnBareNames()
 	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
 	h.scope = h.throttleScope()
@@ -370,7 +372,6 @@ func (h *Handler) setDefaults() {
 // prepareHeaders works out the header names of the request path once.
 func (h *Handler) prepareHeaders() {
 	h.strip = upstream.NewTrusted(h.HeaderPrefix, upstream.TrustedNames(h.UserHeaders, h.Headers))
-	h.markers = newMarkerNames(h.Cookie.Name)
 	h.fwd = upstream.NewForwarder(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
@@ -390,7 +391,7 @@ func (h *Handler) validate() error {
 	if err := h.checkHeaderNames(); err != nil {
 		return err
 	}
-	if err := h.validateAppLogout(); err != nil {
+	if err := session.ValidateAppLogout(h.Cookie.Name, h.LogoutCookies, h.ClearSiteData); err != nil {
 		return err
 	}
 	if err := h.validateBasic(); err != nil {
@@ -447,15 +448,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	var rd authz.Readings // read when public or rules need them
 	// On a store error s is nil: fail closed. Public requests go on
 	// without a session; the rest are refused until the store is back.
-	s, err := h.load(w, r)
-	byBasic := (s == nil || s.rec.User == "") && basic.given
+	s, err := h.sessions.Load(w, r)
+	byBasic := (s == nil || s.Rec.User == "") && basic.given
 	if byBasic {
 		// Not even a store error stops a Basic client: it needs no store.
 		if s, err = h.basicLogin(w, r, basic); s == nil {
 			return err // answered
 		}
 	}
-	if s == nil || s.rec.User == "" {
+	if s == nil || s.Rec.User == "" {
 		public, merr := h.isPublic(r, &rd)
 		if merr != nil {
 			return caddyhttp.Error(http.StatusBadRequest, merr)
@@ -481,9 +482,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if !h.ForwardCookie {
 		cookie.Remove(r.Header, h.Cookie.Name)
 	}
-	if len(h.LogoutCookies) > 0 {
-		h.markers.remove(r.Header)
-	}
+	h.sessions.RemoveMarkers(r.Header)
 	// A Basic client's session is in no store to write to: no control.
 	h.wrapResponse(ws, w, r, s, h.UpstreamControl && !byBasic)
 	rw := &ws.upstream

@@ -31,10 +31,10 @@ var hijackedConns = upstream.NewConns[sessionstore.Key]()
 // the session the request was made with.
 func (ws *writers) Hijacked(conn net.Conn) net.Conn {
 	h, s := ws.h, ws.s
-	if s == nil || !s.saved || h.store == nil {
+	if s == nil || !s.Saved || h.store == nil {
 		return conn
 	}
-	key := h.key(s.id)
+	key := h.sessions.Key(s.ID)
 	tc := hijackedConns.Track(key, conn)
 	// The session may be gone already: logged out while this request was
 	// on its way, or by the upstream's control headers on this very

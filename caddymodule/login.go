@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/pages"
@@ -35,7 +36,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		page := pages.Login{Redirect: safeRedirectOr(redirectParam(q), home(mountPrefix(r)))}
 		if q.Get(signedOut) == "1" {
 			// Anyone can link here: say it only when it is true.
-			if s, err := h.load(w, r); err == nil && (s == nil || s.rec.User == "") {
+			if s, err := h.sessions.Load(w, r); err == nil && (s == nil || s.Rec.User == "") {
 				page.Notice = "You have signed out."
 			}
 		}
@@ -158,14 +159,14 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 
 	// The current session, whose data the new one carries over. A store
 	// that fails is a 503: logging in would only fail to save.
-	old, err := h.load(w, r)
+	old, err := h.sessions.Load(w, r)
 	if err != nil {
 		h.metrics.logins.WithLabelValues("error").Inc()
 		return h.serviceUnavailable(w)
 	}
 
 	id := identity.Identity{User: cred.Username, Source: identity.Password, Fingerprint: fp}
-	if _, err := h.login(r.Context(), w, r, old, id, carriedData(old, id)); err != nil {
+	if _, err := h.sessions.Login(r.Context(), w, r, old, id, session.CarriedData(old, id)); err != nil {
 		h.metrics.logins.WithLabelValues("error").Inc()
 		h.logSaveError(r, "login", err)
 		return h.serviceUnavailable(w)

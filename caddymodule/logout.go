@@ -13,13 +13,13 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	case http.MethodGet, http.MethodHead:
 		// A GET changes nothing (a link or an image could trigger it); it
 		// shows a button that POSTs.
-		s, _ := h.load(w, r)
+		s, _ := h.sessions.Load(w, r)
 		var page pages.Logout
 		if target := redirectParam(r.URL.Query()); target != "" {
 			page.Redirect = safeRedirectOr(target, home(mountPrefix(r)))
 		}
 		if s != nil {
-			page.User = s.rec.User
+			page.User = s.Rec.User
 		}
 		return h.renderLogout(w, r, page)
 	case http.MethodPost:
@@ -41,20 +41,20 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 			redirect = safeRedirectOr(target, home(mountPrefix(r)))
 		}
 	}
-	s, err := h.load(w, r)
+	s, err := h.sessions.Load(w, r)
 	if err == nil {
-		err = h.destroy(r.Context(), w, r, s)
+		err = h.sessions.Destroy(r.Context(), w, r, s)
 	}
 	if err != nil {
 		// The session could not be deleted: say so instead of pretending
 		// the user is logged out.
-		h.logStoreError(r, "logout", err)
+		h.sessions.LogStoreError(r, "logout", err)
 		return h.serviceUnavailable(w)
 	}
-	h.clearSiteData(w)
-	if s != nil && s.rec.User != "" {
+	h.sessions.ClearSiteData(w)
+	if s != nil && s.Rec.User != "" {
 		h.metrics.logouts.Inc()
-		h.logger.Info("logout", zap.String("user", s.rec.User), zapRemoteIP(r))
+		h.logger.Info("logout", zap.String("user", s.Rec.User), zapRemoteIP(r))
 	}
 	if target := h.oidcLogoutRedirect(w, r, s); target != "" && !pages.AcceptsJSON(r) {
 		redirect = target // the provider's logout, then back

@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/edgesession/edgesession/identity"
 
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
 )
 
@@ -56,23 +57,23 @@ const sessionVarKey = "edgesession.session"
 // sessionVar is the request variable's value: a type no other module can
 // make, so that no one but the session handler can pass a session to the
 // matcher. It boxes without allocating.
-type sessionVar struct{ s *session }
+type sessionVar struct{ s *session.Session }
 
 // String keeps the session's contents out of {http.vars.*}: it is the
 // user's name.
-func (v sessionVar) String() string { return v.s.rec.User }
+func (v sessionVar) String() string { return v.s.Rec.User }
 
 // identify works out the logged-in user's groups and leaves the session
 // for MatchSession; a request without a session leaves none, not even
 // that of a session handler it passed before.
-func (h *Handler) identify(r *http.Request, s *session) {
+func (h *Handler) identify(r *http.Request, s *session.Session) {
 	if s == nil {
 		if caddyhttp.GetVar(r.Context(), sessionVarKey) != nil {
 			caddyhttp.SetVar(r.Context(), sessionVarKey, nil)
 		}
 		return
 	}
-	s.groups = h.groupsOf(s.rec)
+	s.Groups = h.groupsOf(s.Rec)
 	caddyhttp.SetVar(r.Context(), sessionVarKey, sessionVar{s})
 }
 
@@ -105,18 +106,18 @@ func (m MatchSession) Match(r *http.Request) bool {
 // MatchWithError implements caddyhttp.RequestMatcherWithError.
 func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	v, ok := caddyhttp.GetVar(r.Context(), sessionVarKey).(sessionVar)
-	if !ok || v.s == nil || v.s.rec.User == "" {
+	if !ok || v.s == nil || v.s.Rec.User == "" {
 		return false, nil
 	}
 	s := v.s
-	if len(m.Users) > 0 && !slices.Contains(m.Users, s.rec.User) {
+	if len(m.Users) > 0 && !slices.Contains(m.Users, s.Rec.User) {
 		return false, nil
 	}
-	if len(m.Groups) > 0 && !slices.ContainsFunc(m.Groups, s.groups.Has) {
+	if len(m.Groups) > 0 && !slices.ContainsFunc(m.Groups, s.Groups.Has) {
 		return false, nil
 	}
 	for k, values := range m.Data {
-		got, ok := s.rec.Data[k]
+		got, ok := s.Rec.Data[k]
 		if !ok || (len(values) > 0 && !slices.Contains(values, got)) {
 			return false, nil
 		}

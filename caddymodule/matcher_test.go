@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -45,13 +46,13 @@ func TestMatchSessionCaddyfile(t *testing.T) {
 }
 
 func TestMatchSession(t *testing.T) {
-	alice := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"role": "owner", "mfa": "ok"}}}
-	alice.groups = newGroupSet([]string{"admin", "staff"})
-	bob := &session{rec: sessionstore.Record{User: "bob"}}
-	anon := &session{rec: sessionstore.Record{Data: map[string]string{"role": "owner"}}}
+	alice := &session.Session{Rec: sessionstore.Record{User: "alice", Data: map[string]string{"role": "owner", "mfa": "ok"}}}
+	alice.Groups = newGroupSet([]string{"admin", "staff"})
+	bob := &session.Session{Rec: sessionstore.Record{User: "bob"}}
+	anon := &session.Session{Rec: sessionstore.Record{Data: map[string]string{"role": "owner"}}}
 	tests := []struct {
 		m    MatchSession
-		s    *session
+		s    *session.Session
 		want bool
 	}{
 		{MatchSession{}, alice, true},

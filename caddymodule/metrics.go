@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -62,7 +63,7 @@ func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) *metrics {
 	m := processMetrics
 	metricsOnce.Do(func() {
 		m.byState = map[string]prometheus.Counter{}
-		for _, state := range []string{stateValid, stateNone, stateInvalid, stateExpired, stateForeign, stateError} {
+		for _, state := range session.States {
 			m.byState[state] = m.requests.WithLabelValues(state)
 		}
 	})

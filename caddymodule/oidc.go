@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesession/edgesession/identity/oidc"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -79,19 +80,19 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidc.C
 	if err != nil {
 		return h.oidcProblem(w, r, err)
 	}
-	old, err := h.load(w, r)
+	old, err := h.sessions.Load(w, r)
 	if err != nil {
 		h.oidcCount(p.Name, "error")
 		return h.serviceUnavailable(w)
 	}
 	id := l.Identity
-	fresh, err := h.login(r.Context(), w, r, old, id, l.SessionData(carriedData(old, id)))
+	fresh, err := h.sessions.Login(r.Context(), w, r, old, id, l.SessionData(session.CarriedData(old, id)))
 	if err != nil {
 		h.oidcCount(p.Name, "error")
 		h.logSaveError(r, "login", err)
 		return h.serviceUnavailable(w)
 	}
-	l.Done(w, r, site, fresh.rec)
+	l.Done(w, r, site, fresh.Rec)
 	h.oidcCount(p.Name, "success")
 	if pages.AcceptsJSON(r) {
 		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": id.User, "source": id.Source})
@@ -115,7 +116,7 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 	lister, _ := underlyingStore(h.store).(sessionstore.Lister)
 	a := p.BackchannelLogout(w, r, h.oidcSite(r), oidc.Revocation{Lister: lister, Claims: h.claims(), Store: h.store})
 	if a.StoreErr != nil {
-		h.logStoreError(r, "back-channel logout", a.StoreErr)
+		h.sessions.LogStoreError(r, "back-channel logout", a.StoreErr)
 	}
 	if a.Revoked > 0 {
 		h.metrics.logouts.Add(float64(a.Revoked))
@@ -147,13 +148,13 @@ var processClaims = sync.OnceValue(func() *sessionstore.Memory { return sessions
 // oidcLogoutRedirect expires the logout hint cookie and returns where a
 // browser logging out of s goes to end its session at the provider, or
 // "" when not there.
-func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *session) string {
+func (h *Handler) oidcLogoutRedirect(w http.ResponseWriter, r *http.Request, s *session.Session) string {
 	if h.oidc == nil {
 		return ""
 	}
 	var rec *sessionstore.Record
 	if s != nil {
-		rec = &s.rec
+		rec = &s.Rec
 	}
 	return h.oidc.LogoutRedirect(w, r, h.oidcSite(r), rec)
 }

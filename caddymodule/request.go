@@ -7,16 +7,17 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/upstream"
 )
 
 // forward puts the session into the request for the upstream as trusted
 // headers. (Its placeholders: sessionPlaceholders.)
-func (h *Handler) forward(r *http.Request, s *session) {
-	v := upstream.View{User: s.rec.User, Source: s.rec.Source, Data: s.rec.Data}
-	if s.groups != nil {
-		v.Groups = s.groups.header
+func (h *Handler) forward(r *http.Request, s *session.Session) {
+	v := upstream.View{User: s.Rec.User, Source: s.Rec.Source, Data: s.Rec.Data}
+	if s.Groups != nil {
+		v.Groups = s.Groups.Joined()
 	}
 	h.fwd.Forward(r.Header, v)
 }
@@ -65,9 +66,9 @@ func placeholdersFor(r *http.Request) *sessionPlaceholders {
 // set makes the placeholders s's, as forwarded now. The session's user is
 // the request's user: it takes {http.auth.user.id} over from any handler
 // before.
-func (p *sessionPlaceholders) set(s *session) {
-	p.rec, p.groups = s.rec, s.groups
-	if s.rec.User != "" && p.repl != nil {
+func (p *sessionPlaceholders) set(s *session.Session) {
+	p.rec, p.groups = s.Rec, s.Groups
+	if s.Rec.User != "" && p.repl != nil {
 		p.repl.Delete("http.auth.user.id")
 	}
 }
@@ -90,7 +91,7 @@ func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 		if p.groups == nil {
 			return "", true
 		}
-		return p.groups.value, true
+		return p.groups.Value(), true
 	}
 	k, ok := strings.CutPrefix(rest, "session.data.")
 	if !ok {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/session"
 )
 
 // Rule says who may reach the requests its matchers match. The first rule
@@ -91,12 +92,12 @@ func (r *Rule) describe(n int) string {
 // authorize applies the rules to a logged-in user's request (see
 // authz.Rules.Judge). It answers the request itself (done) when the
 // rules refuse it.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, rd *authz.Readings) (done bool, err error) {
-	if len(h.rules) == 0 || s.rec.User == "" || h.rules.FirstNotAllowing(s.rec.User, s.groups) == nil {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session.Session, rd *authz.Readings) (done bool, err error) {
+	if len(h.rules) == 0 || s.Rec.User == "" || h.rules.FirstNotAllowing(s.Rec.User, s.Groups) == nil {
 		return false, nil // no reading of the request could be denied
 	}
 	rd.Read(r, &h.readings)
-	v, ru, err := h.rules.Judge(r, rd, s.rec.User, s.groups)
+	v, ru, err := h.rules.Judge(r, rd, s.Rec.User, s.Groups)
 	if err != nil {
 		return true, caddyhttp.Error(http.StatusBadRequest, err)
 	}
@@ -113,10 +114,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	if v == authz.Unplain {
 		h.logger.Info("request refused: its readings cannot be judged, and not every rule lets the user in",
-			zap.String("reason", rd.Refused()), zap.String("user", s.rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
+			zap.String("reason", rd.Refused()), zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 		return true, caddyhttp.Error(http.StatusBadRequest, errors.New(rd.Refused()+" refused where rules apply"))
 	}
-	h.logger.Info("forbidden", zap.String("user", s.rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
+	h.logger.Info("forbidden", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 	return true, h.forbidden(w, r, s)
 }
 

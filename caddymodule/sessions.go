@@ -32,11 +32,11 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodPost && !h.sameOrigin(w, r) {
 		return nil
 	}
-	s, err := h.load(w, r)
+	s, err := h.sessions.Load(w, r)
 	if err != nil {
 		return h.serviceUnavailable(w)
 	}
-	if s == nil || s.rec.User == "" {
+	if s == nil || s.Rec.User == "" {
 		return h.loginRequired(w, r)
 	}
 	ix := userIndexOf(h.store)
@@ -44,19 +44,19 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		if pages.AcceptsJSON(r) {
 			return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "sessions are kept only in the browser: there is no list"})
 		}
-		return h.renderSessions(w, r, pages.Sessions{User: s.rec.User, NoList: true})
+		return h.renderSessions(w, r, pages.Sessions{User: s.Rec.User, NoList: true})
 	}
-	current := h.key(s.id).Handle()
-	rows, err := h.ownSessions(r, ix, s.rec.User, current)
+	current := h.sessions.Key(s.ID).Handle()
+	rows, err := h.ownSessions(r, ix, s.Rec.User, current)
 	if err != nil {
-		h.logStoreError(r, "listing the user's sessions", err)
+		h.sessions.LogStoreError(r, "listing the user's sessions", err)
 		return h.serviceUnavailable(w)
 	}
 	if r.Method != http.MethodPost {
 		if pages.AcceptsJSON(r) {
-			return pages.WriteJSON(w, http.StatusOK, map[string]any{"user": s.rec.User, "sessions": rows})
+			return pages.WriteJSON(w, http.StatusOK, map[string]any{"user": s.Rec.User, "sessions": rows})
 		}
-		page := pages.Sessions{User: s.rec.User, Sessions: rows, Others: len(rows) - 1}
+		page := pages.Sessions{User: s.Rec.User, Sessions: rows, Others: len(rows) - 1}
 		if n, err := strconv.Atoi(r.URL.Query().Get("signed-out")); err == nil && n >= 0 {
 			page.Message = "Signed out " + plural(n, "session") + "."
 		}
@@ -80,18 +80,18 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, h.endpointURL(r, "/sessions"), http.StatusSeeOther)
 		return nil
 	}
-	keys, err := ix.DeleteUser(r.Context(), s.rec.User, handles...)
+	keys, err := ix.DeleteUser(r.Context(), s.Rec.User, handles...)
 	for _, k := range keys {
 		hijackedConns.CloseAll(k)
 	}
 	if err != nil {
-		h.logStoreError(r, "signing out the user's sessions", err)
+		h.sessions.LogStoreError(r, "signing out the user's sessions", err)
 		return h.serviceUnavailable(w)
 	}
-	h.logger.Info("sessions revoked", zap.String("user", s.rec.User), zap.Int("revoked", len(keys)), zap.String("by", "user"), zapRemoteIP(r))
+	h.logger.Info("sessions revoked", zap.String("user", s.Rec.User), zap.Int("revoked", len(keys)), zap.String("by", "user"), zapRemoteIP(r))
 	if slices.Contains(handles, current) {
 		// This one is gone: the cookie goes too, and the user is out.
-		h.expireCookie(w, r)
+		h.sessions.ExpireCookie(w, r)
 		if pages.AcceptsJSON(r) {
 			return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 		}
@@ -116,7 +116,7 @@ func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user s
 	now := time.Now()
 	rows := []pages.SessionRow{}
 	for _, e := range es {
-		if h.expired(e.Record, now) || !h.accepts(r, e.Record) {
+		if h.sessions.Expired(e.Record, now) || !h.sessions.Accepts(r, e.Record) {
 			continue
 		}
 		rows = append(rows, pages.SessionRow{

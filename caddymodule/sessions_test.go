@@ -22,6 +22,7 @@ func pageHandler(t *testing.T, store sessionstore.Store) *Handler {
 	h := newTestHandler(t, store)
 	if store != nil {
 		h.store = closingStore{h.store}
+		h.setupSessions()
 	}
 	tp, err := pages.Load("")
 	if err != nil {

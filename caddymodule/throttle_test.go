@@ -112,6 +112,7 @@ func TestThrottleLoginOfAClientThatHungUp(t *testing.T) {
 	h := newTestHandler(t, mem)
 	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)
+	h.setupSessions()
 	h.cop = http.NewCrossOriginProtection()
 	h.throttle = throttle.NewPrivate(throttle.Limit{Failures: 2, Window: time.Minute}, nil, 100, zap.NewNop())
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)

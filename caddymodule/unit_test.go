@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -103,8 +104,8 @@ func TestSessionPlaceholders(t *testing.T) {
 		t.Errorf("before forwarding: {http.auth.user.id} = %q", got)
 	}
 
-	s := &session{rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "bad": "x\ny", "Upper": "no"}}}
-	s.groups = newGroupSet([]string{"staff", "admin"})
+	s := &session.Session{Rec: sessionstore.Record{User: "alice", Data: map[string]string{"cart": "apple", "bad": "x\ny", "Upper": "no"}}}
+	s.Groups = newGroupSet([]string{"staff", "admin"})
 	h.forward(r, s)
 	p.set(s)
 	for key, want := range map[string]string{
@@ -121,7 +122,7 @@ func TestSessionPlaceholders(t *testing.T) {
 	}
 	// What was forwarded stays: a later change to the session (upstream
 	// control) is not what the upstream got.
-	s.rec = sessionstore.Record{User: "alice", Data: map[string]string{"cart": "pear"}}
+	s.Rec = sessionstore.Record{User: "alice", Data: map[string]string{"cart": "pear"}}
 	if got, _ := repl.GetString("http.session.data.cart"); got != "apple" {
 		t.Errorf("after the session changed: {http.session.data.cart} = %q, want the forwarded %q", got, "apple")
 	}
@@ -132,8 +133,8 @@ func TestSessionPlaceholders(t *testing.T) {
 // forward a session, as the headers the upstream gets are; a handler that
 // forwards none leaves none of the one before.
 func TestSessionPlaceholdersOfNestedHandlers(t *testing.T) {
-	for _, outer := range []*session{{rec: sessionstore.Record{User: "alice"}}, nil} {
-		for _, inner := range []*session{{rec: sessionstore.Record{User: "root"}}, nil} {
+	for _, outer := range []*session.Session{{Rec: sessionstore.Record{User: "alice"}}, nil} {
+		for _, inner := range []*session.Session{{Rec: sessionstore.Record{User: "root"}}, nil} {
 			repl := caddy.NewReplacer()
 			r := httptest.NewRequest("GET", "/", nil)
 			ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
@@ -147,7 +148,7 @@ func TestSessionPlaceholdersOfNestedHandlers(t *testing.T) {
 			}
 			want := ""
 			if inner != nil {
-				want = inner.rec.User
+				want = inner.Rec.User
 			}
 			for _, key := range []string{"http.session.user", "http.auth.user.id"} {
 				if got, _ := repl.GetString(key); got != want {

@@ -1,4 +1,4 @@
-package caddymodule
+package session
 
 import (
 	"fmt"
@@ -56,29 +56,31 @@ type AppCookie struct {
 	Domain string `json:"domain,omitempty"`
 }
 
-// clearSiteDataTypes are the Clear-Site-Data types that may be sent.
-var clearSiteDataTypes = []string{"cookies", "storage", "cache", "*"}
+// ClearSiteDataTypes are the Clear-Site-Data types that may be sent.
+var ClearSiteDataTypes = []string{"cookies", "storage", "cache", "*"}
 
-func (h *Handler) validateAppLogout() error {
-	for _, c := range h.LogoutCookies {
-		if err := c.validate(h.Cookie.Name); err != nil {
+// ValidateAppLogout checks the logout cookies and Clear-Site-Data types
+// of a handler whose session cookie is called sessionCookie.
+func ValidateAppLogout(sessionCookie string, cookies []AppCookie, clearSiteData []string) error {
+	for _, c := range cookies {
+		if err := c.Validate(sessionCookie); err != nil {
 			return fmt.Errorf("logout_cookies %q: %v", c.Name, err)
 		}
 	}
-	for i, t := range h.ClearSiteData {
-		if !slices.Contains(clearSiteDataTypes, t) {
-			return fmt.Errorf("clear_site_data %q: want some of %s", t, strings.Join(clearSiteDataTypes, ", "))
+	for i, t := range clearSiteData {
+		if !slices.Contains(ClearSiteDataTypes, t) {
+			return fmt.Errorf("clear_site_data %q: want some of %s", t, strings.Join(ClearSiteDataTypes, ", "))
 		}
-		if slices.Contains(h.ClearSiteData[:i], t) {
+		if slices.Contains(clearSiteData[:i], t) {
 			return fmt.Errorf("clear_site_data %q given twice", t)
 		}
 	}
 	return nil
 }
 
-// validate checks c; sessionCookie is the handler's own cookie name,
+// Validate checks c; sessionCookie is the handler's own cookie name,
 // which is expired anyway and must not be named here.
-func (c AppCookie) validate(sessionCookie string) error {
+func (c AppCookie) Validate(sessionCookie string) error {
 	switch {
 	case c.Name == "" || strings.ContainsFunc(c.Name, func(r rune) bool { return !cookie.IsTokenChar(r) }):
 		return fmt.Errorf("not a valid cookie name")
@@ -96,34 +98,34 @@ func (c AppCookie) validate(sessionCookie string) error {
 	return nil
 }
 
-// sessionEnded is called whenever a session ends or is found to have
+// Ended is called whenever a session ends or is found to have
 // ended: the session cookie and the app's logout cookies are expired, and
 // the signed-in marker says so (0).
-func (h *Handler) sessionEnded(w http.ResponseWriter, r *http.Request) {
-	h.expireCookie(w, r)
-	h.appSessionEnded(w, r)
+func (m *Manager) Ended(w http.ResponseWriter, r *http.Request) {
+	m.ExpireCookie(w, r)
+	m.appSessionEnded(w, r)
 }
 
-// sessionFoundEnded is sessionEnded for a session cookie that arrives
+// foundEnded is Ended for a session cookie that arrives
 // expired, revoked or undecodable: the app's cookies are expired unless
 // the marker says that this was done already (a cookie that the handler
 // cannot expire keeps arriving).
-func (h *Handler) sessionFoundEnded(w http.ResponseWriter, r *http.Request) {
-	h.expireCookie(w, r)
-	if len(h.LogoutCookies) == 0 || h.markerState(r) == markerEnded {
+func (m *Manager) foundEnded(w http.ResponseWriter, r *http.Request) {
+	m.ExpireCookie(w, r)
+	if len(m.c.LogoutCookies) == 0 || m.markerState(r) == markerEnded {
 		return
 	}
-	h.appSessionEnded(w, r)
+	m.appSessionEnded(w, r)
 }
 
 // appSessionEnded expires the app's logout cookies and sets the signed-in
 // marker to 0.
-func (h *Handler) appSessionEnded(w http.ResponseWriter, r *http.Request) {
-	if len(h.LogoutCookies) == 0 {
+func (m *Manager) appSessionEnded(w http.ResponseWriter, r *http.Request) {
+	if len(m.c.LogoutCookies) == 0 {
 		return
 	}
-	h.expireAppCookies(w, r)
-	h.setMarker(w, r, "0")
+	m.expireAppCookies(w, r)
+	m.setMarker(w, r, "0")
 }
 
 // signedInMaxAge is how long the signed-in marker lives: as long as
@@ -133,30 +135,30 @@ const signedInMaxAge = 400 * 24 * time.Hour
 // setMarker sets the signed-in marker to value ("1" signed in, "0" the
 // end was seen), with the session cookie's attributes (path, domain,
 // Secure, SameSite) and its own name.
-func (h *Handler) setMarker(w http.ResponseWriter, r *http.Request, value string) {
-	c := h.cookie(r, value)
-	c.Name = h.markers.name(c)
+func (m *Manager) setMarker(w http.ResponseWriter, r *http.Request, value string) {
+	c := m.c.Cookie.New(r, value)
+	c.Name = m.markers.name(c)
 	c.MaxAge = int(signedInMaxAge / time.Second)
 	cookie.ReplaceSet(w.Header(), c.Name, c.String())
 }
 
 // markSignedIn sets the signed-in marker after a login.
-func (h *Handler) markSignedIn(w http.ResponseWriter, r *http.Request) {
-	if len(h.LogoutCookies) == 0 {
+func (m *Manager) markSignedIn(w http.ResponseWriter, r *http.Request) {
+	if len(m.c.LogoutCookies) == 0 {
 		return
 	}
-	h.setMarker(w, r, "1")
+	m.setMarker(w, r, "1")
 }
 
 // noSession is called when a request has no session cookie at all: if
 // the signed-in marker arrives, and no 0 with it, this browser's session
 // ended unseen, and the app's session ends now.
-func (h *Handler) noSession(w http.ResponseWriter, r *http.Request) {
-	if len(h.LogoutCookies) == 0 {
+func (m *Manager) noSession(w http.ResponseWriter, r *http.Request) {
+	if len(m.c.LogoutCookies) == 0 {
 		return
 	}
-	if h.markerState(r) == markerSignedIn {
-		h.appSessionEnded(w, r)
+	if m.markerState(r) == markerSignedIn {
+		m.appSessionEnded(w, r)
 	}
 }
 
@@ -210,9 +212,9 @@ const (
 // has on this request (see markerNames.name): on HTTPS a marker without
 // the prefix may have been planted over plain HTTP or by a sibling
 // subdomain, and does not count.
-func (h *Handler) markerState(r *http.Request) int {
+func (m *Manager) markerState(r *http.Request) int {
 	state := markerNone
-	for v := range cookie.Each(r, h.markers.name(h.cookie(r, ""))) {
+	for v := range cookie.Each(r, m.markers.name(m.c.Cookie.New(r, ""))) {
 		if v == "0" {
 			return markerEnded
 		}
@@ -227,19 +229,19 @@ func (h *Handler) markerState(r *http.Request) int {
 // already sets, other than by an earlier call, is left as the upstream set
 // it: an app that logs a user in or out with its response knows its own
 // session best.
-func (h *Handler) expireAppCookies(w http.ResponseWriter, r *http.Request) {
-	if len(h.LogoutCookies) == 0 {
+func (m *Manager) expireAppCookies(w http.ResponseWriter, r *http.Request) {
+	if len(m.c.LogoutCookies) == 0 {
 		return
 	}
 	https := cookie.CameOverHTTPS(r)
-	ours := make([]string, len(h.LogoutCookies))
-	for i, c := range h.LogoutCookies {
+	ours := make([]string, len(m.c.LogoutCookies))
+	for i, c := range m.c.LogoutCookies {
 		ours[i] = c.expiry(https)
 	}
 	hdr := w.Header()
 	before := hdr["Set-Cookie"]
 	add := before[:len(before):len(before)]
-	for i, c := range h.LogoutCookies {
+	for i, c := range m.c.LogoutCookies {
 		cookie.Remove(r.Header, c.Name)
 		if !slices.Contains(before, ours[i]) && !setsOtherwise(before, c.Name, ours) {
 			add = append(add, ours[i])
@@ -278,14 +280,22 @@ func setsOtherwise(lines []string, name string, ours []string) bool {
 	return false
 }
 
-// clearSiteData adds the Clear-Site-Data header of a logout.
-func (h *Handler) clearSiteData(w http.ResponseWriter) {
-	if len(h.ClearSiteData) == 0 {
+// ClearSiteData adds the Clear-Site-Data header of a logout.
+func (m *Manager) ClearSiteData(w http.ResponseWriter) {
+	if len(m.c.ClearSiteData) == 0 {
 		return
 	}
-	quoted := make([]string, len(h.ClearSiteData))
-	for i, t := range h.ClearSiteData {
+	quoted := make([]string, len(m.c.ClearSiteData))
+	for i, t := range m.c.ClearSiteData {
 		quoted[i] = `"` + t + `"`
 	}
 	w.Header().Set("Clear-Site-Data", strings.Join(quoted, ", "))
+}
+
+// RemoveMarkers takes the signed-in marker, under every name it goes by,
+// out of a request's header h (so that it never reaches the upstream).
+func (m *Manager) RemoveMarkers(h http.Header) {
+	if len(m.c.LogoutCookies) > 0 {
+		m.markers.remove(h)
+	}
 }
