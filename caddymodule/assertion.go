@@ -136,7 +136,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session) bool {
 	}
 	sub := assertion.Subject{Site: s.rec.Site, Source: s.rec.Source}
 	if s.groups != nil {
-		sub.Groups, sub.GroupsKey = s.groups.names, s.groups.header
+		sub.Groups, sub.GroupsKey = s.groups.Names(), s.groups.Joined()
 	}
 	token, err := as.minter.Token(key, sub, time.Now())
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,44 +12,6 @@ import (
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/sessionstore"
 )
-
-func TestGroupSet(t *testing.T) {
-	tests := []struct {
-		in         []string
-		wantNames  []string
-		wantHeader string
-	}{
-		{nil, nil, ""},
-		{[]string{}, nil, ""},
-		{[]string{"staff", "admin", "ops", "admin"}, []string{"admin", "ops", "staff"}, "admin, ops, staff"},
-		{[]string{"Domain Admins", "a,b", " pad", "", "x\ny", "\xff", "ü"}, []string{"Domain Admins", "ü"}, "Domain Admins, ü"},
-		{[]string{"a,b"}, nil, ""},
-	}
-	for _, tt := range tests {
-		g := newGroupSet(tt.in)
-		if tt.wantNames == nil {
-			if g != nil {
-				t.Errorf("newGroupSet(%q) = %+v, want nil", tt.in, g)
-			}
-			continue
-		}
-		if !slices.Equal(g.names, tt.wantNames) || g.header != tt.wantHeader || g.value != any(tt.wantHeader) {
-			t.Errorf("newGroupSet(%q) = %q %q, want %q %q", tt.in, g.names, g.header, tt.wantNames, tt.wantHeader)
-		}
-		for _, n := range tt.wantNames {
-			if !g.Has(n) {
-				t.Errorf("newGroupSet(%q).has(%q) = false", tt.in, n)
-			}
-		}
-		if g.Has("nope") {
-			t.Errorf("newGroupSet(%q).has(nope)", tt.in)
-		}
-	}
-	var none *groupSet
-	if none.Has("admin") {
-		t.Error("a nil set has a group")
-	}
-}
 
 // TestForwardGroups: local users' groups come from the users now, anyone
 // else's from the record; the header and the placeholder carry them

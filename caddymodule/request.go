@@ -336,7 +336,7 @@ func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 		if p.groups == nil {
 			return "", true
 		}
-		return p.groups.value, true
+		return p.groups.Value(), true
 	}
 	k, ok := strings.CutPrefix(rest, "session.data.")
 	if !ok {
