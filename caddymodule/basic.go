@@ -115,7 +115,7 @@ func (h *Handler) basicLogin(w http.ResponseWriter, r *http.Request, c basicCred
 	}
 	defer attempt.End()
 
-	fp, ok, err := h.users.check(c.user, c.password)
+	fp, ok, err := h.users.Check(c.user, c.password)
 	if err != nil {
 		h.logger.Error("password check failed", zap.String("user", c.user), zap.String("remote_ip", ip), zap.Error(err))
 	}

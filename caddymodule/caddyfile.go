@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/identity/password"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
@@ -128,7 +129,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "users_file":
 			s.UsersFile, err = oneArg(d)
 			if err == nil {
-				if _, _, err := readUsersFile(s.UsersFile); err != nil {
+				if err := password.CheckFile(s.UsersFile); err != nil {
 					return d.WrapErr(err)
 				}
 			}
@@ -337,7 +338,7 @@ func (s *Handler) unmarshalUser(d *caddyfile.Dispenser) error {
 	if err := identity.ValidUsername(u.Name); err != nil {
 		return d.Errf("user %q: %v", u.Name, err)
 	}
-	if _, err := newAccount(u.Hash, u.Groups); err != nil {
+	if err := password.CheckHash(u.Hash, u.Groups); err != nil {
 		return d.Errf("user %q: %v", u.Name, err)
 	}
 	for _, o := range s.Users {

@@ -23,20 +23,7 @@ func (h *Handler) groupsOf(rec sessionstore.Record) *groupSet {
 		return nil
 	}
 	if rec.Source == identity.Password {
-		return h.users.groupSet(rec.User)
+		return h.users.GroupSet(rec.User)
 	}
 	return newGroupSet(rec.Groups)
-}
-
-// groupSet returns the groups of user name, nil for an unknown user or one
-// without groups.
-func (db *userDB) groupSet(name string) *groupSet {
-	if db == nil {
-		return nil
-	}
-	db.refresh(false)
-	if acct, ok := db.users.Load().accounts[name]; ok {
-		return acct.groupSet
-	}
-	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/identity/oidc"
+	"github.com/edgesession/edgesession/identity/password"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
@@ -212,7 +213,7 @@ type Handler struct {
 	rules      authz.Rules
 	readings   authz.Config
 	assert     *asserter
-	users      *userDB
+	users      *password.DB
 	throttle   *throttle.Throttle
 	pages      *pages.Set
 	cop        *http.CrossOriginProtection
@@ -226,17 +227,7 @@ type Handler struct {
 }
 
 // User is one user who may log in.
-type User struct {
-	// Name is the login name.
-	Name string `json:"name"`
-	// Hash is the password hash from `caddy hash-password`. bcrypt reads
-	// only the first 72 bytes of a password, so a longer password is
-	// refused for a bcrypt hash.
-	Hash string `json:"hash"`
-	// Groups the user belongs to. A group name has no space, comma or
-	// control character.
-	Groups []string `json:"groups,omitempty"`
-}
+type User = password.User
 
 // LoginLimit is how many failed logins are allowed in a window.
 type LoginLimit struct {
@@ -303,7 +294,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	h.users, err = newUserDB(h.Users, h.UsersFile, h.logger)
+	h.users, err = password.Open(h.Users, h.UsersFile, h.logger)
 	if err != nil {
 		return err
 	}

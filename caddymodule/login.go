@@ -141,7 +141,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer attempt.End()
 
-	fp, ok, err := h.users.check(cred.Username, cred.Password)
+	fp, ok, err := h.users.Check(cred.Username, cred.Password)
 	if err != nil {
 		h.logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
 	}

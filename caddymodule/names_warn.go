@@ -24,10 +24,10 @@ func (h *Handler) warnBareNames() {
 	if len(qualified) == 0 {
 		return
 	}
-	set := h.users.users.Load()
-	localGroups := map[string]bool{}
-	for _, a := range set.accounts {
-		for _, g := range a.groups {
+	localUsers, localGroups := map[string]bool{}, map[string]bool{}
+	for name, groups := range h.users.All() {
+		localUsers[name] = true
+		for _, g := range groups {
 			localGroups[g] = true
 		}
 	}
@@ -40,7 +40,7 @@ func (h *Handler) warnBareNames() {
 	}
 	for _, ru := range h.rules {
 		for _, u := range ru.Users {
-			if _, ok := set.accounts[u]; !ok && !strings.Contains(u, ":") {
+			if !localUsers[u] && !strings.Contains(u, ":") {
 				h.logger.Warn("a rule names a user who is no local user; a provider's users are <provider>:<name>",
 					zap.String("rule", ru.Name), zap.String("user", u), zap.Strings("did_you_mean", hint(u)))
 			}

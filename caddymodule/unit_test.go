@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 
@@ -37,43 +36,6 @@ func TestSafeRedirect(t *testing.T) {
 	for in, want := range tests {
 		if got := safeRedirect(in); got != want {
 			t.Errorf("safeRedirect(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestParseUsersFile(t *testing.T) {
-	good := "# comment\n\nalice:" + testHash + "\n  bob:" + testHash + "  \ncarol:" + testHash + ":admin,ops\ndave:" + fuzzArgonHash + ":org:team,zoë\n"
-	users, err := parseUsersFile(strings.NewReader(good))
-	if err != nil || len(users) != 4 {
-		t.Fatalf("parseUsersFile: %v %v", users, err)
-	}
-	for name, want := range map[string][]string{"alice": nil, "bob": nil, "carol": {"admin", "ops"}, "dave": {"org:team", "zoë"}} {
-		if got := users[name].groups; !slices.Equal(got, want) {
-			t.Errorf("%s's groups = %q, want %q", name, got, want)
-		}
-	}
-	for in, want := range map[string]string{
-		"alice":       "line 1: want name:hash",
-		"alice:plain": "line 1: user \"alice\": not a bcrypt",
-		"\nalice:" + testHash + "\nalice:" + testHash: "line 3: user \"alice\" is given twice",
-		":" + testHash:                     "line 1: empty user name",
-		"alice:" + testHash + ":":          "line 1: user \"alice\": empty group name",
-		"alice:" + testHash + ":a,,b":      "line 1: user \"alice\": empty group name",
-		"alice:" + testHash + ":a,b,a":     "line 1: user \"alice\": group \"a\" given twice",
-		"alice:" + testHash + ":a, b":      "line 1: user \"alice\": group \" b\" contains a space",
-		"alice:" + testHash + ":a\x7fb":    "contains a control character",
-		"alice:" + testHash + ":\xff":      "not valid UTF-8",
-		"alice:" + testHash + ":admin:ops": "", // one group, "admin:ops"
-	} {
-		_, err := parseUsersFile(strings.NewReader(in))
-		if want == "" {
-			if err != nil {
-				t.Errorf("parseUsersFile(%q) = %v", in, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("parseUsersFile(%q) = %v, want %q", in, err, want)
 		}
 	}
 }
