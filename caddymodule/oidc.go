@@ -113,8 +113,11 @@ func (h *Handler) oidcBackchannelLogout(w http.ResponseWriter, r *http.Request, 
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(w, "POST")
 	}
-	lister, _ := underlyingStore(h.store).(sessionstore.Lister)
-	a := p.BackchannelLogout(w, r, h.oidcSite(r), oidc.Revocation{Lister: lister, Claims: h.claims(), Store: h.store})
+	rv := oidc.Revocation{Store: h.store}
+	if lister, ok := underlyingStore(h.store).(sessionstore.Lister); ok {
+		rv.Lister, rv.Claims = lister, h.claims()
+	}
+	a := p.BackchannelLogout(w, r, h.oidcSite(r), rv)
 	if a.StoreErr != nil {
 		h.sessions.LogStoreError(r, "back-channel logout", a.StoreErr)
 	}

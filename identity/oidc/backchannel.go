@@ -201,7 +201,7 @@ type Revocation struct {
 	// (the cookie store): the logout is answered 501.
 	Lister sessionstore.Lister
 	// Claims is where a logout token's jti is claimed, once for every
-	// instance that shares it.
+	// instance that shares it (unused without a Lister).
 	Claims sessionstore.Claimer
 	// Store deletes the sessions found.
 	Store Deleter
