@@ -200,7 +200,7 @@ func TestMergeUserInfo(t *testing.T) {
 	}
 }
 
-func TestProviderValidateJSON(t *testing.T) {
+func TestOIDCProviderValidateJSON(t *testing.T) {
 	for _, p := range []Provider{
 		{Name: "a", ClientID: "x"},
 		{Name: "a", Issuer: "https://idp.example"},
