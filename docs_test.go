@@ -338,17 +338,18 @@ func TestDocsCaddyfileExamplesAdapt(t *testing.T) {
 // the test until it has a section here and in the reference.
 var parserSections = map[string]string{
 	"Handler.UnmarshalCaddyfile":      "session",
-	"Handler.unmarshalStore":          "store",
+	"unmarshalStore":                  "store",
 	"RedisStore.UnmarshalCaddyfile":   "store redis",
-	"Cookie.unmarshalCaddyfile":       "cookie",
-	"Handler.unmarshalLogoutCookies":  "logout_cookies",
-	"Handler.unmarshalAssertion":      "assertion",
-	"Handler.unmarshalOIDC":           "oidc",
+	"unmarshalCookie":                 "cookie",
+	"unmarshalLogoutCookies":          "logout_cookies",
+	"unmarshalAssertion":              "assertion",
+	"unmarshalOIDC":                   "oidc",
 	"MatchSession.unmarshalCriterion": "The session matcher",
 }
 
 // parserWords reads caddymodule's Go source and returns, for each parse
-// function (a method whose name starts with unmarshal, any case), the
+// function (a method or function whose name starts with unmarshal, any
+// case; a method is named receiver.name, a function by its name), the
 // string constants of the cases of its switch statements.
 func parserWords(t *testing.T) map[string][]string {
 	t.Helper()
@@ -368,18 +369,21 @@ func parserWords(t *testing.T) map[string][]string {
 		}
 		for _, decl := range f.Decls {
 			fn, ok := decl.(*ast.FuncDecl)
-			if !ok || fn.Recv == nil || fn.Body == nil || !strings.HasPrefix(strings.ToLower(fn.Name.Name), "unmarshal") {
+			if !ok || fn.Body == nil || !strings.HasPrefix(strings.ToLower(fn.Name.Name), "unmarshal") {
 				continue
 			}
-			recv := fn.Recv.List[0].Type
-			if star, ok := recv.(*ast.StarExpr); ok {
-				recv = star.X
+			name := fn.Name.Name
+			if fn.Recv != nil {
+				recv := fn.Recv.List[0].Type
+				if star, ok := recv.(*ast.StarExpr); ok {
+					recv = star.X
+				}
+				id, ok := recv.(*ast.Ident)
+				if !ok {
+					continue
+				}
+				name = id.Name + "." + name
 			}
-			id, ok := recv.(*ast.Ident)
-			if !ok {
-				continue
-			}
-			name := id.Name + "." + fn.Name.Name
 			ast.Inspect(fn.Body, func(n ast.Node) bool {
 				cc, ok := n.(*ast.CaseClause)
 				if !ok {

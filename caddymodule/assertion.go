@@ -176,7 +176,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 //		lifetime <duration>
 //		rotate_every <duration>
 //	}]
-func (s *Handler) unmarshalAssertion(d *caddyfile.Dispenser) error {
+func unmarshalAssertion(d *caddyfile.Dispenser, s *Handler) error {
 	if d.NextArg() {
 		return d.Errf("assertion takes a block or nothing, not %q", d.Val())
 	}

@@ -104,7 +104,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch sub {
 		case "store":
-			err = s.unmarshalStore(d)
+			err = unmarshalStore(d, s)
 		case "secret":
 			s.Secrets = d.RemainingArgs()
 			if len(s.Secrets) == 0 {
@@ -116,9 +116,9 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 		case "user":
-			err = s.unmarshalUser(d)
+			err = unmarshalUser(d, s)
 		case "oidc":
-			err = s.unmarshalOIDC(d)
+			err = unmarshalOIDC(d, s)
 		case "realm":
 			s.Realm, err = oneArg(d)
 			if err == nil {
@@ -148,7 +148,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.PublicRaw = append(s.PublicRaw, set)
 		case "allow":
-			err = s.unmarshalRule(d)
+			err = unmarshalRule(d, s)
 		case "split_path":
 			s.SplitPath = d.RemainingArgs()
 			if len(s.SplitPath) == 0 {
@@ -160,7 +160,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 		case "assertion":
-			err = s.unmarshalAssertion(d)
+			err = unmarshalAssertion(d, s)
 		case "idle_timeout":
 			var dur caddy.Duration
 			dur, err = durationArg(d, true)
@@ -203,7 +203,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err(err.Error())
 			}
 		case "logout_cookies":
-			err = s.unmarshalLogoutCookies(d)
+			err = unmarshalLogoutCookies(d, s)
 		case "clear_site_data":
 			s.ClearSiteData = d.RemainingArgs()
 			if len(s.ClearSiteData) == 0 {
@@ -279,7 +279,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // unmarshalLogoutCookies reads one logout_cookies line: names, and the
 // path(s) and domain the app sets them with.
-func (s *Handler) unmarshalLogoutCookies(d *caddyfile.Dispenser) error {
+func unmarshalLogoutCookies(d *caddyfile.Dispenser, s *Handler) error {
 	names := d.RemainingArgs()
 	if len(names) == 0 {
 		return d.Err("logout_cookies needs the names of the app's cookies, e.g. logout_cookies sessionid")
@@ -326,7 +326,7 @@ func (s *Handler) unmarshalLogoutCookies(d *caddyfile.Dispenser) error {
 }
 
 // unmarshalUser reads `user <name> <hash> [<group>...]`.
-func (s *Handler) unmarshalUser(d *caddyfile.Dispenser) error {
+func unmarshalUser(d *caddyfile.Dispenser, s *Handler) error {
 	args := d.RemainingArgs()
 	if len(args) < 2 {
 		return d.Err("user needs a name and a password hash (from `caddy hash-password`), then any groups")
@@ -367,7 +367,7 @@ func checkLoginTemplate(path string) error {
 // maxLoginTemplate bounds the login template checked at parse time.
 const maxLoginTemplate = 1 << 20
 
-func (s *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
+func unmarshalStore(d *caddyfile.Dispenser, s *Handler) error {
 	if !d.NextArg() {
 		return d.Err("store needs a backend: bolt, memory, cookie or redis")
 	}

@@ -33,7 +33,7 @@ import (
 // bad one. The client secret's {env.*} and {file.*} placeholders are
 // only checked for their form here (`caddy adapt` works without the
 // production secrets); they are replaced at provision.
-func (s *Handler) unmarshalOIDC(d *caddyfile.Dispenser) error {
+func unmarshalOIDC(d *caddyfile.Dispenser, s *Handler) error {
 	start := d.Token()
 	args := d.RemainingArgs()
 	if len(args) != 1 {

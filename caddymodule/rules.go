@@ -130,7 +130,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session.S
 // for example `allow group admin { path /admin/* }`. "user" and "group"
 // may come in any order and more than once; without a block the rule
 // judges every request.
-func (s *Handler) unmarshalRule(d *caddyfile.Dispenser) error {
+func unmarshalRule(d *caddyfile.Dispenser, s *Handler) error {
 	var ru Rule
 	var list *[]string
 	keyword, names := "", 0
