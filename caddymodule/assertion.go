@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/assertion"
-	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
 )
@@ -147,24 +146,6 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session.Session) bool {
 	}
 	r.Header[as.header] = []string{token}
 	return true
-}
-
-// serveJWKS serves the public keys that verify the assertions.
-func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
-	if h.assert == nil {
-		return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return methodNotAllowed(w, "GET, HEAD")
-	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/jwk-set+json")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	// Short: a new key signs at once after a rotation. Verifiers should
-	// also fetch again when a token names a key they do not have.
-	hdr.Set("Cache-Control", "public, max-age=60")
-	_, err := w.Write(h.assert.ring.JWKS())
-	return err
 }
 
 // unmarshalAssertion reads

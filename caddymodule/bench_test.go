@@ -42,6 +42,7 @@ func newTestHandler(t testing.TB, store sessionstore.Store) *Handler {
 	// Sessions are logged in as an upstream would log them in.
 	h.sources = map[string]identity.Source{identity.Upstream: identity.UpstreamSource{}}
 	h.setupSessions()
+	h.setupEndpoints()
 	return h
 }
 

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -49,7 +48,7 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 		id := identity.Identity{User: c.Login, Source: identity.Upstream}
 		data := sessionstore.Record{Data: session.CarriedData(s, id)}.Apply(ch).Data
 		if _, err := h.sessions.Login(ctx, w, r, s, id, data); err != nil {
-			h.logSaveError(r, "upstream login", err)
+			h.sessions.LogSaveError(r, "upstream login", err)
 			return
 		}
 		h.metrics.logins.WithLabelValues("success").Inc()
@@ -63,18 +62,6 @@ func (h *Handler) applyUpstreamControl(w http.ResponseWriter, r *http.Request, s
 	// session is created from it, and the cookie store keeps all of it.
 	s.Rec = s.Rec.Apply(ch)
 	if err := h.sessions.Save(ctx, w, r, s, ch); err != nil {
-		h.logSaveError(r, "upstream session write", err)
-	}
-}
-
-func (h *Handler) logSaveError(r *http.Request, what string, err error) {
-	switch {
-	case errors.Is(err, session.ErrGone):
-		h.logger.Warn("session was logged out meanwhile; not written back", zap.String("op", what), zap.String("remote_ip", clientIP(r)))
-	case errors.Is(err, sessionstore.ErrTooLarge):
-		h.metrics.storeErrors.Inc()
-		h.logger.Error("session does not fit in its cookie; previous cookie kept", zap.String("op", what), zap.String("remote_ip", clientIP(r)), zap.Error(err))
-	default:
-		h.sessions.LogStoreError(r, what, err)
+		h.sessions.LogSaveError(r, "upstream session write", err)
 	}
 }

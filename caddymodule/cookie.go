@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"net/http"
-
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/session"
 )
@@ -13,8 +11,3 @@ type Cookie = cookie.Config
 // AppCookie is one of the app's own cookies, expired when a session ends
 // (see session.AppCookie).
 type AppCookie = session.AppCookie
-
-// cookie makes a cookie with the session cookie's name and attributes.
-func (h *Handler) cookie(r *http.Request, value string) *http.Cookie {
-	return h.Cookie.New(r, value)
-}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/endpoints"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/identity/oidc"
 	"github.com/edgesession/edgesession/identity/password"
@@ -216,7 +216,7 @@ type Handler struct {
 	users      *password.DB
 	throttle   *throttle.Throttle
 	pages      *pages.Set
-	cop        *http.CrossOriginProtection
+	endpoints  *endpoints.Server
 	strip      upstream.Trusted
 	fwd        upstream.Forwarder
 	idle       time.Duration
@@ -305,16 +305,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.setupSessions()
 	h.warnBareNames()
 	h.throttle = newThrottle(h.LoginLimit, mod, h.logger)
-	h.scope = h.throttleScope()
+	h.scope = throttleScope(h.Realm, h.Users, h.UsersFile)
 	h.pages, err = pages.Load(h.LoginTemplate)
 	if err != nil {
 		return err
 	}
-	h.cop = http.NewCrossOriginProtection()
 	h.prepareHeaders()
 	if err := h.setupAssertion(ctx); err != nil {
 		return err
 	}
+	h.setupEndpoints()
 	return nil
 }
 
@@ -385,7 +385,7 @@ func (h *Handler) validate() error {
 	if err := session.ValidateAppLogout(h.Cookie.Name, h.LogoutCookies, h.ClearSiteData); err != nil {
 		return err
 	}
-	if err := h.validateBasic(); err != nil {
+	if err := validateBasic(h.HTTPBasic, len(h.Users) > 0 || h.UsersFile != ""); err != nil {
 		return err
 	}
 	if err := pages.ValidTitle(h.Title); err != nil {
@@ -427,23 +427,23 @@ func validRealm(realm string) error {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, ws *writers) error {
 	h.strip.StripRequest(r)
 	placeholders := placeholdersFor(r)
-	basic := h.takeBasicCredentials(r)
+	basic := h.endpoints.TakeBasic(r)
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
 		// Every page and redirect of the endpoints is under the mount.
 		if _, sure := findMount(r); !sure {
 			return h.refuseUnknownMount(w, r, "endpoint")
 		}
-		return h.serveEndpoint(w, r, endpoint)
+		return h.endpoints.Serve(w, r, endpoint)
 	}
 
 	var rd authz.Readings // read when public or rules need them
 	// On a store error s is nil: fail closed. Public requests go on
 	// without a session; the rest are refused until the store is back.
 	s, err := h.sessions.Load(w, r)
-	byBasic := (s == nil || s.Rec.User == "") && basic.given
+	byBasic := (s == nil || s.Rec.User == "") && basic.Given()
 	if byBasic {
 		// Not even a store error stops a Basic client: it needs no store.
-		if s, err = h.basicLogin(w, r, basic); s == nil {
+		if s, err = h.endpoints.BasicLogin(w, r, basic); s == nil {
 			return err // answered
 		}
 	}
@@ -454,9 +454,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 		if !public {
 			if err != nil {
-				return h.serviceUnavailable(w)
+				return endpoints.ServiceUnavailable(w)
 			}
-			return h.loginRequired(w, r)
+			return h.endpoints.LoginRequired(w, r)
 		}
 	}
 	h.identify(r, s)
@@ -493,31 +493,6 @@ func (h *Handler) isPublic(r *http.Request, rd *authz.Readings) (bool, error) {
 	}
 	rd.Read(r, &h.readings)
 	return authz.EveryReadingMatches(h.public, r, rd)
-}
-
-// loginRequired answers a request that needs a user and has none: a browser
-// navigating is sent to the login page (under the path the browser sees,
-// see mountPrefix), anything else gets 401 JSON.
-func (h *Handler) loginRequired(w http.ResponseWriter, r *http.Request) error {
-	if _, sure := findMount(r); !sure {
-		return h.refuseUnknownMount(w, r, "login")
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	if pages.IsNavigation(r) {
-		target := h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(originalRequestURI(r))
-		http.Redirect(w, r, target, http.StatusFound)
-		return nil
-	}
-	if h.offersBasic(r) {
-		h.basicChallenge(w)
-	}
-	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
-}
-
-func (h *Handler) serviceUnavailable(w http.ResponseWriter) error {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Retry-After", "5")
-	return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 }
 
 // Interface guards

@@ -12,13 +12,6 @@ import (
 	"github.com/edgesession/edgesession/pages"
 )
 
-// mountPrefix is findMount's mount, for code that runs only once the mount
-// is known (serve refuses the handler's endpoints otherwise).
-func mountPrefix(r *http.Request) string {
-	m, _ := findMount(r)
-	return m
-}
-
 // findMount is the path prefix that Caddy stripped from the request
 // before it reached the handler, as `handle_path /app/*` or
 // `uri strip_prefix /app` do: "/app", in the escaped form the browser
@@ -33,7 +26,7 @@ func mountPrefix(r *http.Request) string {
 // a path a client shaped to look like a host) is no mount: "". The client
 // controls the original path, so the prefix is checked as strictly as a
 // redirect target, and whatever is built from it goes through
-// safeRedirect's rules too.
+// the endpoints' redirect rules too (endpoints.LocalPath).
 //
 // sure is false when the mount cannot be known: Caddy's path matchers
 // route on the decoded, cleaned path, strip_prefix cuts the escaped one,
@@ -41,8 +34,8 @@ func mountPrefix(r *http.Request) string {
 // "/x/..%2fwiki/y" is routed to `handle_path /wiki/*` and not stripped;
 // "/wiki%2fy" is stripped to "%2fy". The handler there cannot tell itself
 // from one at the site's root: it must not use the mount (see
-// refuseUnknownMount). Callers that are only reached when sure is true
-// (the endpoints, behind serve's check) use mountPrefix.
+// refuseUnknownMount). The endpoints are only served when sure is true
+// (serve checks it first).
 func findMount(r *http.Request) (mount string, sure bool) {
 	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !ok || orig.URL == nil {
@@ -57,7 +50,7 @@ func findMount(r *http.Request) (mount string, sure bool) {
 	return "", authz.PlainPath(orig.URL)
 }
 
-// strippedPrefix is mountPrefix on escaped paths: the prefix of the
+// strippedPrefix is findMount on escaped paths: the prefix of the
 // original path origPath that was stripped to give current. stripped
 // reports whether a prefix was cut at all; prefix is "" when it was not,
 // or when what was cut is not a mount to trust (not whole segments, not
@@ -78,7 +71,7 @@ func strippedPrefix(origPath, current string) (prefix string, stripped bool) {
 }
 
 // refuseUnknownMount answers a request whose mount the handler needs and
-// cannot know (see mountPrefix): 400. A browser never sends such a path
+// cannot know (see findMount): 400. A browser never sends such a path
 // (it resolves dot segments and does not encode the '/' of a path it
 // navigates to); a link or a client that does gets neither the handler's
 // pages (whose forms would post to another app's endpoints) nor a login
@@ -119,7 +112,3 @@ func validMount(prefix string) bool {
 	}
 	return true
 }
-
-// home is where a visitor goes when no (safe) redirect target is given:
-// the root of the site as the browser sees it, under the mount.
-func home(mount string) string { return mount + "/" }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
@@ -111,6 +112,9 @@ func originalRequestURI(r *http.Request) string {
 	}
 	return r.URL.RequestURI()
 }
+
+func zapRemoteIP(r *http.Request) zap.Field { return zap.String("remote_ip", clientIP(r)) }
+func zapPath(r *http.Request) zap.Field     { return zap.String("path", r.URL.Path) }
 
 func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {

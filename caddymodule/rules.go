@@ -118,7 +118,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session.S
 		return true, caddyhttp.Error(http.StatusBadRequest, errors.New(rd.Refused()+" refused where rules apply"))
 	}
 	h.logger.Info("forbidden", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
-	return true, h.forbidden(w, r, s)
+	return true, h.endpoints.Forbidden(w, r, s)
 }
 
 // unmarshalRule reads one rule:

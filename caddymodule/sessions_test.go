@@ -28,7 +28,8 @@ func pageHandler(t *testing.T, store sessionstore.Store) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.pages, h.cop = tp, http.NewCrossOriginProtection()
+	h.pages = tp
+	h.setupEndpoints()
 	return h
 }
 

@@ -33,15 +33,15 @@ func newThrottle(limit *LoginLimit, store any, logger *zap.Logger) *throttle.Thr
 // the same credentials share a scope, since a guess at one is a guess at
 // the other; so do instances with the same config, and they share one
 // budget when their counts live in Redis.
-func (h *Handler) throttleScope() string {
-	if h.Realm != "" {
-		return "realm\x00" + h.Realm
+func throttleScope(realm string, users []User, usersFile string) string {
+	if realm != "" {
+		return "realm\x00" + realm
 	}
-	names := make([]string, 0, len(h.Users))
-	for _, u := range h.Users {
+	names := make([]string, 0, len(users))
+	for _, u := range users {
 		names = append(names, u.Name+"\x00"+u.Hash)
 	}
 	slices.Sort(names)
-	sum := sha256.Sum256([]byte(strings.Join(append(names, "\x00"+h.UsersFile), "\x00")))
+	sum := sha256.Sum256([]byte(strings.Join(append(names, "\x00"+usersFile), "\x00")))
 	return "users\x00" + hex.EncodeToString(sum[:16])
 }

@@ -6,7 +6,6 @@ package caddymodule
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -28,7 +27,7 @@ import (
 func TestThrottleScopes(t *testing.T) {
 	// The scope is the handler's config, never the request: the same
 	// config (N instances) shares it, other users or a realm do not.
-	scope := func(h Handler) string { return h.throttleScope() }
+	scope := func(h Handler) string { return throttleScope(h.Realm, h.Users, h.UsersFile) }
 	a := Handler{Users: []User{{Name: "bob"}, {Name: "alice"}}}
 	if scope(a) != scope(Handler{Users: []User{{Name: "alice"}, {Name: "bob"}}}) {
 		t.Error("the same users in another order are another scope")
@@ -72,13 +71,13 @@ func TestThrottleRedisOnlyForLogins(t *testing.T) {
 	mem := sessionstore.NewMemory(0)
 	defer mem.Close()
 	h := newTestHandler(t, mem)
-	h.cop = http.NewCrossOriginProtection()
 	// Failures in Redis, attempts in flight in a table of its own.
 	h.throttle = throttle.NewPrivate(throttle.Limit{Failures: 5, Window: time.Minute}, &throttle.Redis{Client: client, Prefix: storetest.RedisPrefix(t)}, 100, zap.NewNop())
 	var err error
 	if h.users, err = newUserDB([]User{{Name: "alice", Hash: testHash}}, "", h.logger); err != nil {
 		t.Fatal(err)
 	}
+	h.setupEndpoints()
 	cookie := loggedIn(t, h, "alice")
 	for _, r := range []struct{ method, path, cookie string }{
 		{"GET", "/app", cookie},
@@ -113,7 +112,6 @@ func TestThrottleLoginOfAClientThatHungUp(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)
 	h.setupSessions()
-	h.cop = http.NewCrossOriginProtection()
 	h.throttle = throttle.NewPrivate(throttle.Limit{Failures: 2, Window: time.Minute}, nil, 100, zap.NewNop())
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err != nil {
@@ -122,6 +120,7 @@ func TestThrottleLoginOfAClientThatHungUp(t *testing.T) {
 	if h.users, err = newUserDB([]User{{Name: "alice", Hash: string(hash)}, {Name: "bob", Hash: string(hash)}}, "", h.logger); err != nil {
 		t.Fatal(err)
 	}
+	h.setupEndpoints()
 	cookie := loggedIn(t, h, "bob")
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -129,3 +129,19 @@ func (m *Manager) LogStoreError(r *http.Request, what string, err error) {
 		zap.String("remote_ip", m.c.ClientIP(r)),
 		zap.Error(err))
 }
+
+// LogSaveError logs a login or a change that could not be saved (what):
+// a session deleted meanwhile (ErrGone) is a warning, one too large for
+// its cookie an error that is counted, and anything else a store error
+// (LogStoreError).
+func (m *Manager) LogSaveError(r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, ErrGone):
+		m.c.Logger.Warn("session was logged out meanwhile; not written back", zap.String("op", what), zap.String("remote_ip", m.c.ClientIP(r)))
+	case errors.Is(err, sessionstore.ErrTooLarge):
+		m.c.CountStoreError()
+		m.c.Logger.Error("session does not fit in its cookie; previous cookie kept", zap.String("op", what), zap.String("remote_ip", m.c.ClientIP(r)), zap.Error(err))
+	default:
+		m.LogStoreError(r, what, err)
+	}
+}

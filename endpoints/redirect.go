@@ -1,4 +1,4 @@
-package caddymodule
+package endpoints
 
 import (
 	"net/url"
@@ -18,6 +18,10 @@ func safeRedirectOr(target, fallback string) string {
 	}
 	return fallback
 }
+
+// LocalPath reports whether target is a local path on this site, the
+// only redirect target the endpoints follow. See localPath.
+func LocalPath(target string) bool { return localPath(target) }
 
 // localPath reports whether target is a local path on this site: one '/'
 // followed by neither '/' nor '\' (which browsers read as a host), and no

@@ -1,4 +1,4 @@
-package caddymodule
+package endpoints
 
 import (
 	"encoding/json"
@@ -29,23 +29,23 @@ const maxPassword = 1024
 // on; the page then says the user has signed out.
 const signedOut = "signed_out"
 
-func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		q := r.URL.Query()
-		page := pages.Login{Redirect: safeRedirectOr(redirectParam(q), home(mountPrefix(r)))}
+		page := pages.Login{Redirect: safeRedirectOr(redirectParam(q), home(s.mount(r)))}
 		if q.Get(signedOut) == "1" {
 			// Anyone can link here: say it only when it is true.
-			if s, err := h.sessions.Load(w, r); err == nil && (s == nil || s.Rec.User == "") {
+			if sess, err := s.c.Sessions.Load(w, r); err == nil && (sess == nil || sess.Rec.User == "") {
 				page.Notice = "You have signed out."
 			}
 		}
 		if name := q.Get("provider"); name != "" {
-			return h.startOIDCLogin(w, r, name, page.Redirect)
+			return s.startOIDCLogin(w, r, name, page.Redirect)
 		}
-		return h.renderLogin(w, r, http.StatusOK, page)
+		return s.renderLogin(w, r, http.StatusOK, page)
 	case http.MethodPost:
-		return h.postLogin(w, r)
+		return s.postLogin(w, r)
 	}
 	return methodNotAllowed(w, "GET, HEAD, POST")
 }
@@ -66,8 +66,8 @@ type credentials struct {
 	Next     string `json:"next"` // an alias of redirect
 }
 
-func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
-	if !h.sameOrigin(w, r) {
+func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
+	if !s.sameOrigin(w, r) {
 		return nil
 	}
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -94,46 +94,46 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.logger.Warn("login body too large", zapRemoteIP(r))
+			s.c.Logger.Warn("login body too large", s.zapRemoteIP(r))
 			return pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
 		}
-		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.Error(err))
+		s.c.Logger.Warn("malformed login request", s.zapRemoteIP(r), zap.Error(err))
 		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 	}
 	if cred.Redirect == "" {
 		cred.Redirect = cred.Next
 	}
-	redirect := safeRedirectOr(cred.Redirect, home(mountPrefix(r)))
+	redirect := safeRedirectOr(cred.Redirect, home(s.mount(r)))
 	if err := identity.ValidUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
-		h.logger.Warn("malformed login request", zapRemoteIP(r), zap.NamedError("reason", err))
+		s.c.Logger.Warn("malformed login request", s.zapRemoteIP(r), zap.NamedError("reason", err))
 		if isJSON {
 			return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 		}
-		return h.renderLogin(w, r, http.StatusBadRequest, pages.Login{Redirect: redirect, Error: "Invalid username or password."})
+		return s.renderLogin(w, r, http.StatusBadRequest, pages.Login{Redirect: redirect, Error: "Invalid username or password."})
 	}
 
-	ip := clientIP(r)
-	attempt, wait, err := h.throttle.Begin(r.Context(), h.scope, ip, cred.Username, time.Now())
+	ip := s.c.ClientIP(r)
+	attempt, wait, err := s.c.Throttle.Begin(r.Context(), s.c.ThrottleScope, ip, cred.Username, time.Now())
 	if err != nil {
 		if r.Context().Err() != nil {
 			return nil // the client hung up; nothing was checked or counted
 		}
-		h.metrics.logins.WithLabelValues("error").Inc()
+		s.c.Metrics.Login("error")
 		// Only a store keeps counts that can fail (the redis store): the
 		// error names it and its servers.
-		h.logger.Error("session store unavailable: login refused", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
-		return h.serviceUnavailable(w)
+		s.c.Logger.Error("session store unavailable: login refused", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
+		return ServiceUnavailable(w)
 	}
 	if attempt == nil {
-		h.metrics.logins.WithLabelValues("throttled").Inc()
-		h.logger.Warn("login throttled", zap.String("user", cred.Username), zap.String("remote_ip", ip))
+		s.c.Metrics.Login("throttled")
+		s.c.Logger.Warn("login throttled", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		if pages.WantsPage(r) {
-			return h.renderMessage(w, http.StatusTooManyRequests, pages.Message{
+			return s.renderMessage(w, http.StatusTooManyRequests, pages.Message{
 				Heading:  "Too many failed sign-ins",
 				Text:     "Signing in is paused after too many wrong passwords. Try again " + retryIn(secs) + ".",
-				Link:     h.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(redirect),
+				Link:     s.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(redirect),
 				LinkText: "Back to the sign-in page",
 			})
 		}
@@ -141,38 +141,38 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer attempt.End()
 
-	fp, ok, err := h.users.Check(cred.Username, cred.Password)
+	fp, ok, err := s.c.Users.Check(cred.Username, cred.Password)
 	if err != nil {
-		h.logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
+		s.c.Logger.Error("password check failed", zap.String("user", cred.Username), zap.String("remote_ip", ip), zap.Error(err))
 	}
 	if !ok {
 		// Counted before anything the client can interrupt.
 		attempt.Failed(r.Context(), time.Now())
-		h.metrics.logins.WithLabelValues("failure").Inc()
-		h.logger.Warn("login failed", zap.String("user", cred.Username), zap.String("remote_ip", ip))
+		s.c.Metrics.Login("failure")
+		s.c.Logger.Warn("login failed", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 		if isJSON {
 			return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 		}
-		return h.renderLogin(w, r, http.StatusUnauthorized, pages.Login{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
+		return s.renderLogin(w, r, http.StatusUnauthorized, pages.Login{Redirect: redirect, Username: cred.Username, Error: "Invalid username or password."})
 	}
 	attempt.Succeeded(r.Context())
 
 	// The current session, whose data the new one carries over. A store
 	// that fails is a 503: logging in would only fail to save.
-	old, err := h.sessions.Load(w, r)
+	old, err := s.c.Sessions.Load(w, r)
 	if err != nil {
-		h.metrics.logins.WithLabelValues("error").Inc()
-		return h.serviceUnavailable(w)
+		s.c.Metrics.Login("error")
+		return ServiceUnavailable(w)
 	}
 
 	id := identity.Identity{User: cred.Username, Source: identity.Password, Fingerprint: fp}
-	if _, err := h.sessions.Login(r.Context(), w, r, old, id, session.CarriedData(old, id)); err != nil {
-		h.metrics.logins.WithLabelValues("error").Inc()
-		h.logSaveError(r, "login", err)
-		return h.serviceUnavailable(w)
+	if _, err := s.c.Sessions.Login(r.Context(), w, r, old, id, session.CarriedData(old, id)); err != nil {
+		s.c.Metrics.Login("error")
+		s.c.Sessions.LogSaveError(r, "login", err)
+		return ServiceUnavailable(w)
 	}
-	h.metrics.logins.WithLabelValues("success").Inc()
-	h.logger.Info("login", zap.String("user", cred.Username), zap.String("remote_ip", ip))
+	s.c.Metrics.Login("success")
+	s.c.Logger.Info("login", zap.String("user", cred.Username), zap.String("remote_ip", ip))
 	if isJSON {
 		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": cred.Username})
 	}
@@ -189,6 +189,3 @@ func retryIn(secs int) string {
 	}
 	return "in " + strconv.Itoa(minutes) + " minutes"
 }
-
-func zapRemoteIP(r *http.Request) zap.Field { return zap.String("remote_ip", clientIP(r)) }
-func zapPath(r *http.Request) zap.Field     { return zap.String("path", r.URL.Path) }

@@ -1,4 +1,4 @@
-package caddymodule
+package endpoints
 
 import (
 	"net/http"
@@ -23,44 +23,44 @@ import (
 //	POST <prefix>/sessions  handle=<h>    sign out that session (this one too)
 //	POST <prefix>/sessions  others=1      sign out every session but this one
 
-func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
 		return methodNotAllowed(w, "GET, HEAD, POST")
 	}
-	if r.Method == http.MethodPost && !h.sameOrigin(w, r) {
+	if r.Method == http.MethodPost && !s.sameOrigin(w, r) {
 		return nil
 	}
-	s, err := h.sessions.Load(w, r)
+	sess, err := s.c.Sessions.Load(w, r)
 	if err != nil {
-		return h.serviceUnavailable(w)
+		return ServiceUnavailable(w)
 	}
-	if s == nil || s.Rec.User == "" {
-		return h.loginRequired(w, r)
+	if sess == nil || sess.Rec.User == "" {
+		return s.LoginRequired(w, r)
 	}
-	ix := userIndexOf(h.store)
+	ix := s.c.UserIndex
 	if ix == nil {
 		if pages.AcceptsJSON(r) {
 			return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "sessions are kept only in the browser: there is no list"})
 		}
-		return h.renderSessions(w, r, pages.Sessions{User: s.Rec.User, NoList: true})
+		return s.renderSessions(w, r, pages.Sessions{User: sess.Rec.User, NoList: true})
 	}
-	current := h.sessions.Key(s.ID).Handle()
-	rows, err := h.ownSessions(r, ix, s.Rec.User, current)
+	current := s.c.Sessions.Key(sess.ID).Handle()
+	rows, err := s.ownSessions(r, ix, sess.Rec.User, current)
 	if err != nil {
-		h.sessions.LogStoreError(r, "listing the user's sessions", err)
-		return h.serviceUnavailable(w)
+		s.c.Sessions.LogStoreError(r, "listing the user's sessions", err)
+		return ServiceUnavailable(w)
 	}
 	if r.Method != http.MethodPost {
 		if pages.AcceptsJSON(r) {
-			return pages.WriteJSON(w, http.StatusOK, map[string]any{"user": s.Rec.User, "sessions": rows})
+			return pages.WriteJSON(w, http.StatusOK, map[string]any{"user": sess.Rec.User, "sessions": rows})
 		}
-		page := pages.Sessions{User: s.Rec.User, Sessions: rows, Others: len(rows) - 1}
+		page := pages.Sessions{User: sess.Rec.User, Sessions: rows, Others: len(rows) - 1}
 		if n, err := strconv.Atoi(r.URL.Query().Get("signed-out")); err == nil && n >= 0 {
 			page.Message = "Signed out " + plural(n, "session") + "."
 		}
-		return h.renderSessions(w, r, page)
+		return s.renderSessions(w, r, page)
 	}
 
 	// Which of the listed sessions the form names.
@@ -77,38 +77,38 @@ func (h *Handler) serveSessions(w http.ResponseWriter, r *http.Request) error {
 		if pages.AcceptsJSON(r) {
 			return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": 0})
 		}
-		http.Redirect(w, r, h.endpointURL(r, "/sessions"), http.StatusSeeOther)
+		http.Redirect(w, r, s.endpointURL(r, "/sessions"), http.StatusSeeOther)
 		return nil
 	}
-	keys, err := ix.DeleteUser(r.Context(), s.Rec.User, handles...)
+	keys, err := ix.DeleteUser(r.Context(), sess.Rec.User, handles...)
 	for _, k := range keys {
-		hijackedConns.CloseAll(k)
+		s.c.SessionDeleted(k)
 	}
 	if err != nil {
-		h.sessions.LogStoreError(r, "signing out the user's sessions", err)
-		return h.serviceUnavailable(w)
+		s.c.Sessions.LogStoreError(r, "signing out the user's sessions", err)
+		return ServiceUnavailable(w)
 	}
-	h.logger.Info("sessions revoked", zap.String("user", s.Rec.User), zap.Int("revoked", len(keys)), zap.String("by", "user"), zapRemoteIP(r))
+	s.c.Logger.Info("sessions revoked", zap.String("user", sess.Rec.User), zap.Int("revoked", len(keys)), zap.String("by", "user"), s.zapRemoteIP(r))
 	if slices.Contains(handles, current) {
 		// This one is gone: the cookie goes too, and the user is out.
-		h.sessions.ExpireCookie(w, r)
+		s.c.Sessions.ExpireCookie(w, r)
 		if pages.AcceptsJSON(r) {
 			return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 		}
-		http.Redirect(w, r, h.endpointURL(r, "/login"), http.StatusSeeOther)
+		http.Redirect(w, r, s.endpointURL(r, "/login"), http.StatusSeeOther)
 		return nil
 	}
 	if pages.AcceptsJSON(r) {
 		return pages.WriteJSON(w, http.StatusOK, map[string]int{"revoked": len(keys)})
 	}
 	// Post/redirect/get: a reload does not post again.
-	http.Redirect(w, r, h.endpointURL(r, "/sessions")+"?signed-out="+strconv.Itoa(len(keys)), http.StatusSeeOther)
+	http.Redirect(w, r, s.endpointURL(r, "/sessions")+"?signed-out="+strconv.Itoa(len(keys)), http.StatusSeeOther)
 	return nil
 }
 
 // ownSessions lists user's sessions that this handler accepts for r, this
 // one (current) marked.
-func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user string, current sessionstore.Handle) ([]pages.SessionRow, error) {
+func (s *Server) ownSessions(r *http.Request, ix sessionstore.UserIndex, user string, current sessionstore.Handle) ([]pages.SessionRow, error) {
 	es, err := ix.ListUser(r.Context(), user)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user s
 	now := time.Now()
 	rows := []pages.SessionRow{}
 	for _, e := range es {
-		if h.sessions.Expired(e.Record, now) || !h.sessions.Accepts(r, e.Record) {
+		if s.c.Sessions.Expired(e.Record, now) || !s.c.Sessions.Accepts(r, e.Record) {
 			continue
 		}
 		rows = append(rows, pages.SessionRow{
@@ -131,17 +131,17 @@ func (h *Handler) ownSessions(r *http.Request, ix sessionstore.UserIndex, user s
 	return rows, nil
 }
 
-func (h *Handler) renderSessions(w http.ResponseWriter, r *http.Request, page pages.Sessions) error {
-	page.Action = h.endpointURL(r, "/sessions")
-	page.Logout = h.endpointURL(r, "/logout")
-	page.Home = home(mountPrefix(r))
-	return h.pages.Sessions(w, http.StatusOK, page)
+func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, page pages.Sessions) error {
+	page.Action = s.endpointURL(r, "/sessions")
+	page.Logout = s.endpointURL(r, "/logout")
+	page.Home = home(s.mount(r))
+	return s.c.Pages.Sessions(w, http.StatusOK, page)
 }
 
-// userIndexOf finds the index by user behind the handler's store, under
-// the wrappers that time its operations and close sockets (which do not
-// pass optional interfaces on), or nil if the store has none.
-func userIndexOf(s sessionstore.Store) sessionstore.UserIndex {
-	ui, _ := underlyingStore(s).(sessionstore.UserIndex)
-	return ui
+// plural is "1 session", "2 sessions".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
