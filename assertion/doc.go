@@ -19,5 +19,6 @@
 // Key and a Subject of plain values), nor the readings of a request, the
 // mount prefix's discovery, the header the token travels in, or the
 // Handler: the caddymodule package decides whether and where to forward a
-// token, parses the configuration, and serves the JWKS.
+// token and parses the configuration, and package endpoints serves the
+// JWKS.
 package assertion

@@ -11,11 +11,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgesession/edgesession/identity"
-	"github.com/edgesession/edgesession/session"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/pages"
+	"github.com/edgesession/edgesession/session"
 )
 
 // maxLoginBody bounds a login request body.
