@@ -9,9 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/sessionstore"
 
 	"github.com/edgesession/edgesession/session"
-	"github.com/edgesession/edgesession/upstream"
 )
 
 func init() {
@@ -90,7 +90,7 @@ func (m *MatchSession) Provision(caddy.Context) error {
 		}
 	}
 	for k := range m.Data {
-		if !upstream.ValidDataKey(k) {
+		if !sessionstore.ValidDataKey(k) {
 			return fmt.Errorf("session matcher: data key %q: want lower-case letters, digits and '-'", k)
 		}
 	}

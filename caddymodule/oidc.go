@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/identity/oidc"
+	"github.com/edgesession/edgesession/internal/files"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -84,7 +85,7 @@ func resolvePlaceholders(s string) (string, error) {
 			} else if !fi.Mode().IsRegular() {
 				return nil, fmt.Errorf("%s is not a regular file", path)
 			}
-			b, err := readFileAtMost(path, maxSecretFile)
+			b, err := files.ReadAtMost(path, maxSecretFile)
 			return string(b), err
 		}
 		return nil, fmt.Errorf("only {env.*} and {file.*} placeholders are replaced here (write a literal brace as \\{)")

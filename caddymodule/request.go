@@ -98,7 +98,7 @@ func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	if v, ok := p.rec.Data[k]; ok && upstream.ValidDataKey(k) && upstream.ValidDataValue(v) {
+	if v, ok := p.rec.Data[k]; ok && sessionstore.ValidDataKey(k) && sessionstore.ValidDataValue(v) {
 		return v, true
 	}
 	return "", true

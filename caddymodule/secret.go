@@ -4,12 +4,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/edgesession/edgesession/internal/files"
 	"go.uber.org/zap"
 )
 
@@ -128,25 +128,11 @@ func readSecretFile(n int, path string) (string, error) {
 	} else if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("secret #%d: %s is not a regular file", n, path)
 	}
-	b, err := readFileAtMost(path, maxSecretFile)
+	b, err := files.ReadAtMost(path, maxSecretFile)
 	if err != nil {
 		return "", fmt.Errorf("secret #%d: %w", n, err)
 	}
 	return string(b), nil
-}
-
-// readFileAtMost reads a file of at most limit bytes.
-func readFileAtMost(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("%s is larger than %d KiB", path, limit>>10)
-	}
-	return b, err
 }
 
 // secretStorageKey is where the generated secret is kept in Caddy's

@@ -1,9 +1,6 @@
 package caddymodule
 
 import (
-	"strings"
-	"unicode/utf8"
-
 	"github.com/edgesession/edgesession/session"
 )
 
@@ -28,20 +25,4 @@ func (h *Handler) setupSessions() {
 		CountState:      m.request,
 		CountStoreError: m.storeErrors.Inc,
 	})
-}
-
-// shorten cuts s to at most n bytes of valid UTF-8 without control
-// characters.
-func shorten(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, ""))
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
 }

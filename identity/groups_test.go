@@ -42,3 +42,17 @@ func TestGroups(t *testing.T) {
 		t.Error("a nil set has a group")
 	}
 }
+
+func TestGroupNamesRefuseInvisibles(t *testing.T) {
+	for _, g := range []string{"o\u202Eps", "ops\u200B", "\uFEFFops", "o\u00ADps", "ops\uFDEF"} {
+		if ValidGroup(g) == nil {
+			t.Errorf("ValidGroup(%+q) accepts it", g)
+		}
+		if ForwardableGroup(g) {
+			t.Errorf("ForwardableGroup(%+q)", g)
+		}
+	}
+	if ValidGroup("corp:ops") != nil || !ForwardableGroup("corp:ops") {
+		t.Error("a qualified group is refused")
+	}
+}

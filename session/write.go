@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/internal/text"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -43,7 +42,7 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		// For a person to recognise the session in a list; the cookie
 		// store has no list, and every byte there goes on every request.
 		fresh.Rec.ClientIP = m.c.ClientIP(r)
-		fresh.Rec.UserAgent = shorten(r.UserAgent(), maxUserAgent)
+		fresh.Rec.UserAgent = text.Shorten(r.UserAgent(), maxUserAgent)
 	}
 	fresh.ID = sessionstore.NewID()
 	if err := m.Save(ctx, w, r, fresh, sessionstore.Change{}); err != nil {
@@ -120,19 +119,3 @@ var ErrGone = errors.New("session was deleted meanwhile")
 // maxUserAgent is how much of the User-Agent a session keeps: enough to
 // tell a person's browsers apart in a list.
 const maxUserAgent = 160
-
-// shorten cuts s to at most n bytes of valid UTF-8 without control
-// characters.
-func shorten(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, ""))
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
-}

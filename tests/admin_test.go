@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/edgesession/edgesession/sessionstore/storetest"
 	"io"
 	"net/http"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgesession/edgesession/sessionstore/storetest"
 )
 
 // adminSession is one session as GET /session/users/<user> lists it.
@@ -62,9 +63,38 @@ func adminList(t *testing.T, c *Caddy, user string) []adminSession {
 	return out.Sessions
 }
 
+// cacheMaxAge is the Redis store's default cache max age: the bound SPEC §6
+// gives for a revocation on one instance to be in force on another (the
+// invalidation push usually makes it microseconds; on a loaded machine it
+// may arrive after the next request).
+const cacheMaxAge = time.Second
+
+// refusedWithinMaxAge asserts that c's session, revoked elsewhere at
+// revoked (when the revocation had returned), is refused by its instance
+// within the cache's max age: every request sent later than that must be
+// refused, and one is sent then at the latest.
+func refusedWithinMaxAge(t *testing.T, what string, c *Client, revoked time.Time) {
+	t.Helper()
+	for {
+		sent := time.Now()
+		code, _ := c.Whoami()
+		if code == 401 {
+			return
+		}
+		if code != 200 {
+			t.Fatalf("%s: whoami %d", what, code)
+		}
+		if late := sent.Sub(revoked); late > cacheMaxAge {
+			t.Fatalf("%s: still accepted %v after the revocation, beyond the cache's max age of %v", what, late, cacheMaxAge)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestAdminRevokeOnOneInstanceEndsTheSessionOnTheOther: two Caddy
 // instances share Redis; a revocation through one's admin API is in
-// force on the other at its next request.
+// force on the other within the cache's max age (SPEC §6), typically at
+// its next request.
 func TestAdminRevokeOnOneInstanceEndsTheSessionOnTheOther(t *testing.T) {
 	url := redisURL(t)
 	up := StartUpstream(t)
@@ -105,24 +135,20 @@ func TestAdminRevokeOnOneInstanceEndsTheSessionOnTheOther(t *testing.T) {
 		t.Fatal("A and B list alice's sessions differently")
 	}
 
-	// One session, revoked on A: out on B at once; the other stays.
+	// One session, revoked on A: out on B; the other stays.
 	if code, body := a.Admin("DELETE", "/session/users/alice/"+sessions[1].Handle); code != 200 || !strings.Contains(string(body), `"revoked":1`) {
 		t.Fatalf("revoke the phone on A: %d %s", code, body)
 	}
-	if code, _ := phoneB.Whoami(); code != 401 {
-		t.Fatalf("B still accepts a session revoked on A: %d", code)
-	}
+	refusedWithinMaxAge(t, "B, a session revoked on A", phoneB, time.Now())
 	if code, _ := laptopB.Whoami(); code != 200 {
 		t.Fatal("revoking one session ended another")
 	}
 
-	// All of alice's, revoked on B: out on A at once; bob stays.
+	// All of alice's, revoked on B: out on A; bob stays.
 	if code, body := b.Admin("DELETE", "/session/users/alice"); code != 200 || !strings.Contains(string(body), `"revoked":1`) {
 		t.Fatalf("revoke alice on B: %d %s", code, body)
 	}
-	if code, _ := laptop.Whoami(); code != 401 {
-		t.Fatalf("A still accepts alice after B revoked her: %d", code)
-	}
+	refusedWithinMaxAge(t, "A, alice after B revoked her", laptop, time.Now())
 	if code, _ := bob.Whoami(); code != 200 {
 		t.Fatal("revoking alice ended bob's session")
 	}
@@ -134,9 +160,7 @@ func TestAdminRevokeOnOneInstanceEndsTheSessionOnTheOther(t *testing.T) {
 	if code, body := a.Admin("POST", "/session/revoke-all", `{"confirm":"every session"}`); code != 200 || !strings.Contains(string(body), `"revoked":1`) {
 		t.Fatalf("revoke all on A: %d %s", code, body)
 	}
-	if code, _ := bob.Whoami(); code != 401 {
-		t.Fatal("B still accepts bob after every session was revoked on A")
-	}
+	refusedWithinMaxAge(t, "B, bob after every session was revoked on A", bob, time.Now())
 
 	// Each revocation is logged where it was asked for, with its count.
 	for c, want := range map[*Caddy][]string{a: {`"user":"alice","revoked":1`, `"msg":"every session revoked"`}, b: {`"user":"alice","revoked":1`}} {
@@ -261,7 +285,7 @@ func TestSessionCommand(t *testing.T) {
 
 // TestUserPageRevokesEverywhereElse: on <prefix>/sessions a user sees
 // their sessions (this one marked) and signs out the others, which are
-// out at once on another instance sharing Redis.
+// out on another instance sharing Redis within the cache's max age.
 func TestUserPageRevokesEverywhereElse(t *testing.T) {
 	url := redisURL(t)
 	up := StartUpstream(t)
@@ -302,14 +326,12 @@ func TestUserPageRevokesEverywhereElse(t *testing.T) {
 	if code, _ := tablet.Whoami(); code != 401 {
 		t.Fatal("the tablet is still signed in")
 	}
-	// Everywhere else, from A: the phone, on B, is out at once.
+	// Everywhere else, from A: the phone, on B, is out.
 	r = here.Post("/.session/sessions", "application/x-www-form-urlencoded", "others=1", "Origin: "+a.Site)
 	if r.StatusCode != 303 || r.Header.Get("Location") != "/.session/sessions?signed-out=1" {
 		t.Fatalf("sign out everywhere else: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
-	if code, _ := phone.Whoami(); code != 401 {
-		t.Fatal("the phone is still signed in on B")
-	}
+	refusedWithinMaxAge(t, "the phone on B, signed out from A", phone, time.Now())
 	if code, _ := here.Whoami(); code != 200 {
 		t.Fatal("signing out everywhere else signed this browser out")
 	}

@@ -3,8 +3,8 @@ package upstream
 import (
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/edgesession/edgesession/sessionstore"
 	"go.uber.org/zap"
 )
 
@@ -38,11 +38,11 @@ func (m Trusted) ParseControl(hdr http.Header, validLogin func(string) error, lo
 		case strings.HasPrefix(verb, "set-"):
 			// The key is only lower-cased: "Bad_Key" is not "bad-key".
 			key := strings.ToLower(rest[len("set-"):])
-			if !ValidDataKey(key) {
+			if !sessionstore.ValidDataKey(key) {
 				warn("upstream control: invalid session data key ignored", zap.String("key", truncate(key)))
 				continue
 			}
-			if !ValidDataValue(value) {
+			if !sessionstore.ValidDataValue(value) {
 				warn("upstream control: invalid session data value ignored", zap.String("key", key))
 				continue
 			}
@@ -55,7 +55,7 @@ func (m Trusted) ParseControl(hdr http.Header, validLogin func(string) error, lo
 			for _, v := range values {
 				for key := range strings.SplitSeq(v, ",") {
 					key = strings.ToLower(strings.TrimSpace(key))
-					if !ValidDataKey(key) {
+					if !sessionstore.ValidDataKey(key) {
 						warn("upstream control: invalid session data key ignored", zap.String("key", truncate(key)))
 						continue
 					}
@@ -91,38 +91,6 @@ func (m Trusted) RemoveControl(hdr http.Header) {
 	if announced, ok := hdr["Trailer"]; ok {
 		m.prefixOnly().removeFromList(hdr, "Trailer", announced)
 	}
-}
-
-// ValidDataKey reports whether k matches [a-z0-9-]{1,64}.
-func ValidDataKey(k string) bool {
-	if len(k) == 0 || len(k) > 64 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// MaxDataValue bounds one data value, so that one header cannot grow a
-// session without end.
-const MaxDataValue = 4096
-
-// ValidDataValue reports whether v is printable text (UTF-8, no control
-// characters but tab) that can go in a header.
-func ValidDataValue(v string) bool {
-	if len(v) > MaxDataValue || !utf8.ValidString(v) {
-		return false
-	}
-	for _, r := range v {
-		if (r < ' ' && r != '\t') || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func truncate(s string) string {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 // View is what the upstream is told of a session: its user ("" for
@@ -84,13 +86,13 @@ func (f *Forwarder) Forward(hdr http.Header, v View) {
 		// Keys and values were validated when they were written (see
 		// ParseControl); check again, since a store is not a client but
 		// should not be able to inject headers either.
-		if !ValidDataKey(k) || !ValidDataValue(val) {
+		if !sessionstore.ValidDataKey(k) || !sessionstore.ValidDataValue(val) {
 			continue
 		}
 		hdr[f.dataNames.name(f.dataPrefix, k)] = slot(val)
 	}
 	for _, m := range f.data {
-		if val, ok := v.Data[m.key]; ok && ValidDataValue(val) {
+		if val, ok := v.Data[m.key]; ok && sessionstore.ValidDataValue(val) {
 			hdr[m.name] = slot(val)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/edgesession/edgesession/sessionstore"
 	"go.uber.org/zap"
 )
 
@@ -122,12 +123,12 @@ func FuzzParseControl(f *testing.F) {
 		c := m.ParseControl(hdr, validLogin, zap.NewNop(), "192.0.2.1")
 
 		for k, v := range c.Set {
-			if !ValidDataKey(k) || !ValidDataValue(v) {
+			if !sessionstore.ValidDataKey(k) || !sessionstore.ValidDataValue(v) {
 				t.Fatalf("parseControl let through %q = %q", k, v)
 			}
 		}
 		for _, k := range c.Delete {
-			if !ValidDataKey(k) {
+			if !sessionstore.ValidDataKey(k) {
 				t.Fatalf("parseControl let through delete %q", k)
 			}
 		}
@@ -143,7 +144,7 @@ func FuzzParseControl(f *testing.F) {
 		k := strings.ToLower(key)
 		nn := normalizeHeaderName(name)
 		collides := strings.HasPrefix(nn, "x-session-set-") || nn == "x-session-delete" || nn == "x-session-login"
-		if ValidDataKey(k) && ValidDataValue(value) && !collides {
+		if sessionstore.ValidDataKey(k) && sessionstore.ValidDataValue(value) && !collides {
 			if got, ok := c.Set[k]; !ok || got != value {
 				t.Fatalf("parseControl dropped valid Set-%s: %q (got %q, %v)", key, value, got, ok)
 			}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edgesession/edgesession/sessionstore"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -38,7 +39,7 @@ func parseHeaderSource(source string) (string, error) {
 		return "", nil
 	}
 	if key, ok := strings.CutPrefix(source, headerSourceData); ok {
-		if !ValidDataKey(key) {
+		if !sessionstore.ValidDataKey(key) {
 			return "", fmt.Errorf("session data key %q: keys are 1 to 64 of a-z, 0-9 and '-'", key)
 		}
 		return key, nil

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 func TestHeaderMatcher(t *testing.T) {
@@ -28,13 +30,13 @@ func TestHeaderMatcher(t *testing.T) {
 
 func TestDataValidation(t *testing.T) {
 	for k, want := range map[string]bool{"cart": true, "a-1": true, "": false, "Cart": false, "a_b": false, "a.b": false, strings.Repeat("k", 64): true, strings.Repeat("k", 65): false} {
-		if ValidDataKey(k) != want {
-			t.Errorf("ValidDataKey(%q) != %v", k, want)
+		if sessionstore.ValidDataKey(k) != want {
+			t.Errorf("sessionstore.ValidDataKey(%q) != %v", k, want)
 		}
 	}
-	for v, want := range map[string]bool{"": true, "héllo ✓\tx": true, "a\r\nb": false, "a\x00": false, "\xff": false, "a\x7f": false, strings.Repeat("v", MaxDataValue+1): false} {
-		if ValidDataValue(v) != want {
-			t.Errorf("ValidDataValue(%q) != %v", v, want)
+	for v, want := range map[string]bool{"": true, "héllo ✓\tx": true, "a\r\nb": false, "a\x00": false, "\xff": false, "a\x7f": false, strings.Repeat("v", sessionstore.MaxDataValue+1): false} {
+		if sessionstore.ValidDataValue(v) != want {
+			t.Errorf("sessionstore.ValidDataValue(%q) != %v", v, want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/internal/text"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -62,8 +63,8 @@ func (p *Client) Finish(w http.ResponseWriter, r *http.Request, site Site) (*Log
 	q := r.URL.Query()
 	st, ok := p.takeState(w, r, site, q.Get("state"))
 	if e := q.Get("error"); e != "" {
-		desc := shorten(q.Get("error_description"), 200)
-		p.logger.Warn("oidc login failed at the provider", site.zapRemoteIP(), zap.String("error", shorten(e, 64)), zap.String("description", desc))
+		desc := text.Shorten(q.Get("error_description"), 200)
+		p.logger.Warn("oidc login failed at the provider", site.zapRemoteIP(), zap.String("error", text.Shorten(e, 64)), zap.String("description", desc))
 		if !isErrorCode(e) {
 			e = "error" // anyone can send a browser here: show no text of theirs
 		}
@@ -109,7 +110,7 @@ func (p *Client) Finish(w http.ResponseWriter, r *http.Request, site Site) (*Log
 	}
 	who, err := p.identify(v.claims)
 	if err != nil {
-		p.logger.Warn("oidc login refused: the claims name no user here", zap.String("sub", shorten(v.sub, 256)), site.zapRemoteIP(), zap.Error(err))
+		p.logger.Warn("oidc login refused: the claims name no user here", zap.String("sub", text.Shorten(v.sub, 256)), site.zapRemoteIP(), zap.Error(err))
 		return nil, p.problem("refused", http.StatusForbidden, "Access denied", err.Error())
 	}
 	if reason := p.admit(who); reason != "" {

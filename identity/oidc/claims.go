@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/internal/text"
+	"github.com/edgesession/edgesession/sessionstore"
 	"go.uber.org/zap"
 )
 
@@ -34,7 +36,7 @@ func (p *Client) identify(claims map[string]any) (user, error) {
 		var known bool
 		if u.emailVerified, known = emailVerified(v); !known {
 			p.logger.Warn("oidc email_verified is neither true nor false; the email counts as not verified",
-				zap.String("email_verified", shorten(fmt.Sprint(v), 64)), zap.String("email", u.email))
+				zap.String("email_verified", text.Shorten(fmt.Sprint(v), 64)), zap.String("email", u.email))
 		}
 	}
 	name, err := p.userNameFromClaims(claims, u)
@@ -46,7 +48,7 @@ func (p *Client) identify(claims map[string]any) (user, error) {
 		// Valid as the provider names it (allow_groups) and as it is
 		// forwarded (<provider>:<group>, at most 256 bytes).
 		if identity.ValidGroup(g) != nil || identity.ValidGroup(p.groupNames([]string{g})[0]) != nil || slices.Contains(u.groups, g) {
-			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", shorten(g, 300)))
+			p.logger.Debug("oidc group skipped: not a valid group name, or given twice", zap.String("group", text.Shorten(g, 300)))
 			continue
 		}
 		if len(u.groups) == maxGroups {
@@ -65,8 +67,8 @@ func (p *Client) identify(claims map[string]any) (user, error) {
 		if !ok {
 			continue
 		}
-		v = shorten(v, maxDataValue)
-		if k := claimDataKey(c); validDataKey(k) && validDataValue(v) {
+		v = text.Shorten(v, sessionstore.MaxDataValue)
+		if k := claimDataKey(c); sessionstore.ValidDataKey(k) && sessionstore.ValidDataValue(v) {
 			u.data[k] = v
 		}
 	}
@@ -129,7 +131,7 @@ func (p *Client) userNameFromClaims(claims map[string]any, u user) (string, erro
 // quoteName is a name as a message shows it: quoted, with anything not
 // printable escaped, at most 64 bytes of it.
 func quoteName(s string) string {
-	return strconv.QuoteToGraphic(shorten(s, 64))
+	return strconv.QuoteToGraphic(text.Shorten(s, 64))
 }
 
 // admit returns why the allow-lists refuse u, or "" when they let u in.

@@ -14,6 +14,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/internal/text"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 )
@@ -132,7 +133,7 @@ func (ps *Set) Start(w http.ResponseWriter, r *http.Request, site Site, name, re
 	kept, cut := stateRedirect(redirect, site.Home)
 	if cut {
 		p.logger.Info("oidc login: redirect too long to keep; the login goes on to a shorter one",
-			zap.Int("length", len(redirect)), zap.String("kept", shorten(kept, 200)), site.zapRemoteIP())
+			zap.Int("length", len(redirect)), zap.String("kept", text.Shorten(kept, 200)), site.zapRemoteIP())
 	}
 	st := loginState{
 		Provider: p.Name,

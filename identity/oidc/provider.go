@@ -9,6 +9,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 // Provider is an OpenID Connect provider that users may sign in with
@@ -179,7 +180,7 @@ func (p *Provider) Validate() error {
 		p.GroupsClaim = defaultGroupsClaim
 	}
 	for _, c := range p.Claims {
-		if !validDataKey(claimDataKey(c)) {
+		if !sessionstore.ValidDataKey(claimDataKey(c)) {
 			return fmt.Errorf("oidc %s: claim %q: its session data key %q is not a valid key (letters, digits, '-', '_', '.'; at most 64)", p.Name, c, claimDataKey(c))
 		}
 	}

@@ -1,9 +1,6 @@
 package oidc
 
 import (
-	"strings"
-	"unicode/utf8"
-
 	"go.uber.org/zap"
 )
 
@@ -48,51 +45,3 @@ func (p *Client) problem(result string, status int, title, msg string) *Problem 
 
 // Helpers that other packages have too: kept here so that this package
 // needs none of them.
-
-// shorten cuts s to at most n bytes of valid UTF-8 without control
-// characters.
-func shorten(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, ""))
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
-}
-
-// validDataKey reports whether k matches [a-z0-9-]{1,64}: a session data
-// key, as the upstream gets it in X-Session-Data-<key>.
-func validDataKey(k string) bool {
-	if len(k) == 0 || len(k) > 64 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// maxDataValue bounds one session data value.
-const maxDataValue = 4096
-
-// validDataValue reports whether v is printable text (UTF-8, no control
-// characters but tab) that can go in a header.
-func validDataValue(v string) bool {
-	if len(v) > maxDataValue || !utf8.ValidString(v) {
-		return false
-	}
-	for _, r := range v {
-		if (r < ' ' && r != '\t') || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/edgesession/edgesession/internal/text"
 	"golang.org/x/oauth2"
 )
 
@@ -48,7 +49,7 @@ func (p *Client) userInfo(ctx context.Context, d *discovery, tok *oauth2.Token) 
 		return nil, errors.New("userinfo: answer over 1 MiB")
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("userinfo: %s: %s", resp.Status, shorten(string(body), 200))
+		return nil, fmt.Errorf("userinfo: %s: %s", resp.Status, text.Shorten(string(body), 200))
 	}
 	var claims map[string]any
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/jwt" {
@@ -60,7 +61,7 @@ func (p *Client) userInfo(ctx context.Context, d *discovery, tok *oauth2.Token) 
 		return claims, err
 	}
 	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
-		return nil, fmt.Errorf("userinfo: not a JSON object: %s", shorten(string(body), 200))
+		return nil, fmt.Errorf("userinfo: not a JSON object: %s", text.Shorten(string(body), 200))
 	}
 	return claims, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/internal/files"
 	"go.uber.org/zap"
 )
 
@@ -78,7 +79,7 @@ func readUsersFile(path string) (map[string]*account, fileStamp, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fileStamp{}, fmt.Errorf("users_file %s: not a regular file", path)
 	}
-	data, err := readFileAtMost(path, maxUsersFile)
+	data, err := files.ReadAtMost(path, maxUsersFile)
 	if err != nil {
 		return nil, fileStamp{}, fmt.Errorf("users_file: %w", err)
 	}
@@ -87,20 +88,6 @@ func readUsersFile(path string) (map[string]*account, fileStamp, error) {
 		return nil, fileStamp{}, fmt.Errorf("users_file %s: %w", path, err)
 	}
 	return users, fileStamp{size: fi.Size(), modTime: fi.ModTime()}, nil
-}
-
-// readFileAtMost reads a file of at most limit bytes.
-func readFileAtMost(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("%s is larger than %d KiB", path, limit>>10)
-	}
-	return b, err
 }
 
 // reloadLocked reads the users file if it changed and publishes the users.

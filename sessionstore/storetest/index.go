@@ -406,21 +406,3 @@ func indexTests(b Backend, now time.Time) map[string]func(t *testing.T, s sessio
 		},
 	}
 }
-
-func mustList(t *testing.T, ix sessionstore.UserIndex, user string) []sessionstore.Entry {
-	t.Helper()
-	es, err := ix.ListUser(context.Background(), user)
-	if err != nil {
-		t.Fatalf("ListUser(%q): %v", user, err)
-	}
-	return es
-}
-
-func mustDeleteUser(t *testing.T, ix sessionstore.UserIndex, user string, handles ...sessionstore.Handle) []sessionstore.Key {
-	t.Helper()
-	keys, err := ix.DeleteUser(context.Background(), user, handles...)
-	if err != nil {
-		t.Fatalf("DeleteUser(%q): %v", user, err)
-	}
-	return keys
-}
