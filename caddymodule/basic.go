@@ -7,14 +7,15 @@ import (
 	"github.com/edgesession/edgesession/endpoints"
 )
 
-// HTTP Basic for clients that cannot fill in a form (SPEC §12), as
-// configured here and served by package endpoints: CalDAV and
+// HTTP Basic for clients that cannot fill in a form (SPEC §12): CalDAV and
 // WebDAV clients, git, scripts. They send a user's name and password with
 // every request. Each such request is a login as far as the throttle is
 // concerned (same limits, same counts as the form: a Basic failure is a
 // login failure), creates no session and sets no cookie, and goes to the
 // upstream as a logged-in request would: X-Session-User, the user
 // headers, the placeholders. The upstream never sees the credentials.
+// Here is its configuration; package endpoints takes and checks the
+// credentials.
 
 // HTTPBasic turns on HTTP Basic with the handler's users.
 type HTTPBasic struct {
