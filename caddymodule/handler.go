@@ -248,41 +248,54 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// serve is the request path; ServeHTTP wraps it so that no header with
-// the prefix leaves on any path. The next handler writes to ws.upstream,
-// which serve fills.
+// serve is the request path, the flow of SPEC §2-§5; ServeHTTP wraps it
+// so that no header with the prefix leaves on any path. Each step is one
+// call into the package that owns it:
+//
+//  1. strip     upstream: no trusted header comes from the client
+//  2. endpoints endpoints: <prefix>/login, /logout, ... never go upstream
+//  3. load      session: the cookie's session (touched), or a Basic login
+//  4. judge     authz: `public` in every reading, then the rules
+//  5. forward   upstream, assertion: who the user is, as trusted headers
+//  6. next      the upstream answers through upstream.Writer, which
+//  7. control   applies its control headers to the session and saves it
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, ws *writers) error {
+	// 1. Strip.
 	h.strip.StripRequest(r)
 	placeholders := placeholdersFor(r)
 	basic := h.endpoints.TakeBasic(r)
+
+	// 2. The handler's own endpoints: every page and redirect of theirs
+	// is under the mount, so the mount must be known.
 	if endpoint, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok && (endpoint == "" || endpoint[0] == '/') {
-		// Every page and redirect of the endpoints is under the mount.
 		if _, sure := findMount(r); !sure {
 			return h.refuseUnknownMount(w, r, "endpoint")
 		}
 		return h.endpoints.Serve(w, r, endpoint)
 	}
 
-	var rd authz.Readings // read when public or rules need them
-	// On a store error s is nil: fail closed. Public requests go on
-	// without a session; the rest are refused until the store is back.
+	// 3. Load. On a store error s is nil: fail closed (public requests go
+	// on without a session, the rest are refused until the store is back).
+	// Not even a store error stops a Basic client: it needs no store.
 	s, err := h.sessions.Load(w, r)
 	byBasic := (s == nil || s.Rec.User == "") && basic.Given()
 	if byBasic {
-		// Not even a store error stops a Basic client: it needs no store.
 		if s, err = h.endpoints.BasicLogin(w, r, basic); s == nil {
 			return err // answered
 		}
 	}
+
+	// 4. Judge: without a user, only what is public in every reading;
+	// with one, what the rules allow.
+	var rd authz.Readings // read once, when public or the rules need it
 	if s == nil || s.Rec.User == "" {
 		public, merr := h.isPublic(r, &rd)
-		if merr != nil {
+		switch {
+		case merr != nil:
 			return caddyhttp.Error(http.StatusBadRequest, merr)
-		}
-		if !public {
-			if err != nil {
-				return endpoints.ServiceUnavailable(w)
-			}
+		case !public && err != nil:
+			return endpoints.ServiceUnavailable(w)
+		case !public:
 			return h.endpoints.LoginRequired(w, r)
 		}
 	}
@@ -291,6 +304,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		if done, err := h.authorize(w, r, s, &rd); done {
 			return err
 		}
+
+		// 5. Forward.
 		h.forward(r, s)
 		placeholders.set(s)
 		if !h.forwardAssertion(r, s) {
@@ -301,7 +316,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		cookie.Remove(r.Header, h.Cookie.Name)
 	}
 	h.sessions.RemoveMarkers(r.Header)
-	// A Basic client's session is in no store to write to: no control.
+
+	// 6 and 7. Next, through the writer that applies upstream control (a
+	// Basic client's session is in no store to write to: no control).
 	h.wrapResponse(ws, w, r, s, h.UpstreamControl && !byBasic)
 	rw := &ws.upstream
 	err = next.ServeHTTP(rw, r)
