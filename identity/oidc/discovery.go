@@ -102,14 +102,18 @@ func (p *Client) oauth2Config(d *discovery, redirectURI string) *oauth2.Config {
 	}
 }
 
+// origin is the scheme and host the browser sent r to.
+func origin(r *http.Request) string {
+	if cookie.CameOverHTTPS(r) {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
 // redirectURI is the callback URL for a login started by r.
 func (p *Client) redirectURI(r *http.Request, site Site) string {
 	if p.RedirectURL != "" {
 		return p.RedirectURL
 	}
-	scheme := "http"
-	if cookie.CameOverHTTPS(r) {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + site.Endpoints + "/oidc/" + p.Name + "/callback"
+	return origin(r) + site.Endpoints + "/oidc/" + p.Name + "/callback"
 }

@@ -165,11 +165,7 @@ func (p *Client) postLogoutURI(r *http.Request, site Site) string {
 	if p.PostLogoutRedirectURL != "" {
 		return p.PostLogoutRedirectURL
 	}
-	scheme := "http"
-	if cookie.CameOverHTTPS(r) {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + site.Home
+	return origin(r) + site.Home
 }
 
 // LogoutFormAction is what the logout page's CSP form-action must allow
