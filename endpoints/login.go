@@ -84,8 +84,13 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 		if body, err = io.ReadAll(r.Body); err == nil {
 			if !utf8.Valid(body) {
 				err = errors.New("body is not UTF-8")
-			} else {
-				err = json.Unmarshal(body, &cred)
+			} else if err = json.Unmarshal(body, &cred); err != nil {
+				var notObject *json.UnmarshalTypeError
+				if errors.As(err, &notObject) && notObject.Field == "" {
+					// Go's message names the struct's package, which
+					// says nothing to an operator and moves with the code.
+					err = errors.New("body is not a JSON object")
+				}
 			}
 		}
 	} else if err = r.ParseForm(); err == nil {

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/edgesession/edgesession/cookie"
@@ -164,5 +166,39 @@ func TestLoginRequired(t *testing.T) {
 	s.LoginRequired(w, r)
 	if w.Code != 400 {
 		t.Errorf("unknown mount: %d", w.Code)
+	}
+}
+
+// TestMalformedJSONLoginLogsNoGoType: a JSON login body that is no object
+// gets 400, and the log line says so in words of its own, not Go's
+// (which named the struct's package and changed when the code moved).
+func TestMalformedJSONLoginLogsNoGoType(t *testing.T) {
+	s := testServer(t)
+	core, logs := observer.New(zap.WarnLevel)
+	s.c.Logger = zap.New(core)
+	for _, body := range []string{`[]`, `true`, `"x"`, `1`, `null`, `{"username":1}`} {
+		r := httptest.NewRequest("POST", "/.session/login", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := serve(s, r)
+		if body == "null" {
+			continue // JSON null decodes to nothing: an empty login, refused as such
+		}
+		if w.Code != 400 || w.Body.String() != `{"error":"malformed login request"}`+"\n" {
+			t.Errorf("%s: %d %s", body, w.Code, w.Body)
+		}
+	}
+	for _, e := range logs.All() {
+		if msg := fmt.Sprint(e.ContextMap()["error"]); strings.Contains(msg, "endpoints.") || strings.Contains(msg, "Go value") {
+			t.Errorf("%s: the log names a Go type: %s", e.Message, msg)
+		}
+	}
+	n := 0
+	for _, e := range logs.FilterMessage("malformed login request").All() {
+		if fmt.Sprint(e.ContextMap()["error"]) == "body is not a JSON object" {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d lines say the body is not a JSON object, want 4:\n%v", n, logs.All())
 	}
 }
