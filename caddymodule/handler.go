@@ -276,7 +276,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 	// 3. Load. On a store error s is nil: fail closed (public requests go
 	// on without a session, the rest are refused until the store is back).
-	// Not even a store error stops a Basic client: it needs no store.
+	// Not even a store error stops a Basic client: it needs no store
+	// (only the throttle, which fails closed with the Redis store: 503).
 	s, err := h.sessions.Load(w, r)
 	byBasic := (s == nil || s.Rec.User == "") && basic.Given()
 	if byBasic {
