@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The auth endpoint behind Caddy's own forward_auth: a second Caddy, in
@@ -123,4 +124,27 @@ func TestAuthEndpointBehindCaddyForwardAuth(t *testing.T) {
 	if r := c.Get("/app/x", nav...); r.StatusCode != http.StatusFound {
 		t.Fatalf("after logout: %d", r.StatusCode)
 	}
+}
+
+// TestAuthEndpointRefusesUntrustedForwardedHeaders: without
+// trusted_proxies, a client that asks the auth endpoint itself with
+// X-Forwarded-* of its own choosing gets 400 and no identity, logged in
+// or not; the warning names its address.
+func TestAuthEndpointRefusesUntrustedForwardedHeaders(t *testing.T) {
+	up := StartUpstream(t)
+	auth := StartCaddy(t, up.Addr, authServerTemplate, WithExtra("alice", aliceHash), WithExtra("bob", bobHash))
+	c := NewClient(t, auth.Site)
+	forged := []string{"X-Forwarded-Uri: /public/x", "X-Forwarded-Method: GET", "X-Forwarded-Host: 127.0.0.1", "X-Forwarded-Proto: https", "X-Original-URI: /public/x"}
+	for _, who := range []string{"anonymous", "bob"} {
+		if who == "bob" {
+			c.MustLogin("bob", bobPassword)
+		}
+		r := c.Get("/.session/auth", forged...)
+		if r.StatusCode != http.StatusBadRequest || r.Header.Get("X-Session-User") != "" || !strings.Contains(string(r.Body), "no original request from a trusted proxy") {
+			t.Fatalf("%s: %d %v %s", who, r.StatusCode, r.Header, r.Body)
+		}
+	}
+	waitFor(t, 5*time.Second, "the warning", func() bool {
+		return strings.Contains(auth.Logs(), "auth endpoint: request refused: not from a trusted proxy") && strings.Contains(auth.Logs(), `"remote_ip":"127.0.0.1"`)
+	})
 }
