@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -171,3 +172,44 @@ func FuzzRedirectTarget(f *testing.F) {
 }
 
 var fuzzHosts, _ = NewRedirectHosts([]string{"app.example.com", "*.example.com"})
+
+// TestLoginLogoutFollowAllowedHosts: the form login, the JSON login's rd
+// and the logout go back to an allowed absolute URL, and home otherwise.
+func TestLoginLogoutFollowAllowedHosts(t *testing.T) {
+	s := testServer(t)
+	s.c.RedirectHosts, _ = NewRedirectHosts([]string{"*.example.com"})
+	login := func(ctype, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "https://login.example.com/.session/login", strings.NewReader(body))
+		r.Header.Set("Content-Type", ctype)
+		r.Header.Set("Accept", "text/html")
+		return serve(s, r)
+	}
+	form := "application/x-www-form-urlencoded"
+	for body, want := range map[string]string{
+		"username=alice&password=secret&rd=https%3A%2F%2Fapp.example.com%2Fx":       "https://app.example.com/x",
+		"username=alice&password=secret&redirect=https%3A%2F%2Fapp.example.com%2Fx": "https://app.example.com/x",
+		"username=alice&password=secret&next=https%3A%2F%2Fapp.example.com%2Fx":     "https://app.example.com/x",
+		"username=alice&password=secret&rd=https%3A%2F%2Fevil.net%2Fx":              "/",
+		"username=alice&password=secret&rd=https%3A%2F%2Fexample.com%2Fx":           "/",
+		"username=alice&password=secret&rd=http%3A%2F%2Fapp.example.com%2Fx":        "/",
+	} {
+		if w := login(form, body); w.Code != http.StatusSeeOther || w.Header().Get("Location") != want {
+			t.Errorf("%s: %d %q, want %q", body, w.Code, w.Header().Get("Location"), want)
+		}
+	}
+	if w := login("application/json", `{"username":"alice","password":"secret","rd":"https://evil.net/"}`); w.Code != 200 {
+		t.Errorf("JSON login: %d", w.Code)
+	}
+	r := httptest.NewRequest("POST", "https://login.example.com/.session/logout?", strings.NewReader("rd=https%3A%2F%2Fa.b.example.com%2F"))
+	r.Header.Set("Content-Type", form)
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if w := serve(s, r); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://a.b.example.com/" {
+		t.Errorf("logout: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	r = httptest.NewRequest("POST", "https://login.example.com/.session/logout?", strings.NewReader("rd=https%3A%2F%2Fexample.com.evil.net%2F"))
+	r.Header.Set("Content-Type", form)
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if w := serve(s, r); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Errorf("logout to evil: %d %q", w.Code, w.Header().Get("Location"))
+	}
+}
