@@ -14,7 +14,7 @@ import (
 // headers together: every name valid and not reserved, no mapped header
 // under the prefix (the prefix is the handler's own), no name given twice
 // in any spelling, every source a user or a valid data key.
-func (h *Handler) checkHeaderNames() error {
+func checkHeaderNames(h *Handler) error {
 	prefix := h.HeaderPrefix
 	if prefix == "" {
 		prefix = DefaultHeaderPrefix
@@ -22,11 +22,5 @@ func (h *Handler) checkHeaderNames() error {
 	if !upstream.ValidHeaderName(prefix) {
 		return fmt.Errorf("header_prefix %q: not a valid header name prefix", prefix)
 	}
-	return h.checkTrustedNames(prefix)
-}
-
-// checkTrustedNames is checkHeaderNames with the prefix given, or none
-// ("") while a Caddyfile may still set it.
-func (h *Handler) checkTrustedNames(prefix string) error {
 	return upstream.CheckNames(prefix, h.UserHeaders, h.Headers)
 }

@@ -179,7 +179,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(s.UserHeaders) == 0 {
 				return d.Err("user_header needs at least one header name")
 			}
-			if err := s.checkTrustedNames(""); err != nil {
+			if err := upstream.CheckNames("", s.UserHeaders, s.Headers); err != nil {
 				return d.Err(err.Error())
 			}
 		case "forward_cookie":
@@ -199,7 +199,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.Headers[args[0]] = args[1]
 			headerLines[args[0]] = d.Line()
-			if err := s.checkTrustedNames(""); err != nil {
+			if err := upstream.CheckNames("", s.UserHeaders, s.Headers); err != nil {
 				return d.Err(err.Error())
 			}
 		case "logout_cookies":

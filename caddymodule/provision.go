@@ -150,7 +150,7 @@ func (h *Handler) validate() (err error) {
 	if h.lifetime <= 0 {
 		return fmt.Errorf("lifetime %v: must be positive", h.lifetime)
 	}
-	if err := h.checkHeaderNames(); err != nil {
+	if err := checkHeaderNames(h); err != nil {
 		return err
 	}
 	if err := session.ValidateAppLogout(h.Cookie.Name, h.LogoutCookies, h.ClearSiteData); err != nil {
