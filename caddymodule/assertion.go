@@ -123,6 +123,12 @@ func (h *Handler) setupAssertion(ctx caddy.Context) error {
 // default iss or aud needs the mount and the mount is not known (see
 // findMount): a token with the root's iss and aud would be another app's.
 func (h *Handler) forwardAssertion(r *http.Request, s *session.Session) bool {
+	return h.putAssertion(r.Header, r, s)
+}
+
+// putAssertion puts the token of s for request r into hdr (the request's
+// header, or the auth endpoint's answer); false as forwardAssertion.
+func (h *Handler) putAssertion(hdr http.Header, r *http.Request, s *session.Session) bool {
 	as := h.assert
 	if as == nil || s.Rec.User == "" {
 		return true
@@ -144,7 +150,7 @@ func (h *Handler) forwardAssertion(r *http.Request, s *session.Session) bool {
 		h.logger.Error("signing the assertion", zap.Error(err), zap.String("user", s.Rec.User))
 		return true
 	}
-	r.Header[as.header] = []string{token}
+	hdr[as.header] = []string{token}
 	return true
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/endpoints"
 	"github.com/edgesession/edgesession/identity/password"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
@@ -75,6 +76,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		title <text>
 //		login_limit <failures> <window>
 //		oidc <name> { ... }
+//		auth_endpoint
+//		redirect_hosts <host>...
 //	}
 //
 // oidc is described at unmarshalOIDC. Every subdirective but user,
@@ -254,6 +257,19 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("login_limit window %q: want a positive duration", args[1])
 			}
 			s.LoginLimit = &LoginLimit{Failures: n, Window: caddy.Duration(w)}
+		case "auth_endpoint":
+			if d.NextArg() {
+				return d.Errf("auth_endpoint takes no arguments, got %q", d.Val())
+			}
+			s.AuthEndpoint = true
+		case "redirect_hosts":
+			s.RedirectHosts = d.RemainingArgs()
+			if len(s.RedirectHosts) == 0 {
+				return d.Err("redirect_hosts needs at least one host, such as app.example.com or *.example.com")
+			}
+			if _, err := endpoints.NewRedirectHosts(s.RedirectHosts); err != nil {
+				return d.Err(err.Error())
+			}
 		default:
 			return d.Errf("session: unknown subdirective %q", sub)
 		}

@@ -34,6 +34,9 @@ func (h *Handler) setupEndpoints() {
 		Unmounted:   h.refuseUnknownMount,
 		ClientIP:    clientIP,
 		OriginalURI: originalRequestURI,
+
+		RedirectHosts: h.redirects,
+		Auth:          h.authEndpoint(),
 	}
 	// The index by user is behind the wrappers that time the store's
 	// operations and close sockets (which do not pass optional interfaces

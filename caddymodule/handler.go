@@ -204,6 +204,23 @@ type Handler struct {
 	// button each on the login page.
 	OIDC []*OIDCProvider `json:"oidc,omitempty"`
 
+	// AuthEndpoint serves <prefix>/auth, the auth endpoint for a proxy in
+	// front (nginx auth_request, Traefik ForwardAuth, Caddy's
+	// forward_auth): it judges the original request that the proxy
+	// reports in X-Forwarded-Method, X-Forwarded-Uri (or X-Original-URI),
+	// X-Forwarded-Host and X-Forwarded-Proto, read only from a proxy in
+	// the server's trusted_proxies, and answers 200 with the trusted
+	// headers, 401 or a redirect to the login page, or 403. Default off.
+	AuthEndpoint bool `json:"auth_endpoint,omitempty"`
+
+	// RedirectHosts are other hosts to which the login and logout pages
+	// may send a browser back with an absolute redirect, rd or next URL:
+	// a host name, or "*." and a domain for every host under it (never the
+	// domain itself), with a port only if the URLs name one. https only,
+	// unless the page itself was served over http. Anything else goes to
+	// the site's home.
+	RedirectHosts []string `json:"redirect_hosts,omitempty"`
+
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identity.Source
 	sessions   *session.Manager
@@ -218,6 +235,7 @@ type Handler struct {
 	throttle   *throttle.Throttle
 	pages      *pages.Set
 	endpoints  *endpoints.Server
+	redirects  endpoints.RedirectHosts
 	strip      upstream.Trusted
 	fwd        upstream.Forwarder
 	idle       time.Duration
@@ -288,23 +306,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	// 4. Judge: without a user, only what is public in every reading;
 	// with one, what the rules allow.
 	var rd authz.Readings // read once, when public or the rules need it
-	if s == nil || s.Rec.User == "" {
-		public, merr := h.isPublic(r, &rd)
-		switch {
-		case merr != nil:
-			return caddyhttp.Error(http.StatusBadRequest, merr)
-		case !public && err != nil:
-			return endpoints.ServiceUnavailable(w)
-		case !public:
-			return h.endpoints.LoginRequired(w, r)
-		}
+	switch v, jerr := h.judge(r, s, err, &rd); v {
+	case endpoints.Refused:
+		return caddyhttp.Error(http.StatusBadRequest, jerr)
+	case endpoints.StoreDown:
+		return endpoints.ServiceUnavailable(w)
+	case endpoints.LoginRequired:
+		return h.endpoints.LoginRequired(w, r)
+	case endpoints.Forbidden:
+		return h.endpoints.Forbidden(w, r, s)
 	}
-	h.identify(r, s)
 	if s != nil {
-		if done, err := h.authorize(w, r, s, &rd); done {
-			return err
-		}
-
 		// 5. Forward.
 		h.forward(r, s)
 		placeholders.set(s)
@@ -325,6 +337,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rw.Finish()
 	rw.StripTrailers()
 	return err
+}
+
+// judge is step 4 of the request path, for a request the handler
+// proxies and for one the auth endpoint is asked about alike: without a
+// user (s nil or anonymous), only what `public` matches in every reading
+// (storeErr: the store failed to find a session) may pass; with one,
+// what the rules allow. It identifies the session to the request (its
+// groups, the matcher's variable).
+func (h *Handler) judge(r *http.Request, s *session.Session, storeErr error, rd *authz.Readings) (endpoints.Verdict, error) {
+	if s == nil || s.Rec.User == "" {
+		public, err := h.isPublic(r, rd)
+		switch {
+		case err != nil:
+			return endpoints.Refused, err
+		case !public && storeErr != nil:
+			return endpoints.StoreDown, nil
+		case !public:
+			return endpoints.LoginRequired, nil
+		}
+	}
+	h.identify(r, s)
+	if s != nil {
+		return h.authorize(r, s, rd)
+	}
+	return endpoints.Pass, nil
 }
 
 // isPublic reports whether r may go on without a user: whether the

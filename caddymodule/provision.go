@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgesession/edgesession/authz"
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/endpoints"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/identity/password"
 	"github.com/edgesession/edgesession/pages"
@@ -136,7 +137,7 @@ func (h *Handler) prepareHeaders() {
 	h.fwd = upstream.NewForwarder(h.HeaderPrefix, h.UserHeaders, h.Headers)
 }
 
-func (h *Handler) validate() error {
+func (h *Handler) validate() (err error) {
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#") || h.PathPrefix == "" {
 		return fmt.Errorf("path_prefix %q: must be a path such as /.session", h.PathPrefix)
 	}
@@ -176,6 +177,9 @@ func (h *Handler) validate() error {
 		if err := identity.ValidGroups(u.Groups); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
+	}
+	if h.redirects, err = endpoints.NewRedirectHosts(h.RedirectHosts); err != nil {
+		return err
 	}
 	return h.Cookie.Validate()
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/authz"
+	"github.com/edgesession/edgesession/endpoints"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/session"
 )
@@ -90,35 +91,35 @@ func (r *Rule) describe(n int) string {
 }
 
 // authorize applies the rules to a logged-in user's request (see
-// authz.Rules.Judge). It answers the request itself (done) when the
-// rules refuse it.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, s *session.Session, rd *authz.Readings) (done bool, err error) {
+// authz.Rules.Judge): Pass, Forbidden, or Refused when the request's
+// readings cannot be judged.
+func (h *Handler) authorize(r *http.Request, s *session.Session, rd *authz.Readings) (endpoints.Verdict, error) {
 	if len(h.rules) == 0 || s.Rec.User == "" || h.rules.FirstNotAllowing(s.Rec.User, s.Groups) == nil {
-		return false, nil // no reading of the request could be denied
+		return endpoints.Pass, nil // no reading of the request could be denied
 	}
 	rd.Read(r, &h.readings)
 	v, ru, err := h.rules.Judge(r, rd, s.Rec.User, s.Groups)
 	if err != nil {
-		return true, caddyhttp.Error(http.StatusBadRequest, err)
+		return endpoints.Refused, err
 	}
 	if v == authz.Allowed {
-		return false, nil
+		return endpoints.Pass, nil
 	}
 	// A public request needs no user, so it needs no rule either.
 	public, err := h.isPublic(r, rd)
 	if err != nil {
-		return true, caddyhttp.Error(http.StatusBadRequest, err)
+		return endpoints.Refused, err
 	}
 	if public {
-		return false, nil
+		return endpoints.Pass, nil
 	}
 	if v == authz.Unplain {
 		h.logger.Info("request refused: its readings cannot be judged, and not every rule lets the user in",
 			zap.String("reason", rd.Refused()), zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
-		return true, caddyhttp.Error(http.StatusBadRequest, errors.New(rd.Refused()+" refused where rules apply"))
+		return endpoints.Refused, errors.New(rd.Refused() + " refused where rules apply")
 	}
 	h.logger.Info("forbidden", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
-	return true, h.endpoints.Forbidden(w, r, s)
+	return endpoints.Forbidden, nil
 }
 
 // unmarshalRule reads one rule:

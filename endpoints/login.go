@@ -33,7 +33,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		q := r.URL.Query()
-		page := pages.Login{Redirect: safeRedirectOr(redirectParam(q), home(s.mount(r)))}
+		page := pages.Login{Redirect: s.redirectTarget(r, redirectParam(q), home(s.mount(r)))}
 		if q.Get(signedOut) == "1" {
 			// Anyone can link here: say it only when it is true.
 			if sess, err := s.c.Sessions.Load(w, r); err == nil && (sess == nil || sess.Rec.User == "") {
@@ -51,18 +51,22 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 // redirectParam is where to go after login or logout: the redirect
-// parameter, or next, which Django and Flask-Login send.
+// parameter, or rd (as oauth2-proxy and Authelia name it), or next, which
+// Django and Flask-Login send.
 func redirectParam(v url.Values) string {
-	if target := v.Get("redirect"); target != "" {
-		return target
+	for _, name := range [...]string{"redirect", "rd", "next"} {
+		if target := v.Get(name); target != "" {
+			return target
+		}
 	}
-	return v.Get("next")
+	return ""
 }
 
 type credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Redirect string `json:"redirect"`
+	Rd       string `json:"rd"`   // an alias of redirect
 	Next     string `json:"next"` // an alias of redirect
 }
 
@@ -101,9 +105,12 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
 	}
 	if cred.Redirect == "" {
+		cred.Redirect = cred.Rd
+	}
+	if cred.Redirect == "" {
 		cred.Redirect = cred.Next
 	}
-	redirect := safeRedirectOr(cred.Redirect, home(s.mount(r)))
+	redirect := s.redirectTarget(r, cred.Redirect, home(s.mount(r)))
 	if err := identity.ValidUsername(cred.Username); err != nil || len(cred.Password) > maxPassword {
 		s.c.Logger.Warn("malformed login request", s.zapRemoteIP(r), zap.NamedError("reason", err))
 		if isJSON {

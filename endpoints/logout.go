@@ -16,7 +16,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		sess, _ := s.c.Sessions.Load(w, r)
 		var page pages.Logout
 		if target := redirectParam(r.URL.Query()); target != "" {
-			page.Redirect = safeRedirectOr(target, home(s.mount(r)))
+			page.Redirect = s.redirectTarget(r, target, home(s.mount(r)))
 		}
 		if sess != nil {
 			page.User = sess.Rec.User
@@ -38,7 +38,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	if err := r.ParseForm(); err == nil {
 		if target := redirectParam(r.Form); target != "" {
-			redirect = safeRedirectOr(target, home(s.mount(r)))
+			redirect = s.redirectTarget(r, target, home(s.mount(r)))
 		}
 	}
 	sess, err := s.c.Sessions.Load(w, r)

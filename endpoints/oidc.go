@@ -71,9 +71,9 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, p *oidc.Cl
 		// A redirect would go on with the navigation the provider began,
 		// a cross-site one, without the Strict session cookie. A page of
 		// ours that moves on begins a navigation of our own.
-		return s.c.Pages.OIDC(w, http.StatusOK, pages.OIDC{Title: "Signed in", Continue: safeRedirect(l.Redirect), Retry: safeRedirect(l.Redirect)})
+		return s.c.Pages.OIDC(w, http.StatusOK, pages.OIDC{Title: "Signed in", Continue: s.redirectTarget(r, l.Redirect, "/"), Retry: s.redirectTarget(r, l.Redirect, "/")})
 	}
-	http.Redirect(w, r, safeRedirect(l.Redirect), http.StatusSeeOther)
+	http.Redirect(w, r, s.redirectTarget(r, l.Redirect, "/"), http.StatusSeeOther)
 	return nil
 }
 

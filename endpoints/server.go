@@ -52,6 +52,11 @@ type Config struct {
 	// challenge's realm ("" for DefaultBasicRealm).
 	HTTPBasic  bool
 	BasicRealm string
+	// RedirectHosts are the other hosts the login and logout pages may
+	// send a browser back to with an absolute URL.
+	RedirectHosts RedirectHosts
+	// Auth is the auth endpoint (<prefix>/auth); nil turns it off.
+	Auth *Auth
 
 	Logger  *zap.Logger
 	Metrics Metrics
@@ -136,6 +141,10 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, endpoint string) 
 		return s.serveSessions(w, r)
 	case "/jwks.json":
 		return s.serveJWKS(w, r)
+	case "/auth":
+		if s.c.Auth != nil {
+			return s.serveAuth(w, r)
+		}
 	}
 	if rest, ok := strings.CutPrefix(endpoint, "/oidc/"); ok && s.c.OIDC != nil {
 		return s.serveOIDC(w, r, rest)

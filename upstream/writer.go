@@ -139,6 +139,22 @@ func (g *Guard) WriteHeader(status int) {
 	g.ResponseWriterWrapper.WriteHeader(status)
 }
 
+// WriteTrusted writes the response header with status, the one answer
+// of the handler's own that carries trusted headers (the auth endpoint's
+// 200): it removes every trusted name from the header (what handlers
+// before put there) and then lets set add the handler's own.
+func (g *Guard) WriteTrusted(status int, set func(http.Header)) {
+	if g.wroteHeader {
+		return
+	}
+	hdr := g.Header()
+	g.names.RemoveControl(hdr)
+	g.names.RemoveFrom(hdr)
+	set(hdr)
+	g.wroteHeader = true
+	g.ResponseWriterWrapper.WriteHeader(status)
+}
+
 // Write implements http.ResponseWriter.
 func (g *Guard) Write(b []byte) (int, error) {
 	if !g.wroteHeader {
