@@ -194,7 +194,7 @@ func startNginx(t *testing.T, auth *authSite) string {
 	}
 	main := fmt.Sprintf(`%sworker_processes 1;
 pid %[2]s/nginx.pid;
-error_log %[2]s/error.log info;
+error_log %[2]s/error.log warn;
 events {
 	worker_connections 128;
 }

@@ -165,6 +165,11 @@ func testBehindProxy(t *testing.T, auth *authSite, addr string, unpassed []strin
 			"X-Forwarded-Host: other.example.com", "X-Forwarded-Proto: https", "X-Forwarded-For: 127.0.0.1",
 			"X-Forwarded-Prefix: /public", "X-Rewrite-URL: /public/x", "X-Original-URL: /public/x",
 		}
+		// The endpoint refuses (400) a path whose readings disagree where a
+		// rule applies; nginx's auth_request turns any answer but 2xx, 401
+		// and 403 into a 500 of its own.
+		browser.Allow5xx = true
+		defer func() { browser.Allow5xx = false }()
 		for _, p := range []string{"/admin/x", "/public/../admin/x", "/public/%2e%2e/admin/x", "/public/..%2fadmin/x", "//admin/x", "/ADMIN/x"} {
 			before := up.Requests.Load()
 			r := browser.Get(p, forgedFwd...)
@@ -174,7 +179,7 @@ func testBehindProxy(t *testing.T, auth *authSite, addr string, unpassed []strin
 				if clean := path.Clean("/" + strings.ToLower(e.Path)); strings.HasPrefix(clean, "/admin") {
 					t.Errorf("bob's %s with forged X-Forwarded-*: the upstream got %s", p, e.Path)
 				}
-			} else if r.StatusCode != http.StatusForbidden && r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusNotFound {
+			} else if r.StatusCode != http.StatusForbidden && r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusInternalServerError {
 				t.Errorf("bob's %s with forged X-Forwarded-*: %d %s", p, r.StatusCode, r.Body)
 			}
 			if r.StatusCode != 200 && up.Requests.Load() != before {
