@@ -151,6 +151,19 @@ func testBehindProxy(t *testing.T, auth *authSite, addr string, unpassed []strin
 		if up.Requests.Load() != before {
 			t.Error("a denied request reached the upstream")
 		}
+		// Logging in with a redirect elsewhere (an open redirect through
+		// the proxy's login page) comes back to the app's host.
+		for _, evil := range []string{"http://evil.example.net/x", "//evil.example.net/x", "http://app.example.com.evil.example.net/", "http://app.example.com@evil.example.net/"} {
+			alice := proxyClient(t, addr)
+			r := alice.LoginForm("alice", alicePassword, evil, html, "Origin: http://"+proxyHost)
+			if r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("alice's login: %d %s", r.StatusCode, r.Body)
+			}
+			loc, err := url.Parse(r.Header.Get("Location"))
+			if err != nil || (&url.URL{Scheme: "http", Host: proxyHost, Path: "/.session/login"}).ResolveReference(loc).Host != proxyHost {
+				t.Errorf("login with redirect %q sends the browser to %q", evil, r.Header.Get("Location"))
+			}
+		}
 		alice := proxyClient(t, addr)
 		if r := alice.LoginForm("alice", alicePassword, "/", html, "Origin: http://"+proxyHost); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("alice's login: %d %s", r.StatusCode, r.Body)
