@@ -59,9 +59,43 @@ fi
 # providers. Where a version is refused: go-http-auth from its upstream
 # v0.4.0, and lego with those providers left out of its registry (asking
 # for one is then "unrecognized DNS provider"). ForwardAuth is unchanged.
+# The fork adds two functions Traefik calls, which the copy of v0.4.0
+# gains here: CheckSecret (a password against a hash, as v0.4.0's
+# BasicAuth.CheckAuth compares them) and DigestAuth.RequireAuthStale (as
+# RequireAuth, without the stale=true hint).
 if ! go mod download "github.com/containous/go-http-auth@$(go list -m -f '{{.Replace.Version}}' github.com/abbot/go-http-auth)" 2>/dev/null; then
-	echo "traefik.sh: the Containous go-http-auth fork is not served: using github.com/abbot/go-http-auth@v0.4.0" >&2
-	go mod edit -replace github.com/abbot/go-http-auth=github.com/abbot/go-http-auth@v0.4.0
+	echo "traefik.sh: the Containous go-http-auth fork is not served: using github.com/abbot/go-http-auth@v0.4.0 with its two additions" >&2
+	goauth_dir=$(go mod download -json github.com/abbot/go-http-auth@v0.4.0 |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	cp -R "$goauth_dir" "$work/goauth"
+	chmod -R u+w "$work/goauth"
+	[ -f "$work/goauth/go.mod" ] || printf 'module github.com/abbot/go-http-auth\n\ngo 1.18\n\nrequire (\n\tgolang.org/x/crypto v0.0.0-20170825220121-81e90905daef\n\tgolang.org/x/net v0.0.0-20170828231752-66aacef3dd8a\n)\n' >"$work/goauth/go.mod"
+	cat >"$work/goauth/traefik_additions.go" <<'GO'
+package auth
+
+import (
+	"net/http"
+	"strings"
+)
+
+// CheckSecret reports whether password matches the hash secret.
+func CheckSecret(password, secret string) bool {
+	compare := compareFuncs[0].compare
+	for _, cmp := range compareFuncs[1:] {
+		if strings.HasPrefix(secret, cmp.prefix) {
+			compare = cmp.compare
+			break
+		}
+	}
+	return compare([]byte(secret), []byte(password)) == nil
+}
+
+// RequireAuthStale asks for credentials again, as RequireAuth does.
+func (a *DigestAuth) RequireAuthStale(w http.ResponseWriter, r *http.Request) {
+	a.RequireAuth(w, r)
+}
+GO
+	go mod edit -replace "github.com/abbot/go-http-auth=$work/goauth"
 fi
 lego_version=$(go list -m -f '{{.Version}}' github.com/go-acme/lego/v5)
 lego_dir=$(go mod download -json "github.com/go-acme/lego/v5@$lego_version" |
