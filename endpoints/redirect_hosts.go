@@ -56,7 +56,7 @@ func NormalizeRedirectHost(e string) (string, error) {
 		return fmt.Errorf("redirect_hosts %q: %s; want a host name such as app.example.com or *.example.com, with a port only if the targets have one", e, why)
 	}
 	host, port := splitPort(e)
-	if port != "" {
+	if port != "" || strings.HasSuffix(e, ":") {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
 			return "", bad("bad port")
 		}
