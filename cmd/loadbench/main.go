@@ -1,6 +1,7 @@
 // Command loadbench compares, end to end, what a session costs in Caddy:
 // one Caddy process built from this checkout serves one site per
-// scenario (plain reverse_proxy, and session with each store), all in
+// scenario (plain reverse_proxy, session with each store, and Caddy's
+// forward_auth asking session's auth endpoint), all in
 // front of the same tiny upstream, and a closed-loop load generator sends
 // keep-alive requests to each in turn. It reports requests per second,
 // latency, and the CPU time Caddy spent per request.
@@ -193,7 +194,11 @@ func run(ctx context.Context, cfg *config) error {
 		stores = append(stores, struct{ name, store string }{"redis, cache off",
 			fmt.Sprintf("store redis %s {\n\t\t\tprefix %snocache:\n\t\t\tcache off\n\t\t}", cfg.redisURL, prefix)})
 	}
-	ports, err := freePorts(1 + len(stores))
+	// The auth endpoint (SPEC §14): a site with forward_auth in front,
+	// which asks the auth endpoint of a memory-store site of the same
+	// Caddy about each request (a subrequest over loopback), beside the
+	// "memory" site that judges it inline.
+	ports, err := freePorts(1 + len(stores) + 2)
 	if err != nil {
 		return err
 	}
@@ -202,6 +207,12 @@ func run(ctx context.Context, cfg *config) error {
 		sites = append(sites, siteConfig{Port: ports[1+i], Session: fmt.Sprintf(
 			"\t\t%s\n\t\tsecret %s\n\t\tuser %s %s\n\t\tidle_timeout 30m", st.store, benchSecret, benchUser, hash)})
 	}
+	authPort, frontPort := ports[1+len(stores)], ports[2+len(stores)]
+	sites = append(sites,
+		siteConfig{Port: authPort, Session: fmt.Sprintf(
+			"\t\tstore memory\n\t\tsecret %s\n\t\tuser %s %s\n\t\tidle_timeout 30m\n\t\tauth_endpoint", benchSecret, benchUser, hash)},
+		siteConfig{Port: frontPort, Before: fmt.Sprintf(
+			"\tforward_auth 127.0.0.1:%d {\n\t\turi /.session/auth\n\t\tcopy_headers X-Session-User X-Session-Groups X-Session-Source\n\t}", authPort)})
 	file, err := writeCaddyfile(dir, upAddr, sites)
 	if err != nil {
 		return err
@@ -230,6 +241,14 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		scenarios = append(scenarios, sc)
 	}
+	authSc := &scenario{name: "auth endpoint (forward_auth)", port: frontPort, method: "GET", path: "/bench", want: 200, conns: cfg.conns}
+	if authSc.cookie, err = login(ctx, authPort, loginBody); err != nil {
+		return fmt.Errorf("preflight %s: logging in: %w\n%s", authSc.name, err, caddyLogTail(dir))
+	}
+	if err := checkUpstream(ctx, authSc, benchUser); err != nil {
+		return fmt.Errorf("preflight %s: %w\n%s", authSc.name, err, caddyLogTail(dir))
+	}
+	scenarios = append(scenarios, authSc)
 	noCookie := &scenario{name: "no cookie (401)", port: memoryPort, method: "GET", path: "/bench", want: 401, conns: cfg.conns}
 	if err := checkNoCookie(ctx, noCookie); err != nil {
 		return fmt.Errorf("preflight no cookie: %w", err)

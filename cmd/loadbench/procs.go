@@ -62,6 +62,7 @@ func (c *child) stop() {
 type siteConfig struct {
 	Port    int
 	Session string // the session block's lines, or "" for the baseline
+	Before  string // handler lines before reverse_proxy (forward_auth)
 }
 
 var caddyfileTmpl = template.Must(template.New("Caddyfile").Delims("[[", "]]").Parse(`{
@@ -69,6 +70,9 @@ var caddyfileTmpl = template.Must(template.New("Caddyfile").Delims("[[", "]]").P
 	auto_https off
 	persist_config off
 	storage file_system [[.Dir]]/storage
+	servers {
+		trusted_proxies static 127.0.0.1/32
+	}
 }
 [[range .Sites]]
 http://:[[.Port]] {
@@ -77,6 +81,9 @@ http://:[[.Port]] {
 	session {
 [[.Session]]
 	}
+[[- end]]
+[[- if .Before]]
+[[.Before]]
 [[- end]]
 	reverse_proxy [[$.Upstream]] {
 		transport http {
