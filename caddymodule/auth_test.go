@@ -174,6 +174,11 @@ func TestAuthEndpointLoginRequired(t *testing.T) {
 		if code, w := askAuth(t, h, true, "", hdr); code != 401 || w.Header().Get("Location") != "" {
 			t.Errorf("%s: %d %q", name, code, w.Header().Get("Location"))
 		}
+		// nginx tells a browser from a script by Location alone: a script
+		// gets none with ?status=401 either.
+		if code, w := askAuth(t, h, true, "?status=401", hdr); code != 401 || w.Header().Get("Location") != "" {
+			t.Errorf("%s, ?status=401: %d %q", name, code, w.Header().Get("Location"))
+		}
 	}
 	// http when the proxy says so.
 	nav["X-Forwarded-Proto"] = "http"

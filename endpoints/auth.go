@@ -103,9 +103,14 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) error {
 		origin = "https://" + orig.Host
 	}
 	login := origin + s.c.Prefix + "/login?redirect=" + url.QueryEscape(origin+orig.RequestURI)
-	if r.URL.Query().Get("status") == "401" {
+	switch {
+	case !pages.IsNavigation(orig):
+		// A script: 401, and no login page for it to follow.
+	case r.URL.Query().Get("status") == "401":
+		// nginx's auth_request passes on no redirect: it answers 401 and
+		// sends the browser to Location itself (auth_request_set).
 		w.Header().Set("Location", login)
-	} else if pages.IsNavigation(orig) {
+	default:
 		http.Redirect(w, r, login, http.StatusFound)
 		return nil
 	}
