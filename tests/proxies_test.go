@@ -38,6 +38,7 @@ var proxySpoofed = []string{
 	"X-Session-User", "x-session-user", "X-SESSION-USER", "X_Session_User", "x_session_user",
 	"X-Session_User", "x-SeSsIoN-uSeR", "X-Session-Groups", "x_session_groups", "X-Session-Source",
 	"X_Session_Source", "X-Session-Data-Role", "x_session_data_role", "X-Session-Anything", "X-Session-",
+	"X.Session.User", "X-Session.Groups", "x.session-source",
 }
 
 // testBehindProxy runs the browser's and the attacker's tour through the
@@ -59,7 +60,8 @@ func testBehindProxy(t *testing.T, auth *authSite, addr string, unpassed []strin
 	checkEcho := func(t *testing.T, e Echo, user, groups string) {
 		t.Helper()
 		for name, values := range e.Headers {
-			n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+			// As CGI, WSGI and PHP read a name: '_' and '.' as '-'.
+			n := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
 			if !strings.HasPrefix(n, "x-session-") {
 				continue
 			}
