@@ -37,6 +37,7 @@ func (h *Handler) setupEndpoints() {
 
 		RedirectHosts: h.redirects,
 		Auth:          h.authEndpoint(),
+		MFA:           h.mfa,
 	}
 	// The index by user is behind the wrappers that time the store's
 	// operations and close sockets (which do not pass optional interfaces

@@ -221,6 +221,10 @@ type Handler struct {
 	// the site's home.
 	RedirectHosts []string `json:"redirect_hosts,omitempty"`
 
+	// MFA turns on second factors (TOTP, passkeys, recovery codes) for
+	// the local users, and says who must prove one. See MFA.
+	MFA *MFA `json:"mfa,omitempty"`
+
 	store      sessionstore.Store // nil when sessions live in the cookie
 	sources    map[string]identity.Source
 	sessions   *session.Manager
@@ -235,6 +239,7 @@ type Handler struct {
 	throttle   *throttle.Throttle
 	pages      *pages.Set
 	endpoints  *endpoints.Server
+	mfa        *endpoints.MFA // nil without MFA
 	redirects  endpoints.RedirectHosts
 	strip      upstream.Trusted
 	fwd        upstream.Forwarder
@@ -316,6 +321,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return h.endpoints.LoginRequired(w, r)
 	case endpoints.Forbidden:
 		return h.endpoints.Forbidden(w, r, s)
+	case endpoints.SecondFactor:
+		return h.endpoints.SecondFactorRequired(w, r, s)
 	}
 	if s != nil {
 		// 5. Forward.

@@ -85,6 +85,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setupAssertion(ctx); err != nil {
 		return err
 	}
+	if err := h.setupMFA(secrets); err != nil {
+		return err
+	}
 	h.setupEndpoints()
 	return nil
 }

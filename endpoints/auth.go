@@ -36,6 +36,9 @@ const (
 	// Refused: the request cannot be judged (its readings disagree where
 	// rules apply, a matcher failed): 400.
 	Refused
+	// SecondFactor: a user who must prove a second factor first (`mfa
+	// required`, or a rule that says `mfa`), and whose session has none.
+	SecondFactor
 )
 
 // Auth is what the auth endpoint needs of the server it runs in.

@@ -57,6 +57,8 @@ type Config struct {
 	RedirectHosts RedirectHosts
 	// Auth is the auth endpoint (<prefix>/auth); nil turns it off.
 	Auth *Auth
+	// MFA are the second factors and passkeys; nil turns them off.
+	MFA *MFA
 
 	Logger  *zap.Logger
 	Metrics Metrics
@@ -148,6 +150,14 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, endpoint string) 
 	}
 	if rest, ok := strings.CutPrefix(endpoint, "/oidc/"); ok && s.c.OIDC != nil {
 		return s.serveOIDC(w, r, rest)
+	}
+	if s.c.MFA != nil {
+		if rest, ok := strings.CutPrefix(endpoint, "/mfa"); ok && (rest == "" || rest[0] == '/') {
+			return s.serveMFA(w, r, rest)
+		}
+		if rest, ok := strings.CutPrefix(endpoint, "/passkey/"); ok {
+			return s.servePasskey(w, r, rest)
+		}
 	}
 	return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }

@@ -11,6 +11,9 @@ type Identity struct {
 	Source      string
 	Fingerprint string
 	Groups      []string
+	// Amr are the ways the user proved who they are (RFC 8176), as the
+	// session records them; see AMR.
+	Amr []string
 }
 
 // The names of the built-in sources, as kept in Record.Source. An OIDC

@@ -37,6 +37,7 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	fresh.Rec.Source = id.Source
 	fresh.Rec.Fingerprint = id.Fingerprint
 	fresh.Rec.Groups = id.Groups
+	fresh.Rec.Amr = id.Amr
 	fresh.Rec.Data = data
 	if m.c.Store != nil {
 		// For a person to recognise the session in a list; the cookie

@@ -10,10 +10,14 @@ import (
 
 // recordVersion is the first byte of every record MarshalBinary writes, so
 // the format can change without misreading old records. Records of version
-// 1, whose only identity field is User, are still read.
+// 1, whose only identity field is User, are still read. Version 3 is
+// version 2 followed by Amr; it is written only for a record that has an
+// Amr, so that a record without one is read by an instance from before
+// second factors (a mixed fleet during an upgrade) as before.
 const (
 	recordVersion1 = 1
 	recordVersion  = 2
+	recordVersion3 = 3
 )
 
 // errMalformed is returned by UnmarshalBinary for bytes that are not a
@@ -42,7 +46,11 @@ func (r Record) AppendBinary(b []byte) ([]byte, error) {
 	if !r.validUTF8() {
 		return nil, errNotUTF8
 	}
-	b = append(b, recordVersion)
+	if len(r.Amr) > 0 {
+		b = append(b, recordVersion3)
+	} else {
+		b = append(b, recordVersion)
+	}
 	b = binary.AppendVarint(b, unixNano(r.Created))
 	b = binary.AppendVarint(b, unixNano(r.LastSeen))
 	b = binary.AppendVarint(b, unixNano(r.Expires))
@@ -63,6 +71,12 @@ func (r Record) AppendBinary(b []byte) ([]byte, error) {
 		b = appendString(b, k)
 		b = appendString(b, r.Data[k])
 	}
+	if len(r.Amr) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(r.Amr)))
+		for _, a := range r.Amr {
+			b = appendString(b, a)
+		}
+	}
 	return b, nil
 }
 
@@ -75,6 +89,11 @@ func (r Record) validUTF8() bool {
 	}
 	for _, g := range r.Groups {
 		if !utf8.ValidString(g) {
+			return false
+		}
+	}
+	for _, a := range r.Amr {
+		if !utf8.ValidString(a) {
 			return false
 		}
 	}
@@ -103,6 +122,9 @@ func (r Record) encodedSizeHint() int {
 	for k, v := range r.Data {
 		n += len(k) + len(v) + 2*binary.MaxVarintLen64
 	}
+	for _, a := range r.Amr {
+		n += len(a) + binary.MaxVarintLen64
+	}
 	return n
 }
 
@@ -117,7 +139,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 // unmarshal is UnmarshalBinary on an encoded record held as a string: the
 // record's strings are substrings of s, nothing is copied.
 func (r *Record) unmarshal(s string) error {
-	if len(s) == 0 || (s[0] != recordVersion && s[0] != recordVersion1) {
+	if len(s) == 0 || s[0] < recordVersion1 || s[0] > recordVersion3 {
 		return errMalformed
 	}
 	version := s[0]
@@ -145,6 +167,16 @@ func (r *Record) unmarshal(s string) error {
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			k := d.string()
 			rec.Data[k] = d.string()
+		}
+	}
+	if version >= 3 {
+		n := d.count()
+		if n == 0 && d.err == nil {
+			d.err = errMalformed // written only with an Amr
+		}
+		rec.Amr = make([]string, 0, n)
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			rec.Amr = append(rec.Amr, d.string())
 		}
 	}
 	if d.err != nil || len(d.s) != 0 || uint64(len(rec.Data)) != n {

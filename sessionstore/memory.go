@@ -22,6 +22,7 @@ type Memory struct {
 	entries map[Key]memoryEntry
 	users   map[string]*memoryUser
 	claims  map[Key]int64 // Claimer: until, in Unix nanoseconds
+	vault   map[string]string
 	stop    chan struct{}
 	once    sync.Once
 }
@@ -38,7 +39,7 @@ func NewMemory(sweep time.Duration) *Memory {
 	if sweep <= 0 {
 		sweep = time.Minute
 	}
-	m := &Memory{entries: make(map[Key]memoryEntry), users: make(map[string]*memoryUser), claims: make(map[Key]int64), stop: make(chan struct{})}
+	m := &Memory{entries: make(map[Key]memoryEntry), users: make(map[string]*memoryUser), claims: make(map[Key]int64), vault: make(map[string]string), stop: make(chan struct{})}
 	go m.sweepEvery(sweep)
 	return m
 }

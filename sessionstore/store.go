@@ -53,8 +53,9 @@ type Store interface {
 	// request in flight during a logout never brings the session back. An
 	// empty Change writes nothing but reports found all the same.
 	//
-	// Update never changes User, Source, Fingerprint, Site, Groups,
-	// ClientIP, UserAgent or Created: a login creates a new record.
+	// Update never changes User, Source, Fingerprint, Site, Groups, Amr,
+	// ClientIP, UserAgent or Created: a login (or a second factor proved
+	// later) creates a new record.
 	Update(ctx context.Context, key Key, ch Change) (rec Record, found bool, err error)
 
 	// Delete removes the record stored under key. Deleting a key that is
@@ -118,8 +119,8 @@ func (k Key) String() string { return hex.EncodeToString(k[:]) }
 
 // Record is one session as a store keeps it.
 //
-// The identity fields (User, Source, Fingerprint, Site, Groups, ClientIP,
-// UserAgent) and Created are set when the record is created and never
+// The identity fields (User, Source, Fingerprint, Site, Groups, Amr,
+// ClientIP, UserAgent) and Created are set when the record is created and never
 // changed by Update. Stores treat every string as opaque text.
 type Record struct {
 	// User is the logged-in user's name, or "" for a session that only
@@ -135,6 +136,12 @@ type Record struct {
 	Site string
 	// Groups are the user's groups, in the order the source gave them.
 	Groups []string
+	// Amr are the ways the user proved who they are at login (RFC 8176
+	// values: "pwd", "otp", "hwk", "swk", "mfa"..., or a provider's),
+	// in the order they were proved. Empty for a record from before
+	// second factors, or whose source says nothing: see identity.AMR for
+	// what such a record counts as.
+	Amr []string
 	// ClientIP and UserAgent describe the client that logged in, so that a
 	// person can recognise the session in a list.
 	ClientIP  string
@@ -161,6 +168,9 @@ func (r Record) Clone() Record {
 	}
 	if r.Groups != nil {
 		r.Groups = slices.Clone(r.Groups)
+	}
+	if r.Amr != nil {
+		r.Amr = slices.Clone(r.Amr)
 	}
 	return r
 }
