@@ -328,29 +328,17 @@ func redisStore(t testing.TB, prefix string) (*sessionstore.Redis, *redis.Client
 	return sessionstore.NewRedis(client, prefix), client
 }
 
-// redisVault is r as a Vault once sessionstore.Redis is one (branch
-// vault), else the shared memory store m.
-func redisVault(t testing.TB, r *sessionstore.Redis, m sessionstore.Vault) sessionstore.Vault {
-	if v, ok := any(r).(sessionstore.Vault); ok {
-		return v
-	}
-	t.Log("sessionstore.Redis is no Vault yet: the credentials are in one memory store both services share; the claims are in Redis")
-	return m
-}
-
-// Two instances, each with its own Redis client: a code one accepted, the
-// other refuses, and the claim lasts until the end of the step after
+// Two instances, each with its own Redis client (credentials and claims in
+// Redis): a code one accepted, the other refuses, and the claim lasts until the end of the step after
 // next, in Redis's own clock.
 func TestVerifyTOTPTwoInstancesRedis(t *testing.T) {
 	ctx := context.Background()
 	prefix := storetest.RedisPrefix(t)
 	r1, c1 := redisStore(t, prefix)
 	r2, _ := redisStore(t, prefix)
-	mem := sessionstore.NewMemory(0)
-	defer mem.Close()
 	clk := newClock(t0)
-	s1 := newService(t, redisVault(t, r1, mem), r1, clk)
-	s2 := newService(t, redisVault(t, r2, mem), r2, clk)
+	s1 := newService(t, r1, r1, clk)
+	s2 := newService(t, r2, r2, clk)
 	secret := enrol(t, s1, clk, "alice")
 
 	c := code(t, secret, t0)

@@ -62,40 +62,10 @@ func (s *Service) RemoveTOTP(ctx context.Context, user string) error {
 // Reset removes every credential of user (TOTP, passkeys, recovery codes)
 // and the passkey handle index that names them: what an operator does for a
 // user who lost their authenticator. The next login asks for the password
-// only (or sends to enrolment if the policy requires a factor).
+// only (or sends to enrolment if the policy requires a factor). Removing
+// nothing is not an error. It is Reset (mfa/reset.go) on the service's
+// vault.
 func (s *Service) Reset(ctx context.Context, user string) error {
-	return reset(ctx, s.Store, user)
-}
-
-// reset deletes user's entry atomically (whatever was written meanwhile
-// goes too), then the handle index of the handle that entry held: an
-// index left behind by a failure names a user with no passkey, which
-// logs no one in.
-func reset(ctx context.Context, st *Store, user string) error {
-	var handle []byte
-	if _, err := st.Update(ctx, user, func(c **Credentials) error {
-		handle = nil
-		if *c != nil {
-			handle = (*c).Handle
-		}
-		*c = nil
-		return nil
-	}); err != nil {
-		return err
-	}
-	if len(handle) == 0 {
-		return nil
-	}
-	name := handleName(handle)
-	for range 16 {
-		old, err := st.Vault.VaultGet(ctx, name)
-		if err != nil || old == nil {
-			return err
-		}
-		ok, err := st.Vault.VaultSwap(ctx, name, old, nil)
-		if err != nil || ok {
-			return err
-		}
-	}
-	return ErrConflict
+	_, err := Reset(ctx, s.Store.Vault, user)
+	return err
 }
