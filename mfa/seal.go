@@ -90,11 +90,11 @@ func (s *Sealer) Seal(user string, secret []byte) ([]byte, error) {
 // Open decrypts what Seal sealed for user, trying every secret's key:
 // ErrSealed if none opens it.
 func (s *Sealer) Open(user string, sealed []byte) ([]byte, error) {
+	n := s.aeads[0].NonceSize() // GCM's standard nonce, the same for every key
+	if len(sealed) < 1+n+s.aeads[0].Overhead() || sealed[0] != sealVersion {
+		return nil, ErrSealed
+	}
 	for _, aead := range s.aeads {
-		n := aead.NonceSize()
-		if len(sealed) < 1+n+aead.Overhead() || sealed[0] != sealVersion {
-			return nil, ErrSealed
-		}
 		if plain, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], []byte(user)); err == nil {
 			return plain, nil
 		}

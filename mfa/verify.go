@@ -9,7 +9,9 @@ import (
 )
 
 // Service is the second factors of one handler: where they are kept, where
-// a used code is remembered, the keys that seal them, and the clock.
+// a used code is remembered, the keys that seal them, and the clock. It
+// holds no state of its own: one Service serves every request at once, and
+// instances sharing Store and Claims agree on every answer.
 type Service struct {
 	// Store keeps users' credentials (shared by every instance).
 	Store *Store
