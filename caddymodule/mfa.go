@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -57,7 +58,15 @@ func (h *Handler) setupMFA(secrets [][]byte) error {
 		Claims: claimsOf(h.store),
 		Policy: h.MFA.policy(),
 	}
-	_ = secrets
+	sealer, err := mfa.NewSealer(secrets, h.Realm)
+	if err != nil {
+		return fmt.Errorf("mfa: %w", err)
+	}
+	// Issuer "" is the request's host, at enrolment.
+	h.mfa.Service = &mfa.Service{Store: h.mfa.Store, Claims: h.mfa.Claims, Sealer: sealer, Issuer: h.Title}
+	if err := h.mfa.SetSecrets(h.Cookie.Name, h.Realm, secrets); err != nil {
+		return fmt.Errorf("mfa: %w", err)
+	}
 	h.logger.Debug("mfa on", zap.Bool("required", h.MFA.Required != nil))
 	return nil
 }

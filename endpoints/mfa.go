@@ -3,7 +3,9 @@ package endpoints
 import (
 	"net/http"
 	"net/url"
+	"time"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/mfa"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
@@ -18,7 +20,26 @@ type MFA struct {
 	Claims sessionstore.Claimer
 	// Policy says who must prove a second factor at login.
 	Policy *mfa.Policy
+
+	// B2: TOTP and recovery codes, the second step, enrolment.
+	// Service verifies and enrols TOTP and recovery codes; its Issuer is
+	// the handler's title, or "" for the request's host at enrolment.
+	Service *mfa.Service
+	// the pending cookie's name and keys, and the enrolment form's
+	// (SetSecrets makes them)
+	pendingName  string
+	pendingCodec *cookie.Codec
+	enrolCodec   *cookie.Codec
 }
+
+// enrolLifetime is how long the enrolment form's sealed secret is good
+// for: time to scan a QR code and type a code.
+const enrolLifetime = 10 * time.Minute
+
+// count counts one second-factor event (success, failure, enrol,
+// remove...) of method (totp, recovery, passkey) in the metrics, when
+// they are wired.
+func (m *MFA) count(event, method string) {}
 
 // SecondFactorRequired answers a request of a user who must prove a
 // second factor first and whose session has none: a browser navigating
