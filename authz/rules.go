@@ -23,6 +23,9 @@ type Rule struct {
 	// Users and Groups are who the rule lets in.
 	Users  []string
 	Groups []string
+	// MFA: the rule lets the users it names in only with a second
+	// factor (step-up; see Judge).
+	MFA bool
 	// Name names the rule in logs: "#1 allow group admin".
 	Name string
 }
