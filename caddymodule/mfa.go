@@ -181,6 +181,11 @@ func (m *MFA) policy() *mfa.Policy {
 // which keeps nothing on the server, cannot keep them.
 func (h *Handler) setupMFA(secrets [][]byte) error {
 	if h.MFA == nil {
+		for i, ru := range h.Rules {
+			if ru.MFA {
+				return fmt.Errorf("rule #%d says mfa, but second factors are off: turn them on with `mfa` in the session block", i+1)
+			}
+		}
 		return nil
 	}
 	if err := h.MFA.validate(); err != nil {

@@ -100,14 +100,19 @@ func (r *Rule) describe(n int) string {
 }
 
 // authorize applies the rules to a logged-in user's request (see
-// authz.Rules.Judge): Pass, Forbidden, or Refused when the request's
-// readings cannot be judged.
+// authz.Rules.Judge): Pass, Forbidden, SecondFactor (a rule that says
+// mfa names the user, whose session proved none), or Refused when the
+// request's readings cannot be judged.
 func (h *Handler) authorize(r *http.Request, s *session.Session, rd *authz.Readings) (endpoints.Verdict, error) {
-	if len(h.rules) == 0 || s.Rec.User == "" || h.rules.FirstNotAllowing(s.Rec.User, s.Groups) == nil {
+	if len(h.rules) == 0 || s.Rec.User == "" {
+		return endpoints.Pass, nil
+	}
+	mfa := h.hasMFA(s.Rec)
+	if h.rules.FirstNotAllowing(s.Rec.User, s.Groups, mfa) == nil {
 		return endpoints.Pass, nil // no reading of the request could be denied
 	}
 	rd.Read(r, &h.readings)
-	v, ru, err := h.rules.Judge(r, rd, s.Rec.User, s.Groups)
+	v, ru, err := h.rules.Judge(r, rd, s.Rec.User, s.Groups, mfa)
 	if err != nil {
 		return endpoints.Refused, err
 	}
@@ -122,10 +127,14 @@ func (h *Handler) authorize(r *http.Request, s *session.Session, rd *authz.Readi
 	if public {
 		return endpoints.Pass, nil
 	}
-	if v == authz.Unplain {
+	switch v {
+	case authz.Unplain:
 		h.logger.Info("request refused: its readings cannot be judged, and not every rule lets the user in",
 			zap.String("reason", rd.Refused()), zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 		return endpoints.Refused, errors.New(rd.Refused() + " refused where rules apply")
+	case authz.SecondFactor:
+		h.logger.Info("second factor required", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
+		return endpoints.SecondFactor, nil
 	}
 	h.logger.Info("forbidden", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 	return endpoints.Forbidden, nil
