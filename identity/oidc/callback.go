@@ -134,7 +134,7 @@ func isErrorCode(e string) bool {
 type verifiedLogin struct {
 	claims   map[string]any // with those of userinfo the ID token lacks
 	sub, sid string
-	amr, acr any // the ID token's own (not userinfo's)
+	amr, acr any    // the ID token's own (not userinfo's)
 	raw      string // the ID token
 }
 
