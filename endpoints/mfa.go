@@ -235,6 +235,7 @@ func (s *Server) serveStep(w http.ResponseWriter, r *http.Request) error {
 		HasTOTP:     creds.TOTP != nil,
 		HasRecovery: len(creds.Recovery) > 0,
 		Passkeys:    len(creds.Passkeys) > 0,
+		StepUp:      st.Sess != nil,
 	}
 	page.Recovery = !page.HasTOTP || r.URL.Query().Get("recovery") == "1" || f.Kind == "recovery"
 	if r.Method != http.MethodPost {

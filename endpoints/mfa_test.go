@@ -499,3 +499,37 @@ func TestMFARequiredSendsToEnrolment(t *testing.T) {
 		t.Fatalf("session: %+v", rec)
 	}
 }
+
+// TestMFAStepUpFromSession: a password-only session proves a factor at
+// <prefix>/mfa: a new session ID with amr pwd otp mfa, the old one gone,
+// back to the redirect; once proved, the page only sends it on.
+func TestMFAStepUpFromSession(t *testing.T) {
+	s, store := mfaServer(t)
+	j := jar{}
+	j.do(s, jsonPost("/.session/login", `{"username":"alice","password":"secret"}`))
+	secret := enrol(t, s, "alice")
+	before := j["caddy_session"]
+	r := httptest.NewRequest("GET", "/.session/mfa?redirect=%2Fadmin", nil)
+	r.Header.Set("Accept", "text/html")
+	if w := j.do(s, r); w.Code != 200 || !strings.Contains(w.Body.String(), "Signed in as <strong>alice</strong>") {
+		t.Fatalf("step-up page: %d %s", w.Code, w.Body)
+	}
+	w := j.do(s, formPost("/.session/mfa", url.Values{"code": {nowCode(t, secret)}, "redirect": {"/admin"}}))
+	if w.Code != 303 || w.Header().Get("Location") != "/admin" {
+		t.Fatalf("step-up: %d %v", w.Code, w.Header())
+	}
+	if j["caddy_session"] == before {
+		t.Fatal("the session ID did not change")
+	}
+	if rec, ok := sessionRecord(t, s, store, j); !ok || strings.Join(rec.Amr, " ") != "pwd otp mfa" {
+		t.Fatalf("after step-up: %+v", rec)
+	}
+	if _, ok := sessionRecord(t, s, store, jar{"caddy_session": before}); ok {
+		t.Fatal("the old session still works")
+	}
+	r = httptest.NewRequest("GET", "/.session/mfa?redirect=%2Fadmin", nil)
+	r.Header.Set("Accept", "text/html")
+	if w := j.do(s, r); w.Code != 303 || w.Header().Get("Location") != "/admin" {
+		t.Fatalf("proved already: %d %v", w.Code, w.Header())
+	}
+}

@@ -122,6 +122,9 @@ type MFA struct {
 	Passkeys bool
 	// Cancel signs out (a form posting to <prefix>/logout).
 	Cancel string
+	// StepUp: a session proves a second factor for a page that needs
+	// one (no password was just typed).
+	StepUp bool
 }
 
 // MFATOTP is what the TOTP enrolment page is given (<prefix>/mfa/totp):
