@@ -533,3 +533,44 @@ func TestMFAStepUpFromSession(t *testing.T) {
 		t.Fatalf("proved already: %d %v", w.Code, w.Header())
 	}
 }
+
+// TestMFANewCodesAndRemove: from a session that proved its factor, new
+// recovery codes and removal take the password again, refuse a
+// cross-origin form, and work.
+func TestMFANewCodesAndRemove(t *testing.T) {
+	s, _ := mfaServer(t)
+	secret := enrol(t, s, "alice")
+	j := jar{}
+	passwordLogin(s, j, "alice")
+	if w := j.do(s, jsonPost("/.session/mfa", `{"code":"`+nowCode(t, secret)+`"}`)); w.Code != 200 {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	for _, path := range []string{"/.session/mfa/recovery", "/.session/mfa/totp/remove"} {
+		r := formPost(path, url.Values{"password": {"secret"}})
+		r.Header.Set("Sec-Fetch-Site", "cross-site")
+		if w := j.do(s, r); w.Code != 403 {
+			t.Errorf("%s cross-origin: %d", path, w.Code)
+		}
+		if w := j.do(s, formPost(path, url.Values{"password": {"wrong"}})); w.Code != 401 {
+			t.Errorf("%s wrong password: %d", path, w.Code)
+		}
+		r = httptest.NewRequest("GET", path, nil)
+		if w := j.do(s, r); w.Code != 405 {
+			t.Errorf("GET %s: %d", path, w.Code)
+		}
+	}
+	w := j.do(s, formPost("/.session/mfa/recovery", url.Values{"password": {"secret"}}))
+	if w.Code != 200 || strings.Count(w.Body.String(), "<li><code>") != 10 {
+		t.Fatalf("new codes: %d %s", w.Code, w.Body)
+	}
+	w = j.do(s, formPost("/.session/mfa/totp/remove", url.Values{"password": {"secret"}}))
+	if w.Code != 303 || w.Header().Get("Location") != "/.session/sessions?mfa=removed" {
+		t.Fatalf("remove: %d %v", w.Code, w.Header())
+	}
+	if creds, _ := s.c.MFA.Store.Load(context.Background(), "alice"); creds != nil {
+		t.Fatalf("after removal: %+v", creds)
+	}
+	if w := passwordLogin(s, jar{}, "alice"); w.Code != 200 {
+		t.Fatalf("password login after removal: %d %s", w.Code, w.Body)
+	}
+}
