@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/endpoints"
 	"github.com/edgesession/edgesession/mfa"
 	"github.com/edgesession/edgesession/sessionstore"
@@ -19,6 +20,13 @@ type MFA struct {
 	// user who must and has none enrolled is sent to enrol. Absent: no
 	// one must (those who enrolled one still prove it).
 	Required *MFARequired `json:"required,omitempty"`
+
+	// C: RPID is the WebAuthn relying party ID of passkeys: the site's
+	// host name or a parent domain of it (default: the host each request
+	// names). Origins are the origins (https://host[:port]) whose pages
+	// may use them (default: the request's own).
+	RPID    string   `json:"rp_id,omitempty"`
+	Origins []string `json:"origins,omitempty"`
 }
 
 // MFARequired is who must prove a second factor: everyone, or only the
@@ -57,7 +65,12 @@ func (h *Handler) setupMFA(secrets [][]byte) error {
 		Claims: claimsOf(h.store),
 		Policy: h.MFA.policy(),
 	}
-	_ = secrets
+	// C: passkeys.
+	h.mfa.RPID, h.mfa.Origins = h.MFA.RPID, h.MFA.Origins
+	var err error
+	if h.mfa.PasskeyCookie, err = cookie.NewPurposeCodec("edgesession passkey", h.Cookie.Name+"~passkey", h.Realm, secrets, endpoints.PasskeyCeremonyLifetime); err != nil {
+		return err
+	}
 	h.logger.Debug("mfa on", zap.Bool("required", h.MFA.Required != nil))
 	return nil
 }

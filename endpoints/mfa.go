@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/mfa"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
@@ -18,6 +19,14 @@ type MFA struct {
 	Claims sessionstore.Claimer
 	// Policy says who must prove a second factor at login.
 	Policy *mfa.Policy
+
+	// C: passkeys. RPID is the WebAuthn relying party ID ("" for the
+	// request's host, without its port); Origins are the origins whose
+	// pages may use the passkeys (none: the request's own). PasskeyCookie
+	// seals the ceremonies' challenges into a short-lived cookie.
+	RPID          string
+	Origins       []string
+	PasskeyCookie *cookie.Codec
 }
 
 // SecondFactorRequired answers a request of a user who must prove a
