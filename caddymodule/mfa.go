@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -65,9 +66,17 @@ func (h *Handler) setupMFA(secrets [][]byte) error {
 		Claims: claimsOf(h.store),
 		Policy: h.MFA.policy(),
 	}
+	sealer, err := mfa.NewSealer(secrets, h.Realm)
+	if err != nil {
+		return fmt.Errorf("mfa: %w", err)
+	}
+	// Issuer "" is the request's host, at enrolment.
+	h.mfa.Service = &mfa.Service{Store: h.mfa.Store, Claims: h.mfa.Claims, Sealer: sealer, Issuer: h.Title}
+	if err := h.mfa.SetSecrets(h.Cookie.Name, h.Realm, secrets); err != nil {
+		return fmt.Errorf("mfa: %w", err)
+	}
 	// C: passkeys.
 	h.mfa.RPID, h.mfa.Origins = h.MFA.RPID, h.MFA.Origins
-	var err error
 	if h.mfa.PasskeyCookie, err = cookie.NewPurposeCodec("edgesession passkey", h.Cookie.Name+"~passkey", h.Realm, secrets, endpoints.PasskeyCeremonyLifetime); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package endpoints
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/mfa"
@@ -20,6 +21,16 @@ type MFA struct {
 	// Policy says who must prove a second factor at login.
 	Policy *mfa.Policy
 
+	// B2: TOTP and recovery codes, the second step, enrolment.
+	// Service verifies and enrols TOTP and recovery codes; its Issuer is
+	// the handler's title, or "" for the request's host at enrolment.
+	Service *mfa.Service
+	// the pending cookie's name and keys, and the enrolment form's
+	// (SetSecrets makes them)
+	pendingName  string
+	pendingCodec *cookie.Codec
+	enrolCodec   *cookie.Codec
+
 	// C: passkeys. RPID is the WebAuthn relying party ID ("" for the
 	// request's host, without its port); Origins are the origins whose
 	// pages may use the passkeys (none: the request's own). PasskeyCookie
@@ -28,6 +39,15 @@ type MFA struct {
 	Origins       []string
 	PasskeyCookie *cookie.Codec
 }
+
+// enrolLifetime is how long the enrolment form's sealed secret is good
+// for: time to scan a QR code and type a code.
+const enrolLifetime = 10 * time.Minute
+
+// count counts one second-factor event (success, failure, enrol,
+// remove...) of method (totp, recovery, passkey) in the metrics, when
+// they are wired.
+func (m *MFA) count(event, method string) {}
 
 // SecondFactorRequired answers a request of a user who must prove a
 // second factor first and whose session has none: a browser navigating
