@@ -262,6 +262,8 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("auth_endpoint takes no arguments, got %q", d.Val())
 			}
 			s.AuthEndpoint = true
+		case "mfa":
+			err = unmarshalMFA(d, s)
 		case "redirect_hosts":
 			s.RedirectHosts = d.RemainingArgs()
 			if len(s.RedirectHosts) == 0 {

@@ -77,7 +77,7 @@ func (h *Handler) setupMFA(secrets [][]byte) error {
 	}
 	// C: passkeys.
 	h.mfa.RPID, h.mfa.Origins = h.MFA.RPID, h.MFA.Origins
-	if h.mfa.PasskeyCookie, err = cookie.NewPurposeCodec("edgesession passkey", h.Cookie.Name+"~passkey", h.Realm, secrets, endpoints.PasskeyCeremonyLifetime); err != nil {
+	if h.mfa.PasskeyCookie, err = cookie.NewPurposeCodec("edgesession passkey", "passkey-ceremony", h.Realm, secrets, endpoints.PasskeyCeremonyLifetime); err != nil {
 		return err
 	}
 	h.logger.Debug("mfa on", zap.Bool("required", h.MFA.Required != nil))

@@ -138,15 +138,20 @@ func (s *Server) relyingParty(r *http.Request) (*mfa.Passkeys, error) {
 
 // ceremonyCookieName and ceremonyCookie: the challenge's cookie, host-only,
 // for the endpoints' path (a __Host- name must have path /).
-func (s *Server) ceremonyCookieName() string { return s.c.Cookie.Name + "~passkey" }
+// A __Host- name becomes __Secure-, as the pending cookie's (which see).
+func (s *Server) ceremonyCookieName() string {
+	name := s.c.Cookie.Name
+	if cookie.HasPrefixFold(name, "__Host-") {
+		name = "__Secure-" + name[len("__Host-"):]
+	}
+	return name + "~passkey"
+}
 
 func (s *Server) ceremonyCookie(r *http.Request, value string) *http.Cookie {
 	c := s.c.Cookie.New(r, value)
 	c.Name, c.Domain = s.ceremonyCookieName(), ""
 	c.Path = s.endpointURL(r, "/passkey/")
-	if cookie.HasPrefixFold(c.Name, "__Host-") {
-		c.Path = "/"
-	}
+	c.Secure = c.Secure || cookie.HasPrefixFold(c.Name, "__Secure-")
 	// Every ceremony runs on this site's own pages.
 	c.SameSite = http.SameSiteStrictMode
 	c.MaxAge = int(PasskeyCeremonyLifetime / time.Second)
@@ -328,7 +333,9 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 		s.c.Sessions.LogSaveError(r, "passkey login", err)
 		return ServiceUnavailable(w)
 	}
+	s.clearPending(w, r)
 	s.c.Metrics.Login("success")
+	s.c.MFA.count("success", "passkey")
 	s.c.Logger.Info("login", zap.String("user", user), zap.String("method", "passkey"), s.zapRemoteIP(r))
 	return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": user, "redirect": redirect})
 }
