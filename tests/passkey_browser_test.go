@@ -19,7 +19,7 @@ import (
 // (the password again), and the passkey no longer signs her in.
 func TestPasskeyBrowser(t *testing.T) {
 	up := StartUpstream(t)
-	c, site := startPasskeySite(t, up, "mfa")
+	c, site := startPasskeySite(t, up, false)
 	b := startBrowser(t)
 	defer func() {
 		if t.Failed() {

@@ -1,7 +1,14 @@
 package tests
 
 import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,17 +29,21 @@ http://localhost:[[.SitePort]], http://evil.localhost:[[.SitePort]], http://127.
 		store memory
 		user alice [[.Extra.alice]]
 		user bob [[.Extra.bob]]
-		[[.Extra.mfa]]
+		mfa [[.Extra.required]] {
+			[[if .Extra.strict]]rp_id localhost
+			origins http://localhost:[[.SitePort]][[end]]
+		}
 	}
 	reverse_proxy [[.Upstream]]
 }
 `
 
-// startPasskeySite starts Caddy with passkeySite and the given mfa
-// subdirective; it returns the site's base URL by name.
-func startPasskeySite(t *testing.T, up *Upstream, mfa string) (*Caddy, string) {
+// startPasskeySite starts Caddy with passkeySite: strict configures the
+// relying party ID and origin (localhost, not evil.localhost) rather than
+// taking the request's; it returns the site's base URL by name.
+func startPasskeySite(t *testing.T, up *Upstream, strict bool) (*Caddy, string) {
 	t.Helper()
-	c := StartCaddy(t, up.Addr, passkeySite, WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("mfa", mfa))
+	c := StartCaddy(t, up.Addr, passkeySite, WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("strict", strict), WithExtra("required", ""))
 	return c, fmt.Sprintf("http://localhost:%d", c.SitePort)
 }
 
@@ -126,4 +137,30 @@ func cookieHeader(cs []*http.Cookie) string {
 		parts = append(parts, c.Name+"="+c.Value)
 	}
 	return "Cookie: " + strings.Join(parts, "; ")
+}
+
+// forgeAssertion signs an assertion as an authenticator holding cred
+// would, but for any origin and counter: what a browser on origin would
+// send for challenge (base64url), with the user verified.
+func forgeAssertion(t testing.TB, cred *cdpwebauthn.Credential, challenge, origin, rpID string, counter uint32) map[string]any {
+	t.Helper()
+	key, err := x509.ParsePKCS8PrivateKey(cred.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpHash := sha256.Sum256([]byte(rpID))
+	authData := append(rpHash[:], 0x01|0x04) // user present, user verified
+	authData = binary.BigEndian.AppendUint32(authData, counter)
+	clientData, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": origin, "crossOrigin": false})
+	cdHash := sha256.Sum256(clientData)
+	digest := sha256.Sum256(append(slices.Clone(authData), cdHash[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, key.(*ecdsa.PrivateKey), digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	return map[string]any{
+		"id": enc(cred.CredentialID), "rawId": enc(cred.CredentialID), "type": "public-key", "clientExtensionResults": map[string]any{},
+		"response": map[string]any{"clientDataJSON": enc(clientData), "authenticatorData": enc(authData), "signature": enc(sig), "userHandle": enc(cred.UserHandle)},
+	}
 }
