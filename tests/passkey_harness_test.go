@@ -8,9 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"slices"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
