@@ -102,6 +102,17 @@ func (s *Server) BasicLogin(w http.ResponseWriter, r *http.Request, c BasicCrede
 		return nil, s.basicUnauthorized(w)
 	}
 	attempt.Succeeded(r.Context())
+	if need, err := s.needsSecondFactor(r, c.user); err != nil {
+		s.c.Metrics.Login("error")
+		return nil, ServiceUnavailable(w)
+	} else if need {
+		// Basic carries a password and nothing else: a user who proves
+		// more at every login cannot be let in by it.
+		s.c.Metrics.Login("failure")
+		s.c.Logger.Warn("HTTP Basic refused: the user has a second factor", zap.String("user", c.user), zap.String("remote_ip", ip), zap.String("by", "http_basic"))
+		w.Header().Set("Cache-Control", "no-store")
+		return nil, pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "second factor required: HTTP Basic cannot carry one"})
+	}
 	s.c.Metrics.Login("success")
 	if ce := s.c.Logger.Check(zap.DebugLevel, "http basic login"); ce != nil {
 		ce.Write(zap.String("user", c.user), zap.String("remote_ip", ip))

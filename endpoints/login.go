@@ -178,6 +178,13 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	id := identity.Identity{User: cred.Username, Source: identity.Password, Fingerprint: fp}
+	if need, err := s.needsSecondFactor(r, cred.Username); err != nil {
+		s.c.Metrics.Login("error")
+		return ServiceUnavailable(w)
+	} else if need {
+		// No session yet: the second step logs in (mfa_step.go).
+		return s.startStep(w, r, id, redirect)
+	}
 	if _, err := s.c.Sessions.Login(r.Context(), w, r, old, id, session.CarriedData(old, id)); err != nil {
 		s.c.Metrics.Login("error")
 		s.c.Sessions.LogSaveError(r, "login", err)

@@ -51,6 +51,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		s.c.Sessions.LogStoreError(r, "logout", err)
 		return ServiceUnavailable(w)
 	}
+	s.clearPending(w, r) // a login waiting for its second step, cancelled
 	s.c.Sessions.ClearSiteData(w)
 	if sess != nil && sess.Rec.User != "" {
 		s.c.Metrics.Logout(1)

@@ -1,15 +1,25 @@
 package endpoints
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgesession/edgesession/cookie"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/mfa"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
+	"github.com/edgesession/edgesession/throttle"
+	"go.uber.org/zap"
 )
 
 // MFA is what the second-factor endpoints need (SPEC §13); nil in Config
@@ -66,7 +76,287 @@ func (s *Server) SecondFactorRequired(w http.ResponseWriter, r *http.Request, se
 	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "second factor required"})
 }
 
+// <prefix>/mfa and what is under it: the second step and the user's own
+// TOTP and recovery codes (passkeys are passkey.go's).
+//
+//	GET  <prefix>/mfa                 the second step: a code (?recovery=1: a recovery code)
+//	POST <prefix>/mfa  code=…         prove it (JSON {"code":…} too); kind=recovery for a recovery code
+//	GET  <prefix>/mfa/totp            TOTP enrolment (from a session: the password again first)
+//	POST <prefix>/mfa/totp            password=… (from a session), then sealed=…&code=… to turn it on
+//	POST <prefix>/mfa/totp/remove     password=…: remove the authenticator app
+//	POST <prefix>/mfa/recovery        password=…: new recovery codes (the old ones stop working)
+
+// maxMFABody bounds the body of a second-factor form.
+const maxMFABody = 16 << 10
+
 // serveMFA serves <prefix>/mfa and what is under it (rest: "" or "/totp"...).
 func (s *Server) serveMFA(w http.ResponseWriter, r *http.Request, rest string) error {
+	if s.c.MFA.Service == nil {
+		return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	}
+	switch rest {
+	case "", "/":
+		return s.serveStep(w, r)
+	case "/totp":
+		return s.serveEnrolTOTP(w, r)
+	case "/totp/remove":
+		return s.serveRemoveTOTP(w, r)
+	case "/recovery":
+		return s.serveNewCodes(w, r)
+	}
 	return pages.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+}
+
+// mfaForm is what a second-factor form or JSON body sends.
+type mfaForm struct {
+	Code     string `json:"code"`
+	Kind     string `json:"kind"` // "recovery" for a recovery code
+	Password string `json:"password"`
+	Sealed   string `json:"sealed"`
+	Redirect string `json:"redirect"`
+}
+
+// readMFAForm reads a POST's form or JSON body, and leaves its redirect in
+// r.Form for currentStep. false: it has answered (400, 413, 415).
+func (s *Server) readMFAForm(w http.ResponseWriter, r *http.Request) (mfaForm, bool) {
+	var f mfaForm
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	r.Body = http.MaxBytesReader(w, r.Body, maxMFABody)
+	var err error
+	switch mediaType {
+	case "application/json":
+		var body []byte
+		if body, err = io.ReadAll(r.Body); err == nil {
+			if !utf8.Valid(body) {
+				err = errors.New("body is not UTF-8")
+			} else if err = json.Unmarshal(body, &f); err != nil {
+				err = errors.New("body is not a JSON object of strings")
+			}
+		}
+		r.Form = url.Values{"redirect": {f.Redirect}}
+	case "application/x-www-form-urlencoded":
+		if err = r.ParseForm(); err == nil {
+			f = mfaForm{Code: r.PostForm.Get("code"), Kind: r.PostForm.Get("kind"), Password: r.PostForm.Get("password"), Sealed: r.PostForm.Get("sealed"), Redirect: redirectParam(r.PostForm)}
+		}
+	default:
+		pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
+		return f, false
+	}
+	if err == nil && (len(f.Code) > 64 || len(f.Password) > maxPassword || len(f.Sealed) > 4096) {
+		err = errors.New("a field is too long")
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.c.Logger.Warn("second-factor request body too large", s.zapRemoteIP(r))
+			pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+			return f, false
+		}
+		s.c.Logger.Warn("malformed second-factor request", s.zapRemoteIP(r), zap.Error(err))
+		pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
+		return f, false
+	}
+	return f, true
+}
+
+// noStep answers a second-factor request with neither a login waiting nor
+// a session: the login page (navigating), a page saying the sign-in
+// expired (a form), or 401 JSON.
+func (s *Server) noStep(w http.ResponseWriter, r *http.Request) error {
+	if pages.IsNavigation(r) {
+		return s.LoginRequired(w, r)
+	}
+	s.c.Logger.Info("second factor without a login waiting or a session", s.zapRemoteIP(r))
+	if pages.WantsPage(r) {
+		return s.renderMessage(w, http.StatusUnauthorized, pages.Message{
+			Heading:  "Sign in again",
+			Text:     "Your sign-in waited too long for its second step, or was cancelled. Sign in again with your password.",
+			Link:     s.endpointURL(r, "/login"),
+			LinkText: "Go to the sign-in page",
+		})
+	}
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+}
+
+// stepAndCredentials is the request's step and its user's credentials;
+// false: answered (no step, the store down).
+func (s *Server) stepAndCredentials(w http.ResponseWriter, r *http.Request) (*step, *mfa.Credentials, bool) {
+	st, err := s.currentStep(w, r)
+	if err != nil {
+		ServiceUnavailable(w)
+		return nil, nil, false
+	}
+	if st == nil {
+		s.noStep(w, r)
+		return nil, nil, false
+	}
+	creds, err := s.c.MFA.Store.Load(r.Context(), st.User)
+	if err != nil {
+		s.c.Logger.Error("second factors unavailable", zap.String("user", st.User), s.zapRemoteIP(r), zap.Error(err))
+		ServiceUnavailable(w)
+		return nil, nil, false
+	}
+	return st, creds, true
+}
+
+// serveStep is the second step: the page asking for a code, and its POST.
+func (s *Server) serveStep(w http.ResponseWriter, r *http.Request) error {
+	var f mfaForm
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		if !s.sameOrigin(w, r) {
+			return nil
+		}
+		var ok bool
+		if f, ok = s.readMFAForm(w, r); !ok {
+			return nil
+		}
+	default:
+		return methodNotAllowed(w, "GET, HEAD, POST")
+	}
+	st, creds, ok := s.stepAndCredentials(w, r)
+	if !ok {
+		return nil
+	}
+	if st.Sess != nil && identity.HasMFA(st.Amr) {
+		// Proved already: nothing to do here.
+		if isJSONRequest(r) {
+			return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": st.User, "redirect": st.Redirect})
+		}
+		http.Redirect(w, r, st.Redirect, http.StatusSeeOther)
+		return nil
+	}
+	if !creds.Enrolled() {
+		// Sent here by a login or a rule that needs a factor the user
+		// does not have yet: enrol one.
+		next := s.endpointURL(r, "/mfa/totp") + "?redirect=" + url.QueryEscape(st.Redirect)
+		if isJSONRequest(r) {
+			return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "second factor not enrolled", "next": next})
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return nil
+	}
+	page := pages.MFA{
+		User:        st.User,
+		Redirect:    st.Redirect,
+		HasTOTP:     creds.TOTP != nil,
+		HasRecovery: len(creds.Recovery) > 0,
+		Passkeys:    len(creds.Passkeys) > 0,
+	}
+	page.Recovery = !page.HasTOTP || r.URL.Query().Get("recovery") == "1" || f.Kind == "recovery"
+	if r.Method != http.MethodPost {
+		if isJSONRequest(r) {
+			methods := []string{}
+			if page.HasTOTP {
+				methods = append(methods, "totp")
+			}
+			if page.HasRecovery {
+				methods = append(methods, "recovery")
+			}
+			if page.Passkeys {
+				methods = append(methods, "passkey")
+			}
+			return pages.WriteJSON(w, http.StatusOK, map[string]any{"user": st.User, "methods": methods})
+		}
+		return s.renderStep(w, r, http.StatusOK, page)
+	}
+
+	code := strings.Join(strings.Fields(f.Code), "")
+	recovery := f.Kind == "recovery" || len(code) != 6
+	method := "totp"
+	if recovery {
+		method = "recovery"
+	}
+	attempt, answered := s.beginCodeAttempt(w, r, st.User, page.Redirect)
+	if answered {
+		return nil
+	}
+	defer attempt.End()
+	var err error
+	if code == "" {
+		err = mfa.ErrBadCode
+	} else if recovery {
+		err = s.c.MFA.Service.UseRecoveryCode(r.Context(), st.User, code)
+	} else {
+		err = s.c.MFA.Service.VerifyTOTP(r.Context(), st.User, code)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, mfa.ErrBadCode), errors.Is(err, mfa.ErrCodeUsed):
+		attempt.Failed(r.Context(), time.Now())
+		s.c.MFA.count("failure", method)
+		used := errors.Is(err, mfa.ErrCodeUsed)
+		s.c.Logger.Warn("second factor failed", zap.String("user", st.User), zap.String("method", method), zap.Bool("used_before", used), s.zapRemoteIP(r))
+		if isJSONRequest(r) {
+			msg := "wrong code"
+			if used {
+				msg = "code already used"
+			}
+			return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
+		}
+		page.Recovery = recovery && page.HasRecovery || !page.HasTOTP
+		page.Error = "That code is not right. Check it and try again."
+		if used {
+			page.Error = "That code was used already. Wait for the next one and enter it."
+		}
+		return s.renderStep(w, r, http.StatusUnauthorized, page)
+	default:
+		s.c.Logger.Error("second factor unavailable", zap.String("user", st.User), zap.String("method", method), s.zapRemoteIP(r), zap.Error(err))
+		return ServiceUnavailable(w)
+	}
+	attempt.Succeeded(r.Context())
+	if recovery {
+		left := max(len(creds.Recovery)-1, 0)
+		s.c.Logger.Info("recovery code used", zap.String("user", st.User), zap.Int("left", left), s.zapRemoteIP(r))
+	}
+	return s.completeStep(w, r, st, identity.AmrOTP)
+}
+
+func (s *Server) renderStep(w http.ResponseWriter, r *http.Request, status int, page pages.MFA) error {
+	page.Title = s.c.Title
+	page.Action = s.endpointURL(r, "/mfa")
+	base := page.Action + "?redirect=" + url.QueryEscape(page.Redirect)
+	page.RecoveryLink = base + "&recovery=1"
+	page.CodeLink = base
+	page.Cancel = s.endpointURL(r, "/logout")
+	return s.c.Pages.MFA(w, status, page)
+}
+
+// beginCodeAttempt starts one attempt at a code (or a password proved
+// again) of user, throttled per user and address in the scope
+// ThrottleScope+" mfa". answered: it was refused (429, 503).
+func (s *Server) beginCodeAttempt(w http.ResponseWriter, r *http.Request, user, redirect string) (*throttle.Attempt, bool) {
+	return s.beginAttempt(w, r, s.c.ThrottleScope+" mfa", user, redirect, "Too many wrong codes", "Checking codes is paused after too many wrong ones.")
+}
+
+// beginAttempt starts an attempt in scope, as a login does.
+func (s *Server) beginAttempt(w http.ResponseWriter, r *http.Request, scope, user, redirect, heading, text string) (*throttle.Attempt, bool) {
+	ip := s.c.ClientIP(r)
+	attempt, wait, err := s.c.Throttle.Begin(r.Context(), scope, ip, user, time.Now())
+	if err != nil {
+		if r.Context().Err() == nil {
+			s.c.Logger.Error("session store unavailable: second factor refused", zap.String("user", user), zap.String("remote_ip", ip), zap.Error(err))
+			ServiceUnavailable(w)
+		}
+		return nil, true
+	}
+	if attempt != nil {
+		return attempt, false
+	}
+	s.c.MFA.count("throttled", "")
+	s.c.Logger.Warn("second factor throttled", zap.String("user", user), zap.String("remote_ip", ip))
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	if pages.WantsPage(r) {
+		s.renderMessage(w, http.StatusTooManyRequests, pages.Message{
+			Heading:  heading,
+			Text:     text + " Try again " + retryIn(secs) + ".",
+			Link:     s.endpointURL(r, "/mfa") + "?redirect=" + url.QueryEscape(redirect),
+			LinkText: "Back",
+		})
+		return nil, true
+	}
+	pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed attempts, try again later"})
+	return nil, true
 }

@@ -2,7 +2,6 @@ package endpoints
 
 import (
 	"encoding/json"
-	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -154,7 +153,11 @@ func (s *Server) currentStep(w http.ResponseWriter, r *http.Request) (*step, err
 		// sessions prove theirs at the provider.
 		return nil, nil
 	}
-	redirect := s.redirectTarget(r, redirectParam(r.URL.Query()), home(s.mount(r)))
+	q := r.Form // the form's redirect field, once parsed (with the query's)
+	if q == nil {
+		q = r.URL.Query()
+	}
+	redirect := s.redirectTarget(r, redirectParam(q), home(s.mount(r)))
 	return &step{
 		User:        sess.Rec.User,
 		Fingerprint: sess.Rec.Fingerprint,
@@ -164,23 +167,32 @@ func (s *Server) currentStep(w http.ResponseWriter, r *http.Request) (*step, err
 	}, nil
 }
 
-// errStepGone is completeStep's error for a step whose session was ended
-// meanwhile; it has answered the request.
-var errStepGone = errors.New("the session stepping up was ended meanwhile")
-
 // completeStep logs st's user in with amr = st.Amr + factor + "mfa" (new
 // session ID, data of st.Sess carried), clears the pending cookie, logs
 // "second factor" info with user, factor, remote_ip, and answers: JSON
 // {"user":..., "redirect":...} for JSON requests, 303 to st.Redirect
 // otherwise.
 func (s *Server) completeStep(w http.ResponseWriter, r *http.Request, st *step, factor string) error {
+	if !s.finishStep(w, r, st, factor) {
+		return ServiceUnavailable(w)
+	}
+	if isJSONRequest(r) {
+		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": st.User, "redirect": st.Redirect})
+	}
+	http.Redirect(w, r, st.Redirect, http.StatusSeeOther)
+	return nil
+}
+
+// finishStep is completeStep without the answer: false if the session
+// could not be saved (logged; the caller answers 503).
+func (s *Server) finishStep(w http.ResponseWriter, r *http.Request, st *step, factor string) bool {
 	old := st.Sess
 	if old == nil {
 		// A login waiting replaces whatever session the browser has, as
 		// the password login would have.
 		var err error
 		if old, err = s.c.Sessions.Load(w, r); err != nil {
-			return ServiceUnavailable(w)
+			return false
 		}
 	}
 	amr := slices.Clone(st.Amr)
@@ -193,19 +205,14 @@ func (s *Server) completeStep(w http.ResponseWriter, r *http.Request, st *step, 
 	if _, err := s.c.Sessions.Login(r.Context(), w, r, old, id, session.CarriedData(old, id)); err != nil {
 		s.c.Metrics.Login("error")
 		s.c.Sessions.LogSaveError(r, "second factor", err)
-		return ServiceUnavailable(w)
+		return false
 	}
 	s.clearPending(w, r)
 	if st.Sess == nil {
 		s.c.Metrics.Login("success") // the login the password began
 	}
 	s.c.Logger.Info("second factor", zap.String("user", st.User), zap.String("factor", factor), s.zapRemoteIP(r))
-	s.c.MFA.count("success", factor)
-	if isJSONRequest(r) {
-		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": st.User, "redirect": st.Redirect})
-	}
-	http.Redirect(w, r, st.Redirect, http.StatusSeeOther)
-	return nil
+	return true
 }
 
 // startStep is for a password login that needs a second factor: sets the
@@ -247,4 +254,22 @@ func (s *Server) startStep(w http.ResponseWriter, r *http.Request, id identity.I
 func isJSONRequest(r *http.Request) bool {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mediaType == "application/json" || pages.AcceptsJSON(r)
+}
+
+// needsSecondFactor reports whether a password login of user must prove
+// a second factor: they have one enrolled, or the policy says they must.
+// An error is the store's (logged; the caller answers 503).
+func (s *Server) needsSecondFactor(r *http.Request, user string) (bool, error) {
+	if s.c.MFA == nil || s.c.MFA.Service == nil {
+		return false, nil
+	}
+	if s.c.MFA.Policy.Required(user, s.c.Users.GroupSet(user)) {
+		return true, nil
+	}
+	creds, err := s.c.MFA.Store.Load(r.Context(), user)
+	if err != nil {
+		s.c.Logger.Error("second factors unavailable: login refused", zap.String("user", user), s.zapRemoteIP(r), zap.Error(err))
+		return false, err
+	}
+	return creds.Enrolled(), nil
 }

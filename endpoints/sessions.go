@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -132,6 +133,16 @@ func (s *Server) ownSessions(r *http.Request, ix sessionstore.UserIndex, user st
 }
 
 func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, page pages.Sessions) error {
+	if s.c.MFA != nil && s.c.MFA.Service != nil {
+		sf, err := s.secondFactors(r, page.User)
+		if err != nil {
+			return ServiceUnavailable(w)
+		}
+		page.MFA = sf
+		if r.URL.Query().Get("mfa") == "removed" && sf.TOTP.IsZero() {
+			page.Message = "Your authenticator app was removed."
+		}
+	}
 	page.Action = s.endpointURL(r, "/sessions")
 	page.Logout = s.endpointURL(r, "/logout")
 	page.Home = home(s.mount(r))
@@ -145,4 +156,27 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return strconv.Itoa(n) + " " + what + "s"
+}
+
+// secondFactors is the sessions page's "Second factors" section for user.
+func (s *Server) secondFactors(r *http.Request, user string) (*pages.SecondFactors, error) {
+	creds, err := s.c.MFA.Store.Load(r.Context(), user)
+	if err != nil {
+		s.c.Logger.Error("second factors unavailable", zap.String("user", user), s.zapRemoteIP(r), zap.Error(err))
+		return nil, err
+	}
+	sessionsPage := s.endpointURL(r, "/sessions")
+	sf := &pages.SecondFactors{
+		Enrol:    s.endpointURL(r, "/mfa/totp") + "?redirect=" + url.QueryEscape(sessionsPage),
+		Remove:   s.endpointURL(r, "/mfa/totp/remove"),
+		NewCodes: s.endpointURL(r, "/mfa/recovery"),
+	}
+	if creds != nil {
+		if creds.TOTP != nil {
+			sf.TOTP = creds.TOTP.Created
+		}
+		sf.Recovery = len(creds.Recovery)
+		sf.Passkeys = len(creds.Passkeys)
+	}
+	return sf, nil
 }

@@ -74,6 +74,8 @@ type Sessions struct {
 	Logout string
 	// Home is the app's home page, under the mount prefix: the way back.
 	Home string
+	// MFA is the "Second factors" section; nil when they are off.
+	MFA *SecondFactors
 	// Passkeys is the list of the user's passkeys; nil without them.
 	Passkeys *PasskeySection
 }
@@ -101,3 +103,87 @@ type OIDC struct {
 	Continue string // where to go on to at once, after a login
 	Nonce    string
 }
+
+// MFA is what the second step's page is given (<prefix>/mfa): a code
+// from an authenticator app, or a recovery code.
+type MFA struct {
+	Title    string
+	Nonce    string
+	User     string
+	Action   string // <prefix>/mfa
+	Redirect string // where to go once proved, validated
+	Error    string
+	// Recovery asks for a recovery code instead of an app's code;
+	// RecoveryLink and CodeLink switch between the two.
+	Recovery     bool
+	RecoveryLink string
+	CodeLink     string
+	// HasTOTP: the user has an authenticator app enrolled; HasRecovery:
+	// unused recovery codes.
+	HasTOTP     bool
+	HasRecovery bool
+	// Passkeys: the user has passkeys, and the page offers them (the
+	// "mfa_passkey" block).
+	Passkeys bool
+	// Cancel signs out (a form posting to <prefix>/logout).
+	Cancel string
+}
+
+// MFATOTP is what the TOTP enrolment page is given (<prefix>/mfa/totp):
+// first the password again (from a session), then the QR code, the text
+// secret and the field for the first code.
+type MFATOTP struct {
+	Title    string
+	Nonce    string
+	User     string
+	Action   string // <prefix>/mfa/totp
+	Redirect string
+	Error    string
+	// AskPassword is the first stage: the password again.
+	AskPassword bool
+	// Sealed is the secret, sealed for the form (never in plain);
+	// Secret the text secret in groups of four; QRPath the QR code as an
+	// SVG path of QRSize modules square.
+	Sealed string
+	Secret string
+	QRPath string
+	QRSize int
+	// QRURL is the otpauth URL, for the handler (never rendered).
+	QRURL string `json:"-"`
+	// Required: the user must enrol one before going on (a login).
+	Required bool
+	// Back is where "Cancel" goes: the sessions page, or the logout form.
+	Back string
+	// SignOut: Back is the logout form (a login waiting), not a link.
+	SignOut bool
+}
+
+// MFACodes shows new recovery codes, once.
+type MFACodes struct {
+	Title    string
+	Nonce    string
+	User     string
+	Codes    []string
+	Continue string // "I saved them": where to go on to
+	// Enrolled: they come with a new authenticator app.
+	Enrolled bool
+}
+
+// SecondFactors is the sessions page's "Second factors" section, shown
+// only when second factors are configured.
+type SecondFactors struct {
+	// TOTP is when the authenticator app was enrolled, zero for none.
+	TOTP     time.Time
+	Recovery int // unused recovery codes
+	// Passkeys is how many passkeys the user has (the
+	// "sessions_passkeys" block lists them).
+	Passkeys int
+	// Enrol is the TOTP enrolment page; Remove and NewCodes the forms'
+	// actions (each asks for the password again).
+	Enrol    string
+	Remove   string
+	NewCodes string
+}
+
+// When prints a time for the page, in UTC.
+func (SecondFactors) When(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }

@@ -81,6 +81,24 @@ func (s *Set) OIDC(w http.ResponseWriter, status int, page OIDC) error {
 	return s.render(w, status, "oidc.html", page.Nonce, "", page)
 }
 
+// MFA answers with the second step's page.
+func (s *Set) MFA(w http.ResponseWriter, status int, page MFA) error {
+	page.Nonce = rand.Text()
+	return s.render(w, status, "mfa.html", page.Nonce, "", page)
+}
+
+// MFATOTP answers with the TOTP enrolment page.
+func (s *Set) MFATOTP(w http.ResponseWriter, status int, page MFATOTP) error {
+	page.Nonce = rand.Text()
+	return s.render(w, status, "mfa_totp.html", page.Nonce, "", page)
+}
+
+// MFACodes answers with new recovery codes.
+func (s *Set) MFACodes(w http.ResponseWriter, status int, page MFACodes) error {
+	page.Nonce = rand.Text()
+	return s.render(w, status, "mfa_codes.html", page.Nonce, "", page)
+}
+
 // ValidTitle accepts a site name that reads well in a page title:
 // printable UTF-8 text of at most 200 bytes.
 func ValidTitle(title string) error {
