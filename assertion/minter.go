@@ -84,11 +84,17 @@ type Subject struct {
 	// forwarded): a token is signed again when it changes.
 	Groups    []string
 	GroupsKey string
+	// Amr is how the user proved who they are (RFC 8176), space
+	// separated as forwarded ("pwd otp mfa"): the token's amr claim, a
+	// list (left out when empty). A token is signed again when it
+	// changes.
+	Amr string
 }
 
 type cachedToken struct {
 	token   string
 	groups  string // Subject.GroupsKey
+	amr     string // Subject.Amr
 	kid     string // the key that signed it
 	renewAt time.Time
 	exp     time.Time
@@ -100,6 +106,7 @@ type claims struct {
 	Audience any      `json:"aud"`
 	Subject  string   `json:"sub"`
 	Groups   []string `json:"groups"`
+	Amr      []string `json:"amr,omitempty"` // as OpenID Connect's ID token
 	SID      string   `json:"sid"`
 	IssuedAt int64    `json:"iat"`
 	Expiry   int64    `json:"exp"`
@@ -114,7 +121,7 @@ func (m *Minter) Token(key Key, sub Subject, now time.Time) (string, error) {
 	m.mu.Lock()
 	c := m.cache[key]
 	m.mu.Unlock()
-	if c != nil && now.Before(c.renewAt) && c.groups == sub.GroupsKey && c.kid == kid {
+	if c != nil && now.Before(c.renewAt) && c.groups == sub.GroupsKey && c.amr == sub.Amr && c.kid == kid {
 		return c.token, nil
 	}
 	c, err := m.mint(key, sub, now)
@@ -154,6 +161,7 @@ func (m *Minter) mint(key Key, sub Subject, now time.Time) (*cachedToken, error)
 	if sub.Groups != nil {
 		cl.Groups = sub.Groups
 	}
+	cl.Amr = strings.Fields(sub.Amr)
 	payload, err := json.Marshal(cl)
 	if err != nil {
 		return nil, err
@@ -167,7 +175,7 @@ func (m *Minter) mint(key Key, sub Subject, now time.Time) (*cachedToken, error)
 		return nil, err
 	}
 	exp := time.Unix(cl.Expiry, 0)
-	return &cachedToken{token: token, groups: sub.GroupsKey, kid: kid, renewAt: now.Add(m.lifetime * 4 / 5), exp: exp}, nil
+	return &cachedToken{token: token, groups: sub.GroupsKey, amr: sub.Amr, kid: kid, renewAt: now.Add(m.lifetime * 4 / 5), exp: exp}, nil
 }
 
 // Sweep drops expired tokens from the cache.

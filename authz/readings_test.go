@@ -315,8 +315,8 @@ func FuzzReadings(f *testing.F) {
 		if allPublic && !ownPublic {
 			t.Fatalf("%q: public in its readings, not as Caddy reads it", target)
 		}
-		ownDenied, _ := rs.firstDenying(r, "carol", nil)
-		v, _, err := rs.Judge(r, rd, "carol", nil)
+		ownDenied, _ := rs.firstDenying(r, "carol", nil, false)
+		v, _, err := rs.Judge(r, rd, "carol", nil, false)
 		if err == nil && ownDenied != nil && v == Allowed {
 			t.Fatalf("%s %q: allowed, but its own reading is denied by %s", method, target, ownDenied.Name)
 		}

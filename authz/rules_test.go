@@ -106,7 +106,7 @@ var defaultReadings = Config{Split: DefaultSplitPath}
 func judgeRequest(rs Rules, r *http.Request, user string, groups Groups) (Verdict, *Rule, error) {
 	var rd Readings
 	rd.Read(r, &defaultReadings)
-	return rs.Judge(r, &rd, user, groups)
+	return rs.Judge(r, &rd, user, groups, false)
 }
 
 // groupList is a user's groups as a caller of Judge may keep them.

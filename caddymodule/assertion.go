@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/assertion"
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/upstream"
 )
@@ -19,8 +20,9 @@ import (
 // that says who the user is, so that an upstream that can also be reached
 // by other paths can tell the session's word from a forged header. The
 // public keys are at <path_prefix>/jwks.json. Claims: iss, aud, sub (the
-// user), groups, sid (a hash that names the session, never its ID), iat,
-// exp and jti.
+// user), groups, amr (how the user proved who they are, RFC 8176, as an
+// OpenID Connect ID token carries it; left out when unknown), sid (a
+// hash that names the session, never its ID), iat, exp and jti.
 //
 // A token names the app it is for: by default its iss and aud carry the
 // mount prefix (the path Caddy stripped, as `handle_path /wiki/*` does),
@@ -144,6 +146,7 @@ func (h *Handler) putAssertion(hdr http.Header, r *http.Request, s *session.Sess
 	if s.Groups != nil {
 		sub.Groups, sub.GroupsKey = s.Groups.Names(), s.Groups.Joined()
 	}
+	sub.Amr = identity.AmrHeader(amrOf(s.Rec))
 	token, err := as.minter.Token(key, sub, time.Now())
 	if err != nil {
 		// No token: the upstream, which requires one, refuses.

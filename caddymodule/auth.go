@@ -66,11 +66,7 @@ func (h *Handler) authPass(w http.ResponseWriter, orig *http.Request, s *session
 		if s == nil || s.Rec.User == "" {
 			return
 		}
-		v := upstream.View{User: s.Rec.User, Source: s.Rec.Source, Data: s.Rec.Data}
-		if s.Groups != nil {
-			v.Groups = s.Groups.Joined()
-		}
-		h.fwd.Forward(hdr, v)
+		h.fwd.Forward(hdr, viewOf(s))
 		h.putAssertion(hdr, orig, s)
 	}
 	if g, ok := w.(*upstream.Guard); ok {

@@ -78,9 +78,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		oidc <name> { ... }
 //		auth_endpoint
 //		redirect_hosts <host>...
+//		mfa [required] [{ ... }]
 //	}
 //
-// oidc is described at unmarshalOIDC. Every subdirective but user,
+// oidc is described at unmarshalOIDC, mfa at unmarshalMFA. Every subdirective but user,
 // header, logout_cookies, oidc and allow may be given once. Every value is
 // checked here, so that `caddy adapt` and `caddy validate` name the line of
 // a bad one: a literal secret is measured, and the users file and the

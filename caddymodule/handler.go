@@ -312,6 +312,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	// 4. Judge: without a user, only what is public in every reading;
 	// with one, what the rules allow.
 	var rd authz.Readings // read once, when public or the rules need it
+	fwd := s              // the session forwarded
 	switch v, jerr := h.judge(r, s, err, &rd); v {
 	case endpoints.Refused:
 		return caddyhttp.Error(http.StatusBadRequest, jerr)
@@ -323,12 +324,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return h.endpoints.Forbidden(w, r, s)
 	case endpoints.SecondFactor:
 		return h.endpoints.SecondFactorRequired(w, r, s)
+	case endpoints.Anonymous:
+		// Public, for a session that is no one's yet: nothing of it
+		// goes upstream: no user, no data, no assertion.
+		fwd = nil
 	}
-	if s != nil {
+	if fwd != nil {
 		// 5. Forward.
-		h.forward(r, s)
-		placeholders.set(s)
-		if !h.forwardAssertion(r, s) {
+		h.forward(r, fwd)
+		placeholders.set(fwd)
+		if !h.forwardAssertion(r, fwd) {
 			return h.refuseUnknownMount(w, r, "assertion")
 		}
 	}
@@ -351,8 +356,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 // proxies and for one the auth endpoint is asked about alike: without a
 // user (s nil or anonymous), only what `public` matches in every reading
 // (storeErr: the store failed to find a session) may pass; with one,
-// what the rules allow. It identifies the session to the request (its
-// groups, the matcher's variable).
+// what the rules allow. A session whose user must prove a second factor
+// (`mfa required`) and has not is no user yet: SecondFactor for what is
+// not public, Anonymous (nothing of it forwarded) for what is. It
+// identifies the session to the request (its groups, the matcher's
+// variable).
 func (h *Handler) judge(r *http.Request, s *session.Session, storeErr error, rd *authz.Readings) (endpoints.Verdict, error) {
 	if s == nil || s.Rec.User == "" {
 		public, err := h.isPublic(r, rd)
@@ -366,10 +374,53 @@ func (h *Handler) judge(r *http.Request, s *session.Session, storeErr error, rd 
 		}
 	}
 	h.identify(r, s)
+	if s != nil && h.mfaPending(s) {
+		h.identify(r, nil)
+		public, err := h.isPublic(r, rd)
+		switch {
+		case err != nil:
+			return endpoints.Refused, err
+		case !public:
+			h.logger.Debug("second factor required by the policy", zap.String("user", s.Rec.User), zapPath(r), zapRemoteIP(r))
+			return endpoints.SecondFactor, nil
+		}
+		return endpoints.Anonymous, nil
+	}
 	if s != nil {
 		return h.authorize(r, s, rd)
 	}
 	return endpoints.Pass, nil
+}
+
+// hasMFA reports whether rec's session proved a second factor, as `mfa
+// required` and a rule's mfa ask: its amr says "mfa" (an OpenID
+// provider's counts unless oidc_amr is off, in which case it is never
+// recorded: see identity/oidc).
+func (h *Handler) hasMFA(rec sessionstore.Record) bool {
+	return identity.HasMFA(amrOf(rec))
+}
+
+// passwordOnly is the amr of a password session that recorded none. Not
+// to be modified.
+var passwordOnly = []string{identity.AmrPassword}
+
+// amrOf is identity.AMR(rec), without allocating on every request.
+func amrOf(rec sessionstore.Record) []string {
+	if len(rec.Amr) == 0 && rec.User != "" && rec.Source == identity.Password {
+		return passwordOnly
+	}
+	return identity.AMR(rec)
+}
+
+// mfaPending reports whether s is of a local user whom `mfa required`
+// names and who has not proved a second factor: a session from before
+// the policy named them (or from an HTTP Basic login), which must step up
+// before it is anyone's. The groups are s.Groups (identify).
+func (h *Handler) mfaPending(s *session.Session) bool {
+	if h.mfa == nil || s.Rec.User == "" || s.Rec.Source != identity.Password || h.hasMFA(s.Rec) {
+		return false
+	}
+	return h.mfa.Policy.Required(s.Rec.User, s.Groups)
 }
 
 // isPublic reports whether r may go on without a user: whether the

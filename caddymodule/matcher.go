@@ -21,8 +21,11 @@ func init() {
 // MatchSession matches requests by their session: those with a logged-in
 // user who, for each criterion given, meets it. Users: the user is one of
 // them (a local name, or a provider's user as <provider>:<name>, as
-// X-Session-User names them). Groups: the user is in one of them. Data: for each key, the
-// session holds the key, with one of the listed values if any are listed.
+// X-Session-User names them). Groups: the user is in one of them. Amr:
+// the session's user proved who they are by one of these methods (RFC
+// 8176, as X-Session-Amr lists them: "pwd", "otp", "hwk", "mfa"...). Data:
+// for each key, the session holds the key, with one of the listed values
+// if any are listed.
 // With no criteria it matches any logged-in user.
 //
 // It reads the session that the session handler loaded for the request,
@@ -39,6 +42,7 @@ func init() {
 type MatchSession struct {
 	Users  []string            `json:"users,omitempty"`
 	Groups []string            `json:"groups,omitempty"`
+	Amr    []string            `json:"amr,omitempty"`
 	Data   map[string][]string `json:"data,omitempty"`
 }
 
@@ -89,6 +93,11 @@ func (m *MatchSession) Provision(caddy.Context) error {
 			return fmt.Errorf("session matcher: group %q: want 1 to 256 bytes of UTF-8, no comma or control character, no space at either end", g)
 		}
 	}
+	for _, a := range m.Amr {
+		if !identity.ValidAmr(a) {
+			return fmt.Errorf("session matcher: amr %q: want a method as RFC 8176 names them, such as pwd, otp, hwk or mfa", a)
+		}
+	}
 	for k := range m.Data {
 		if !sessionstore.ValidDataKey(k) {
 			return fmt.Errorf("session matcher: data key %q: want lower-case letters, digits and '-'", k)
@@ -116,6 +125,9 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	if len(m.Groups) > 0 && !slices.ContainsFunc(m.Groups, s.Groups.Has) {
 		return false, nil
 	}
+	if len(m.Amr) > 0 && !slices.ContainsFunc(amrOf(s.Rec), func(a string) bool { return slices.Contains(m.Amr, a) }) {
+		return false, nil
+	}
 	for k, values := range m.Data {
 		got, ok := s.Rec.Data[k]
 		if !ok || (len(values) > 0 && !slices.Contains(values, got)) {
@@ -127,10 +139,11 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 
 // UnmarshalCaddyfile sets up the matcher from Caddyfile tokens. Syntax:
 //
-//	session [user <name>... | group <name>... | data <key> [<value>...]]
+//	session [user <name>... | group <name>... | amr <method>... | data <key> [<value>...]]
 //	session {
 //		user <name>...
 //		group <name>...
+//		amr <method>...
 //		data <key> [<value>...]
 //	}
 //
@@ -168,6 +181,11 @@ func (m *MatchSession) unmarshalCriterion(d *caddyfile.Dispenser) error {
 			return d.Err("session group: needs at least one group")
 		}
 		m.Groups = append(m.Groups, args...)
+	case "amr":
+		if len(args) == 0 {
+			return d.Err("session amr: needs at least one method, such as otp hwk or mfa")
+		}
+		m.Amr = append(m.Amr, args...)
 	case "data":
 		if len(args) == 0 {
 			return d.Err("session data: needs a key, then any values")
@@ -181,7 +199,7 @@ func (m *MatchSession) unmarshalCriterion(d *caddyfile.Dispenser) error {
 		}
 		m.Data[args[0]] = append(values, args[1:]...)
 	default:
-		return d.Errf("session matcher: unknown criterion %q; want user, group or data", kind)
+		return d.Errf("session matcher: unknown criterion %q; want user, group, amr or data", kind)
 	}
 	return m.Provision(caddy.Context{})
 }

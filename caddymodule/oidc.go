@@ -39,6 +39,7 @@ func (h *Handler) setupOIDC(ctx caddy.Context, secrets [][]byte) error {
 		Lifetime:      h.lifetime,
 		Logger:        h.logger,
 		ResolveSecret: resolvePlaceholders,
+		ProviderMFA:   h.MFA.oidcAmr(),
 	})
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/upstream"
@@ -16,16 +17,25 @@ import (
 // forward puts the session into the request for the upstream as trusted
 // headers. (Its placeholders: sessionPlaceholders.)
 func (h *Handler) forward(r *http.Request, s *session.Session) {
+	h.fwd.Forward(r.Header, viewOf(s))
+}
+
+// viewOf is what the upstream gets of s.
+func viewOf(s *session.Session) upstream.View {
 	v := upstream.View{User: s.Rec.User, Source: s.Rec.Source, Data: s.Rec.Data}
 	if s.Groups != nil {
 		v.Groups = s.Groups.Joined()
 	}
-	h.fwd.Forward(r.Header, v)
+	if v.User != "" {
+		v.Amr = identity.AmrHeader(amrOf(s.Rec))
+	}
+	return v
 }
 
 // sessionPlaceholders answers the session's placeholders for one
 // request: {http.session.user} and {http.auth.user.id},
-// {http.session.source}, {http.session.groups}, {http.session.data.*}. Each is "" until a session
+// {http.session.source}, {http.session.groups}, {http.session.amr} (as
+// X-Session-Amr: "pwd otp mfa"), {http.session.data.*}. Each is "" until a session
 // is forwarded (and without one), so that `request_header X-User
 // {http.session.user}` never sends its own literal text. It reads them
 // from the forwarded record when asked, so that a request costs no boxing
@@ -93,6 +103,11 @@ func (p *sessionPlaceholders) lookup(key string) (any, bool) {
 			return "", true
 		}
 		return p.groups.Value(), true
+	case "session.amr":
+		if p.rec.User == "" {
+			return "", true
+		}
+		return identity.AmrHeader(amrOf(p.rec)), true
 	}
 	k, ok := strings.CutPrefix(rest, "session.data.")
 	if !ok {

@@ -35,6 +35,12 @@ type Rule struct {
 
 	// Groups whose members may reach the rule's requests.
 	Groups []string `json:"groups,omitempty"`
+
+	// MFA makes the rule also require a second factor (step-up): a user
+	// it names whose session proved none is sent to prove one (the
+	// second step, <prefix>/mfa) and then back; a user it does not name
+	// is forbidden as ever.
+	MFA bool `json:"mfa,omitempty"`
 }
 
 // loadRules provisions the handler's rules.
@@ -45,7 +51,7 @@ func loadRules(ctx caddy.Context, rules []Rule) (authz.Rules, error) {
 		if err := raw.validate(); err != nil {
 			return nil, fmt.Errorf("rule #%d: %w", i+1, err)
 		}
-		ru := &authz.Rule{Users: raw.Users, Groups: raw.Groups, Name: raw.describe(i + 1)}
+		ru := &authz.Rule{Users: raw.Users, Groups: raw.Groups, MFA: raw.MFA, Name: raw.describe(i + 1)}
 		if raw.MatchRaw != nil {
 			sets, err := ctx.LoadModule(raw, "MatchRaw")
 			if err != nil {
@@ -87,18 +93,26 @@ func (r *Rule) describe(n int) string {
 	if len(r.Groups) > 0 {
 		b.WriteString(" group " + strings.Join(r.Groups, " "))
 	}
+	if r.MFA {
+		b.WriteString(" (mfa)")
+	}
 	return b.String()
 }
 
 // authorize applies the rules to a logged-in user's request (see
-// authz.Rules.Judge): Pass, Forbidden, or Refused when the request's
-// readings cannot be judged.
+// authz.Rules.Judge): Pass, Forbidden, SecondFactor (a rule that says
+// mfa names the user, whose session proved none), or Refused when the
+// request's readings cannot be judged.
 func (h *Handler) authorize(r *http.Request, s *session.Session, rd *authz.Readings) (endpoints.Verdict, error) {
-	if len(h.rules) == 0 || s.Rec.User == "" || h.rules.FirstNotAllowing(s.Rec.User, s.Groups) == nil {
+	if len(h.rules) == 0 || s.Rec.User == "" {
+		return endpoints.Pass, nil
+	}
+	mfa := h.hasMFA(s.Rec)
+	if h.rules.FirstNotAllowing(s.Rec.User, s.Groups, mfa) == nil {
 		return endpoints.Pass, nil // no reading of the request could be denied
 	}
 	rd.Read(r, &h.readings)
-	v, ru, err := h.rules.Judge(r, rd, s.Rec.User, s.Groups)
+	v, ru, err := h.rules.Judge(r, rd, s.Rec.User, s.Groups, mfa)
 	if err != nil {
 		return endpoints.Refused, err
 	}
@@ -113,10 +127,14 @@ func (h *Handler) authorize(r *http.Request, s *session.Session, rd *authz.Readi
 	if public {
 		return endpoints.Pass, nil
 	}
-	if v == authz.Unplain {
+	switch v {
+	case authz.Unplain:
 		h.logger.Info("request refused: its readings cannot be judged, and not every rule lets the user in",
 			zap.String("reason", rd.Refused()), zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 		return endpoints.Refused, errors.New(rd.Refused() + " refused where rules apply")
+	case authz.SecondFactor:
+		h.logger.Info("second factor required", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
+		return endpoints.SecondFactor, nil
 	}
 	h.logger.Info("forbidden", zap.String("user", s.Rec.User), zap.String("rule", ru.Name), zapPath(r), zapRemoteIP(r))
 	return endpoints.Forbidden, nil
@@ -126,13 +144,23 @@ func (h *Handler) authorize(r *http.Request, s *session.Session, rd *authz.Readi
 //
 //	allow [user <name>...] [group <name>...] [{
 //		<matchers>
+//		mfa
 //	}]
 //
 // for example `allow group admin { path /admin/* }`. "user" and "group"
 // may come in any order and more than once; without a block the rule
-// judges every request.
+// judges every request. `mfa` on a line of its own in the block is no
+// matcher: it makes the rule also require a second factor (step-up).
 func unmarshalRule(d *caddyfile.Dispenser, s *Handler) error {
-	var ru Rule
+	// The rule's tokens, without its mfa line, so that the block is
+	// Caddy's matcher set as it is everywhere else.
+	seg, mfaLine, err := withoutMFALine(d.NextSegment())
+	if err != nil {
+		return err
+	}
+	d = caddyfile.NewDispenser(seg)
+	d.Next() // "allow"
+	ru := Rule{MFA: mfaLine}
 	var list *[]string
 	keyword, names := "", 0
 	for d.NextArg() {
@@ -168,4 +196,43 @@ func unmarshalRule(d *caddyfile.Dispenser, s *Handler) error {
 	}
 	s.Rules = append(s.Rules, ru)
 	return nil
+}
+
+// withoutMFALine returns seg, an allow line and its block, without the
+// block's `mfa` line, and whether it had one. Only an unquoted mfa alone
+// on a line directly in the block counts ("mfa" as a value of a matcher,
+// or in a nested block, is the matcher's).
+func withoutMFALine(seg caddyfile.Segment) (caddyfile.Segment, bool, error) {
+	out := make(caddyfile.Segment, 0, len(seg))
+	found := false
+	depth := 0
+	for i, tok := range seg {
+		alone := (i == 0 || seg[i-1].Line != tok.Line || seg[i-1].File != tok.File) &&
+			(i+1 == len(seg) || seg[i+1].Line != tok.Line || seg[i+1].File != tok.File)
+		startsLine := i > 0 && (seg[i-1].Line != tok.Line || seg[i-1].File != tok.File)
+		if depth == 1 && startsLine && tok.Text == "mfa" && !tok.Quoted() {
+			d := caddyfile.NewDispenser(seg[i:])
+			d.Next()
+			switch {
+			case !alone:
+				return nil, false, d.Err("allow: mfa takes no arguments; it stands alone on its line in the rule's block")
+			case found:
+				return nil, false, d.Err("allow: mfa given twice")
+			}
+			found = true
+			continue
+		}
+		switch tok.Text {
+		case "{":
+			if !tok.Quoted() {
+				depth++
+			}
+		case "}":
+			if !tok.Quoted() {
+				depth--
+			}
+		}
+		out = append(out, tok)
+	}
+	return out, found, nil
 }

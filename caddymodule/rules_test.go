@@ -106,7 +106,7 @@ func TestSplitPathConfig(t *testing.T) {
 	r := httptest.NewRequest("GET", "/a.PHTML/Admin", nil)
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
 	rd.Read(r, &h.readings)
-	if v, _, _ := rs.Judge(r, &rd, "alice", nil); v != authz.Forbidden {
+	if v, _, _ := rs.Judge(r, &rd, "alice", nil, false); v != authz.Forbidden {
 		t.Errorf("split_path .phtml on /a.PHTML/Admin: %v under a rule for /admin/*", v)
 	}
 	bad := Handler{SplitPath: []string{"/x.php"}}

@@ -39,6 +39,9 @@ const (
 	// SecondFactor: a user who must prove a second factor first (`mfa
 	// required`, or a rule that says `mfa`), and whose session has none.
 	SecondFactor
+	// Anonymous: the request may go on, as public, without the session:
+	// its user must prove a second factor before it is anyone's.
+	Anonymous
 )
 
 // Auth is what the auth endpoint needs of the server it runs in.
@@ -91,6 +94,9 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) error {
 	case Pass:
 		a.Pass(w, orig, sess)
 		return nil
+	case Anonymous:
+		a.Pass(w, orig, nil)
+		return nil
 	case Forbidden:
 		return pages.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
 	case StoreDown:
@@ -99,13 +105,17 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) error {
 		s.c.Logger.Info("auth endpoint: original request refused", zap.NamedError("reason", jerr), s.zapRemoteIP(r))
 		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request"})
 	}
-	// Login required: the login page on the original host, back to the
-	// original URL afterwards.
+	// Login required (or a second factor): the login page (the second
+	// step) on the original host, back to the original URL afterwards.
 	origin := "http://" + orig.Host
 	if orig.TLS != nil {
 		origin = "https://" + orig.Host
 	}
-	login := origin + s.c.Prefix + "/login?redirect=" + url.QueryEscape(origin+orig.RequestURI)
+	page, why := "/login", "login required"
+	if v == SecondFactor {
+		page, why = "/mfa", "second factor required"
+	}
+	login := origin + s.c.Prefix + page + "?redirect=" + url.QueryEscape(origin+orig.RequestURI)
 	switch {
 	case !pages.IsNavigation(orig):
 		// A script: 401, and no login page for it to follow.
@@ -117,7 +127,7 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, login, http.StatusFound)
 		return nil
 	}
-	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": why})
 }
 
 // originalRequest builds the request a trusted proxy asks about from

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/edgesession/edgesession/sessionstore"
 )
@@ -33,3 +34,52 @@ func AMR(rec sessionstore.Record) []string {
 // is recorded whenever a second factor is proved here (and which an OIDC
 // provider sends for its own).
 func HasMFA(amr []string) bool { return slices.Contains(amr, AmrMFA) }
+
+// MaxAmr is how many amr values a session records at most: RFC 8176's
+// list has fifteen, a login proves two or three.
+const MaxAmr = 8
+
+// ValidAmr accepts an amr value a session may record and a header may
+// carry: 1 to 32 bytes of printable ASCII, no space (X-Session-Amr
+// separates values with one).
+func ValidAmr(v string) bool {
+	if v == "" || len(v) > 32 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// AmrHeader is amr as X-Session-Amr carries it: the valid values (at most
+// MaxAmr), space separated, "" for none. It allocates only to join two or
+// more.
+func AmrHeader(amr []string) string {
+	n := 0
+	for _, v := range amr {
+		if !ValidAmr(v) || n == MaxAmr {
+			return joinValidAmr(amr)
+		}
+		n++
+	}
+	switch len(amr) {
+	case 0:
+		return ""
+	case 1:
+		return amr[0]
+	}
+	return strings.Join(amr, " ")
+}
+
+func joinValidAmr(amr []string) string {
+	var valid []string
+	for _, v := range amr {
+		if ValidAmr(v) && len(valid) < MaxAmr {
+			valid = append(valid, v)
+		}
+	}
+	return strings.Join(valid, " ")
+}

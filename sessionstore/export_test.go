@@ -2,6 +2,7 @@ package sessionstore
 
 import (
 	"context"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -97,4 +98,30 @@ func ClaimCount(s Store) int {
 		return n
 	}
 	panic("ClaimCount: unknown store")
+}
+
+// HasVaultBucket reports whether b's file has the vault's bucket.
+func HasVaultBucket(b *Bolt) bool {
+	has := false
+	b.db.View(func(tx *bolt.Tx) error {
+		has = tx.Bucket(boltVault) != nil
+		return nil
+	})
+	return has
+}
+
+// SweepMemory runs m's sweep now, as its sweeper would at now.
+func SweepMemory(m *Memory, now time.Time) { m.sweep(now) }
+
+// VaultRedisName is the Redis key that name is kept under in r's vault.
+func VaultRedisName(r *Redis, name string) string { return r.vaultName(name) }
+
+// IsSessionName reports whether r takes a Redis key for a session's.
+func IsSessionName(r *Redis, name string) bool { return r.isSessionName(name) }
+
+// CachedKeyOf reports whether c would take a Redis key for a session's
+// (and drop its copy of that session when Redis says the key changed).
+func CachedKeyOf(c *RedisCache, name string) bool {
+	_, ok := c.keyOf(name)
+	return ok
 }

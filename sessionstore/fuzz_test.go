@@ -27,6 +27,10 @@ func FuzzRecordUnmarshal(f *testing.F) {
 		{User: "alice", Source: "password", Fingerprint: "fp", Site: "app.example", Groups: []string{"admins", "staff"}, ClientIP: "192.0.2.1", UserAgent: "curl/8", Data: map[string]string{"role": "admin"}, Created: t0, LastSeen: t0, Expires: t0.Add(time.Hour)},
 		{Source: "oidc:ü", Groups: []string{"", "", "日本"}},
 		{Groups: []string{}},
+		// Version 3: with an Amr.
+		{User: "alice", Source: "password", Amr: []string{"pwd", "otp", "mfa"}, Data: map[string]string{"k": "v"}, Created: t0, Expires: t0.Add(time.Hour)},
+		{Amr: []string{"hwk"}},
+		{Amr: []string{"", "zoë", "swk"}, Groups: []string{"g"}},
 	} {
 		b, err := rec.MarshalBinary()
 		if err != nil {
@@ -59,6 +63,17 @@ func FuzzRecordUnmarshal(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xff, 0})
 	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 'a', 1, 'a', 0})
 	f.Add([]byte{2, 0, 0, 0, 2, 'a', 'l', 1, 1, 'k', 1, 'v'})
+	// Version 3: an Amr count of 0 (written only with one), none at all,
+	// a huge count, an Amr that is not UTF-8, trailing bytes, a version-2
+	// body with an Amr after it, version 4.
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 'a'})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0xc3, 0x28})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 'p', 'w', 'd', 0})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 'p', 'w', 'd'})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 'p', 'w', 'd'})
+	f.Add([]byte{4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 'p', 'w', 'd'})
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r sessionstore.Record
@@ -78,6 +93,9 @@ func FuzzRecordUnmarshal(f *testing.F) {
 		checkUTF8("user agent", r.UserAgent)
 		for _, g := range r.Groups {
 			checkUTF8("group", g)
+		}
+		for _, a := range r.Amr {
+			checkUTF8("amr", a)
 		}
 		for k, v := range r.Data {
 			checkUTF8("data key", k)
@@ -112,7 +130,7 @@ func recordsEqual(a, b sessionstore.Record) bool {
 	}
 	return a.User == b.User && a.Source == b.Source && a.Fingerprint == b.Fingerprint &&
 		a.Site == b.Site && a.ClientIP == b.ClientIP && a.UserAgent == b.UserAgent &&
-		slices.Equal(a.Groups, b.Groups) &&
+		slices.Equal(a.Groups, b.Groups) && slices.Equal(a.Amr, b.Amr) &&
 		len(a.Data) == len(b.Data) && maps.Equal(a.Data, b.Data) &&
 		sameTime(a.Created, b.Created) &&
 		sameTime(a.LastSeen, b.LastSeen) &&

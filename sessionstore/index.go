@@ -105,9 +105,10 @@ func wanted(handles []Handle) func(Key) bool {
 }
 
 // recordUser reads only the user out of an encoded record, for stores that
-// must know whose index a record is in before they delete it.
+// must know whose index a record is in before they delete it. Every
+// version starts with the times and the user.
 func recordUser(b []byte) (string, bool) {
-	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordVersion1) {
+	if len(b) == 0 || b[0] < recordVersion1 || b[0] > recordVersion3 {
 		return "", false
 	}
 	d := decoder{s: string(b[1:])}

@@ -17,7 +17,10 @@ type View struct {
 	User   string
 	Source string
 	Groups string
-	Data   map[string]string
+	// Amr is how the user proved who they are (RFC 8176 values, space
+	// separated: "pwd otp mfa"); "" sends no header.
+	Amr  string
+	Data map[string]string
 }
 
 // Forwarder puts a View into a request for the upstream as trusted
@@ -28,6 +31,7 @@ type Forwarder struct {
 	dataPrefix string         // <prefix>Data-
 	groups     string         // <prefix>Groups
 	source     string         // <prefix>Source
+	amr        string         // <prefix>Amr
 	dataNames  *dataNames     // <prefix>Data-<Key> of the keys seen so far
 }
 
@@ -53,6 +57,7 @@ func NewForwarder(prefix string, userHeaders []string, mapped map[string]string)
 	}
 	f.groups = http.CanonicalHeaderKey(prefix + "Groups")
 	f.source = http.CanonicalHeaderKey(prefix + "Source")
+	f.amr = http.CanonicalHeaderKey(prefix + "Amr")
 	return f
 }
 
@@ -62,7 +67,7 @@ func (f *Forwarder) Forward(hdr http.Header, v View) {
 	// One allocation for the values of all the headers, but no two headers
 	// share a slice: its capacity is never exceeded.
 	var values []string
-	if n := len(f.user) + 2 + len(f.data) + len(v.Data); v.User != "" || len(v.Data) > 0 {
+	if n := len(f.user) + 3 + len(f.data) + len(v.Data); v.User != "" || len(v.Data) > 0 {
 		values = make([]string, 0, n)
 	}
 	slot := func(s string) []string {
@@ -80,6 +85,10 @@ func (f *Forwarder) Forward(hdr http.Header, v View) {
 		// oidc:<provider>.
 		if v.Source != "" {
 			hdr[f.source] = slot(v.Source)
+		}
+		// How (SPEC §13): "pwd", "pwd otp mfa", a provider's amr.
+		if v.Amr != "" {
+			hdr[f.amr] = slot(v.Amr)
 		}
 	}
 	for k, val := range v.Data {

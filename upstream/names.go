@@ -15,7 +15,7 @@ import (
 // User-Mail, Grafana X-WEBAUTH-EMAIL, oauth2-proxy's X-Forwarded-Email.
 // The handler forwards the user or a session data key under such a name
 // (a mapped header). Each name is a trusted name like the prefix and the
-// user headers: removed from every client request (any case, '_' as '-',
+// user headers: removed from every client request (any case, '_' and '.' as '-',
 // also out of Connection and the trailers) before the handler writes its
 // own.
 
@@ -90,7 +90,7 @@ func CheckNames(prefix string, userHeaders []string, mapped map[string]string) e
 			return fmt.Errorf("header %q: starts with the header prefix %q, which is the handler's own", name, prefix)
 		}
 		if other, dup := seen[normalizeHeaderName(name)]; dup {
-			return fmt.Errorf("header %q: the same name as %s (names are compared case-insensitively, '_' as '-')", name, other)
+			return fmt.Errorf("header %q: the same name as %s (names are compared case-insensitively, '_' and '.' as '-')", name, other)
 		}
 		seen[normalizeHeaderName(name)] = "header " + name
 		if _, err := parseHeaderSource(mapped[name]); err != nil {

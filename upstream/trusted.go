@@ -12,11 +12,12 @@ import (
 // Trusted recognises the trusted header names: those that start with the
 // prefix, and the other trusted names (user headers, mapped headers, an
 // assertion header outside the prefix). Names are compared
-// case-insensitively with '_' read as '-', as many servers and frameworks
-// read them.
+// case-insensitively with '_' and '.' read as '-', as many servers and
+// frameworks read them (CGI, WSGI and PHP name X.Session.User and
+// X_Session_User both HTTP_X_SESSION_USER).
 type Trusted struct {
-	prefix string   // lower case, '-' for '_'
-	names  []string // lower case, '-' for '_'
+	prefix string   // lower case, '-' for '_' and '.'
+	names  []string // lower case, '-' for '_' and '.'
 }
 
 // NewTrusted returns the matcher of prefix and names.
@@ -29,7 +30,7 @@ func NewTrusted(prefix string, names []string) Trusted {
 }
 
 func normalizeHeaderName(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
+	return strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(s))
 }
 
 // Add makes name trusted too, unless it is already.
@@ -63,13 +64,13 @@ func (m Trusted) MatchesPrefix(name string) bool {
 }
 
 // foldEqual compares s with the normalized t, reading s in lower case and
-// with '_' as '-'.
+// with '_' and '.' as '-'.
 func foldEqual(s, t string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
-		} else if c == '_' {
+		} else if c == '_' || c == '.' {
 			c = '-'
 		}
 		if c != t[i] {

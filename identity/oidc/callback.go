@@ -118,7 +118,8 @@ func (p *Client) Finish(w http.ResponseWriter, r *http.Request, site Site) (*Log
 		return nil, p.problem("refused", http.StatusForbidden, "Access denied", reason)
 	}
 	return &Login{
-		Identity: identity.Identity{User: p.userName(who.user), Source: p.source, Fingerprint: p.loginFingerprint(v.sub, v.sid), Groups: p.groupNames(who.groups)},
+		Identity: identity.Identity{User: p.userName(who.user), Source: p.source, Fingerprint: p.loginFingerprint(v.sub, v.sid), Groups: p.groupNames(who.groups),
+			Amr: p.amrOf(v.amr, v.acr, p.set.providerMFA)},
 		Redirect: st.Redirect,
 		p:        p, d: d, who: who, raw: v.raw,
 	}, nil
@@ -133,6 +134,7 @@ func isErrorCode(e string) bool {
 type verifiedLogin struct {
 	claims   map[string]any // with those of userinfo the ID token lacks
 	sub, sid string
+	amr, acr any    // the ID token's own (not userinfo's)
 	raw      string // the ID token
 }
 
@@ -170,6 +172,9 @@ func (p *Client) verify(ctx context.Context, d *discovery, tok *oauth2.Token, no
 			return nil, err
 		}
 	}
+	// How the user logged in is the ID token's word (OpenID Connect
+	// Core 2), read before userinfo's claims join them.
+	amr, acr := claims["amr"], claims["acr"]
 	if p.wantsUserInfo(claims) && d.provider.UserInfoEndpoint() != "" {
 		more, err := p.userInfo(ctx, d, tok)
 		if err != nil {
@@ -181,7 +186,7 @@ func (p *Client) verify(ctx context.Context, d *discovery, tok *oauth2.Token, no
 		mergeUserInfo(claims, more)
 	}
 	sid, _ := claims["sid"].(string)
-	return &verifiedLogin{claims: claims, sub: idt.Subject, sid: sid, raw: raw}, nil
+	return &verifiedLogin{claims: claims, sub: idt.Subject, sid: sid, amr: amr, acr: acr, raw: raw}, nil
 }
 
 // wantsUserInfo reports whether a claim the provider's settings use is

@@ -34,6 +34,11 @@ type Options struct {
 	// ResolveSecret replaces the placeholders of a client secret; nil
 	// takes it as it is.
 	ResolveSecret func(string) (string, error)
+	// ProviderMFA: a provider's "mfa" amr (or a multi-factor acr) is
+	// recorded, and so counts as a second factor here. Without it the
+	// session records the provider's amr without "mfa" (the handler's
+	// `oidc_amr off`).
+	ProviderMFA bool
 }
 
 // Set is a handler's providers, in the order configured. A nil *Set has
@@ -44,6 +49,8 @@ type Set struct {
 	cookie cookie.Config
 	// lifetime is the sessions' lifetime (the hint cookie's).
 	lifetime time.Duration
+	// providerMFA is Options.ProviderMFA.
+	providerMFA bool
 	// stateCodec seals the in-progress login cookies, hintCodec the
 	// logout hint cookies: keys of their own, so that no cookie decodes
 	// as another kind.
@@ -100,7 +107,7 @@ func New(ctx context.Context, providers []*Provider, o Options) (*Set, error) {
 	if len(providers) == 0 {
 		return nil, nil
 	}
-	ps := &Set{byName: map[string]*Client{}, cookie: o.Cookie, lifetime: o.Lifetime}
+	ps := &Set{byName: map[string]*Client{}, cookie: o.Cookie, lifetime: o.Lifetime, providerMFA: o.ProviderMFA}
 	var err error
 	ps.stateCodec, err = cookie.NewPurposeCodec("edgesession oidc state", "oidc-state", o.Realm, o.Secrets, stateLifetime)
 	if err != nil {

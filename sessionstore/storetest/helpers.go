@@ -95,6 +95,8 @@ func Diff(got, want sessionstore.Record) error {
 		return fmt.Errorf("user agent %q, want %q", got.UserAgent, want.UserAgent)
 	case !got.Created.Equal(want.Created), !got.LastSeen.Equal(want.LastSeen), !got.Expires.Equal(want.Expires):
 		return fmt.Errorf("times %v/%v/%v, want %v/%v/%v", got.Created, got.LastSeen, got.Expires, want.Created, want.LastSeen, want.Expires)
+	case !slices.Equal(got.Amr, want.Amr):
+		return fmt.Errorf("amr %q, want %q", got.Amr, want.Amr)
 	case !maps.Equal(got.Data, want.Data):
 		return fmt.Errorf("data %s, want %s", shortData(got.Data), shortData(want.Data))
 	}

@@ -63,6 +63,16 @@ func Records(now time.Time, maxValue int) map[string]sessionstore.Record {
 			r.ClientIP, r.UserAgent = "2001:db8::1", "Mozilla/5.0 (X11; Linux) “quoted” ✓"
 			return r
 		}(),
+		"amr": func() sessionstore.Record {
+			r := identity(with("alice", map[string]string{"k": "v"}))
+			r.Amr = []string{"pwd", "otp", "mfa"}
+			return r
+		}(),
+		"amr alone": func() sessionstore.Record {
+			r := with("bob", nil)
+			r.Amr = []string{"hwk"}
+			return r
+		}(),
 		"unicode":   with("zoë 日本", map[string]string{"greeting": "héllo wörld ✓ 🎉", "empty": ""}),
 		"many keys": with("bob", many),
 		"large":     with("carol", map[string]string{"blob": strings.Repeat("x", maxValue)}),
@@ -383,6 +393,7 @@ func Run(t *testing.T, b Backend) {
 	}
 	maps.Copy(tests, indexTests(b, now))
 	maps.Copy(tests, claimTests(b))
+	maps.Copy(tests, vaultTests(b))
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
