@@ -26,8 +26,8 @@ import (
 const passkeySite = `
 http://localhost:[[.SitePort]], http://evil.localhost:[[.SitePort]], http://127.0.0.1:[[.SitePort]] {
 	session {
-		store memory
-		user alice [[.Extra.alice]]
+		store [[if .Extra.store]][[.Extra.store]][[else]]memory[[end]]
+		[[if .Extra.alice]]user alice [[.Extra.alice]][[end]]
 		user bob [[.Extra.bob]]
 		mfa [[.Extra.required]] {
 			[[if .Extra.strict]]rp_id localhost
@@ -41,9 +41,9 @@ http://localhost:[[.SitePort]], http://evil.localhost:[[.SitePort]], http://127.
 // startPasskeySite starts Caddy with passkeySite: strict configures the
 // relying party ID and origin (localhost, not evil.localhost) rather than
 // taking the request's; it returns the site's base URL by name.
-func startPasskeySite(t *testing.T, up *Upstream, strict bool) (*Caddy, string) {
+func startPasskeySite(t *testing.T, up *Upstream, strict bool, opts ...Option) (*Caddy, string) {
 	t.Helper()
-	c := StartCaddy(t, up.Addr, passkeySite, WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("strict", strict), WithExtra("required", ""))
+	c := StartCaddy(t, up.Addr, passkeySite, append([]Option{WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("strict", strict), WithExtra("required", "")}, opts...)...)
 	return c, fmt.Sprintf("http://localhost:%d", c.SitePort)
 }
 

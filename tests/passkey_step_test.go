@@ -75,3 +75,30 @@ func TestPasskeySecondStep(t *testing.T) {
 		t.Errorf("after a passkey login the upstream saw X-Session-Amr %q, want hwk mfa", got)
 	}
 }
+
+// TestPasskeyUserRemoved: a user removed from the configuration cannot
+// sign in with a passkey they still hold (bolt keeps the passkey across
+// the reload: it is the user that is gone).
+func TestPasskeyUserRemoved(t *testing.T) {
+	up := StartUpstream(t)
+	c, site := startPasskeySite(t, up, false, WithExtra("store", "bolt"))
+	b := startBrowser(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("caddy log:\n%s", c.Logs())
+		}
+	}()
+	addAuthenticator(b)
+	registerPasskeyUI(b, site, "alice", alicePassword, "Phone")
+	c.Extra["alice"] = ""
+	c.Reload(passkeySite)
+	b.navigate(site + "/.session/login")
+	b.must("signing in with the passkey", chromedp.Do(b.ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-login`)),
+		chromedp.Click(chromedp.CSS(`#passkey-login`)),
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-error`)),
+	))
+	if !strings.Contains(c.Logs(), "passkey login refused: the user is no longer configured") {
+		t.Errorf("no log line of the removed user")
+	}
+}
