@@ -359,7 +359,11 @@ func (s *Server) passkeyRefused(w http.ResponseWriter, r *http.Request, what, us
 }
 
 // localUser is the user of the request's session if it is a local one (a
-// password or passkey login) still configured, else "" (answered: 401).
+// password or passkey login) still configured, and may change the user's
+// factors: whoever has one already must have proved one in this session
+// (mayChangeFactors), or the password alone (a session from before the
+// factor) could swap the passkeys for the attacker's. Otherwise it
+// answers (401, 403, 503) and returns ok false.
 func (s *Server) localUser(w http.ResponseWriter, r *http.Request) (string, bool) {
 	sess, err := s.c.Sessions.Load(w, r)
 	if err != nil {
@@ -370,11 +374,22 @@ func (s *Server) localUser(w http.ResponseWriter, r *http.Request) (string, bool
 		pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
 		return "", false
 	}
-	if _, ok := s.c.Users.Fingerprint(sess.Rec.User); sess.Rec.Source != identity.Password || !ok {
+	user := sess.Rec.User
+	if _, ok := s.c.Users.Fingerprint(user); sess.Rec.Source != identity.Password || !ok {
 		pages.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "passkeys are for the site's own users"})
 		return "", false
 	}
-	return sess.Rec.User, true
+	creds, err := s.c.MFA.Store.Load(r.Context(), user)
+	if err != nil {
+		s.c.Sessions.LogStoreError(r, "reading the user's second factors", err)
+		ServiceUnavailable(w)
+		return "", false
+	}
+	st := &step{User: user, Fingerprint: sess.Rec.Fingerprint, Amr: identity.AMR(sess.Rec), Redirect: s.endpointURL(r, "/sessions"), Sess: sess}
+	if !s.mayChangeFactors(w, r, st, creds) {
+		return "", false
+	}
+	return user, true
 }
 
 // checkPassword proves user's password again, throttled as logins are;

@@ -96,7 +96,23 @@ func TestPasskeyAttacks(t *testing.T) {
 	bobHandle := credentials(b, auth)[0].UserHandle
 	_, err := chromedp.Call(b.ctx, cdpwebauthn.ClearCredentials, cdpwebauthn.ClearCredentialsParams{AuthenticatorID: auth})
 	b.must("clearing the authenticator", err)
+	// A session of alice's from before her passkey: the password alone.
+	before := NewClient(t, site)
+	before.MustLogin("alice", alicePassword)
 	registerPasskeyUI(b, site, "alice", alicePassword, "Alice's key")
+	// It may not change her passkeys, even with the password: it is sent
+	// to prove one first.
+	if r := passkeyPost(before, "/.session/passkey/register", map[string]any{"password": alicePassword}); r.StatusCode != 401 || r.JSON(t)["error"] != "second factor required" {
+		t.Errorf("a password-only session adding a passkey: %d %s", r.StatusCode, r.Body)
+	}
+	aliceID := base64.RawURLEncoding.EncodeToString(credentials(b, auth)[0].CredentialID)
+	if r := passkeyPost(before, "/.session/passkey/remove", map[string]any{"id": aliceID, "password": alicePassword}); r.StatusCode != 401 {
+		t.Errorf("a password-only session removing the passkey: %d %s", r.StatusCode, r.Body)
+	}
+	// Nor does the password alone sign her in any more.
+	if r := NewClient(t, site).LoginJSON("alice", alicePassword); r.StatusCode != 401 || r.JSON(t)["error"] != "second factor required" {
+		t.Errorf("the password alone: %d %s", r.StatusCode, r.Body)
+	}
 
 	attacker := NewClient(t, site)
 	post := func(path string, cap captured, body map[string]any, headers ...string) *Response {
@@ -132,8 +148,13 @@ func TestPasskeyAttacks(t *testing.T) {
 	// 3. A ceremony's cookie for another ceremony: a login's cookie at the
 	// second step, a registration's cookie at the login.
 	cap = capture(b, login, "/.session/passkey/login")
+	// stepper is alice signed in with her passkey (hwk mfa), as the
+	// browser would be.
 	stepper := NewClient(t, site)
-	stepper.MustLogin("alice", alicePassword)
+	capS := capture(b, login, "/.session/passkey/login")
+	if r := passkeyPost(stepper, "/.session/passkey/login", map[string]any{"credential": capS.assertion}, cookieHeader(capS.cookies)); r.StatusCode != 200 {
+		t.Fatalf("passkey login: %d %s", r.StatusCode, r.Body)
+	}
 	if r := passkeyPost(stepper, "/.session/passkey/verify", map[string]any{"credential": cap.assertion}, cookieHeader(cap.cookies)); r.StatusCode != 400 {
 		t.Errorf("a login's challenge cookie at the second step: %d %s", r.StatusCode, r.Body)
 	}

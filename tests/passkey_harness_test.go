@@ -26,7 +26,7 @@ import (
 const passkeySite = `
 http://localhost:[[.SitePort]], http://evil.localhost:[[.SitePort]], http://127.0.0.1:[[.SitePort]] {
 	session {
-		store [[if .Extra.store]][[.Extra.store]][[else]]memory[[end]]
+		store [[.Extra.store]]
 		[[if .Extra.alice]]user alice [[.Extra.alice]][[end]]
 		user bob [[.Extra.bob]]
 		mfa [[.Extra.required]] {
@@ -43,7 +43,7 @@ http://localhost:[[.SitePort]], http://evil.localhost:[[.SitePort]], http://127.
 // taking the request's; it returns the site's base URL by name.
 func startPasskeySite(t *testing.T, up *Upstream, strict bool, opts ...Option) (*Caddy, string) {
 	t.Helper()
-	c := StartCaddy(t, up.Addr, passkeySite, append([]Option{WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("strict", strict), WithExtra("required", "")}, opts...)...)
+	c := StartCaddy(t, up.Addr, passkeySite, append([]Option{WithExtra("alice", aliceHash), WithExtra("bob", bobHash), WithExtra("strict", strict), WithExtra("required", ""), WithExtra("store", "memory")}, opts...)...)
 	return c, fmt.Sprintf("http://localhost:%d", c.SitePort)
 }
 
