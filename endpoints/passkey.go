@@ -122,6 +122,9 @@ func (s *Server) relyingParty(r *http.Request) (*mfa.Passkeys, error) {
 		}
 		rpID = strings.ToLower(strings.Trim(rpID, "[]"))
 	}
+	if rpID == "" {
+		return nil, errors.New("the request names no host")
+	}
 	if len(origins) == 0 {
 		scheme := "http"
 		if cookie.CameOverHTTPS(r) {

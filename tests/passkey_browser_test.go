@@ -27,6 +27,11 @@ func TestPasskeyBrowser(t *testing.T) {
 		}
 	}()
 	auth := addAuthenticator(b)
+	// The site reached by its IP address: no relying party (an RP ID is a
+	// name), a 400 that says so.
+	if r := NewClient(t, c.Site).Get("/.session/passkey/login", "Accept: application/json"); r.StatusCode != 400 || !strings.Contains(string(r.Body), "reach the site by its name") {
+		t.Errorf("passkey options at %s: %d %s", c.Site, r.StatusCode, r.Body)
+	}
 
 	// Signed in with the password, the sessions page has no passkey yet.
 	b.navigate(site + "/.session/sessions")
