@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/endpoints"
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/mfa"
@@ -218,6 +219,11 @@ func (h *Handler) setupMFA(secrets [][]byte) error {
 	h.mfa.Service = &mfa.Service{Store: h.mfa.Store, Claims: h.mfa.Claims, Sealer: sealer, Issuer: issuer}
 	if err := h.mfa.SetSecrets(h.Cookie.Name, h.Realm, secrets); err != nil {
 		return fmt.Errorf("mfa: %w", err)
+	}
+	// C: passkeys.
+	h.mfa.RPID, h.mfa.Origins = h.MFA.RPID, h.MFA.Origins
+	if h.mfa.PasskeyCookie, err = cookie.NewPurposeCodec("edgesession passkey", "passkey-ceremony", h.Realm, secrets, endpoints.PasskeyCeremonyLifetime); err != nil {
+		return err
 	}
 	h.logger.Debug("mfa on", zap.Bool("required", h.MFA.Required != nil))
 	return nil

@@ -45,6 +45,14 @@ type MFA struct {
 	pendingName  string
 	pendingCodec *cookie.Codec
 	enrolCodec   *cookie.Codec
+
+	// C: passkeys. RPID is the WebAuthn relying party ID ("" for the
+	// request's host, without its port); Origins are the origins whose
+	// pages may use the passkeys (none: the request's own). PasskeyCookie
+	// seals the ceremonies' challenges into a short-lived cookie.
+	RPID          string
+	Origins       []string
+	PasskeyCookie *cookie.Codec
 }
 
 // enrolLifetime is how long the enrolment form's sealed secret is good

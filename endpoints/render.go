@@ -14,6 +14,9 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	page.Title = s.c.Title
 	page.Providers = s.oidcButtons(r, page.Redirect)
 	page.PasswordForm = len(page.Providers) == 0 || s.c.PasswordUsers
+	if s.c.MFA != nil && s.c.PasswordUsers {
+		page.Passkey = &pages.PasskeyLogin{URL: s.endpointURL(r, "/passkey/login"), Script: s.endpointURL(r, "/passkey/passkey.js")}
+	}
 	return s.c.Pages.Login(w, status, page)
 }
 

@@ -146,6 +146,7 @@ func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, page pag
 	page.Action = s.endpointURL(r, "/sessions")
 	page.Logout = s.endpointURL(r, "/logout")
 	page.Home = home(s.mount(r))
+	page.Passkeys = s.passkeySection(r.Context(), r, page.User)
 	return s.c.Pages.Sessions(w, http.StatusOK, page)
 }
 

@@ -19,6 +19,9 @@ type Login struct {
 	Providers []Provider
 	// PasswordForm is false when only providers can sign users in.
 	PasswordForm bool
+	// Passkey is the "Sign in with a passkey" button; nil without
+	// passkeys.
+	Passkey *PasskeyLogin
 }
 
 // Provider is one OIDC provider's button on the login page.
@@ -73,6 +76,8 @@ type Sessions struct {
 	Home string
 	// MFA is the "Second factors" section; nil when they are off.
 	MFA *SecondFactors
+	// Passkeys is the list of the user's passkeys; nil without them.
+	Passkeys *PasskeySection
 }
 
 // SessionRow is one session in the sessions page and in its JSON.

@@ -109,8 +109,9 @@ func ValidTitle(title string) error {
 }
 
 // pageCSP allows nothing from outside and only the page's own nonce-tagged
-// style; forms may only post to this origin; no one may frame the page.
-const pageCSP = "default-src 'none'; style-src 'nonce-%s'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// style and scripts (the passkey script), which may only talk to this
+// origin; forms may only post to this origin; no one may frame the page.
+const pageCSP = "default-src 'none'; style-src 'nonce-%[1]s'; script-src 'nonce-%[1]s'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // render executes the template name with data and answers with it, its CSP
 // allowing the style tagged with nonce, and form-action formAction besides
