@@ -338,7 +338,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.clearPending(w, r)
 	s.c.Metrics.Login("success")
-	s.c.MFA.count("success", "passkey")
+	s.c.MFA.count("verified", "passkey")
 	s.c.Logger.Info("login", zap.String("user", user), zap.String("method", "passkey"), s.zapRemoteIP(r))
 	return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": user, "redirect": redirect})
 }
@@ -348,9 +348,11 @@ func (s *Server) passkeyRefused(w http.ResponseWriter, r *http.Request, what, us
 	switch {
 	case errors.Is(err, mfa.ErrSignCounter):
 		s.c.Metrics.Login("failure")
+		s.c.MFA.count("failed", "passkey")
 		s.c.Logger.Warn(mfa.ErrSignCounter.Error(), zap.String("user", user), s.zapRemoteIP(r))
 	case errors.Is(err, mfa.ErrPasskeyRefused), errors.Is(err, mfa.ErrNoPasskey):
 		s.c.Metrics.Login("failure")
+		s.c.MFA.count("failed", "passkey")
 		s.c.Logger.Warn(what+" refused", zap.String("user", user), s.zapRemoteIP(r), zap.Error(err))
 	default:
 		if r.Context().Err() == nil {
@@ -469,6 +471,7 @@ func (s *Server) passkeyRegister(w http.ResponseWriter, r *http.Request) error {
 		s.c.Sessions.LogStoreError(r, "storing a passkey", err)
 		return ServiceUnavailable(w)
 	}
+	s.c.MFA.count("enrolled", "passkey")
 	s.c.Logger.Info("passkey added", zap.String("user", user), zap.String("name", pk.Name), s.zapRemoteIP(r))
 	return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": user, "name": pk.Name, "id": base64.RawURLEncoding.EncodeToString(pk.Credential.ID)})
 }
@@ -501,6 +504,7 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request) error {
 		s.c.Sessions.LogStoreError(r, "removing a passkey", err)
 		return ServiceUnavailable(w)
 	}
+	s.c.MFA.count("removed", "passkey")
 	s.c.Logger.Info("passkey removed", zap.String("user", user), zap.String("id", req.ID), s.zapRemoteIP(r))
 	if pages.AcceptsJSON(r) {
 		return pages.WriteJSON(w, http.StatusOK, map[string]int{"removed": 1})

@@ -56,9 +56,9 @@ func (s *Server) passkeyVerify(w http.ResponseWriter, r *http.Request) error {
 		return s.relyingPartyError(w, r, err)
 	}
 	if _, err := rp.FinishLogin(r.Context(), st.User, *sd, req.Credential); err != nil {
-		s.c.MFA.count("failure", "passkey")
 		return s.passkeyRefused(w, r, "passkey second step", st.User, err)
 	}
+	s.c.MFA.count("verified", "passkey")
 	s.c.Logger.Debug("passkey second step proved", zap.String("user", st.User), s.zapRemoteIP(r))
 	return s.completeStep(w, r, st, identity.AmrHardware)
 }

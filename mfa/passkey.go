@@ -313,7 +313,8 @@ func (p *Passkeys) userByHandle(ctx context.Context, handle []byte) (webauthn.Us
 }
 
 // RemovePasskey removes user's passkey of credential ID id; with the last
-// one, the user's handle goes, and its index after it.
+// one, the user's handle goes, and its index after it; with the last
+// factor, the recovery codes.
 func (s *Store) RemovePasskey(ctx context.Context, user string, id []byte) error {
 	var handle []byte
 	_, err := s.Update(ctx, user, func(c **Credentials) error {
@@ -326,6 +327,11 @@ func (s *Store) RemovePasskey(ctx context.Context, user string, id []byte) error
 				(*c).Passkeys = append((*c).Passkeys[:i:i], (*c).Passkeys[i+1:]...)
 				if len((*c).Passkeys) == 0 {
 					handle, (*c).Handle = (*c).Handle, nil
+				}
+				if !(*c).Enrolled() {
+					// Recovery codes are a way back to a factor, and
+					// there is none left (as RemoveTOTP).
+					(*c).Recovery = nil
 				}
 				return nil
 			}
