@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -103,4 +104,27 @@ func TestAllowMFACaddyfile(t *testing.T) {
 		{"mfa twice", "allow group admin {\nmfa\npath /admin/*\nmfa\n}", 6, "mfa given twice"},
 		{"a matcher after mfa still checked", "allow group admin {\nmfa\nfrob x\n}", 6, "frob"},
 	})
+}
+
+// TestMFAProvisionChecks: JSON config is checked as the Caddyfile is, and
+// a rule that says mfa needs second factors on (else its users could
+// never reach what it covers: nothing would let them prove one).
+func TestMFAProvisionChecks(t *testing.T) {
+	h := &Handler{Rules: []Rule{{Groups: []string{"admin"}, MFA: true}}}
+	if err := h.setupMFA(nil); err == nil || !strings.Contains(err.Error(), "rule #1 says mfa, but second factors are off") {
+		t.Errorf("a rule with mfa, mfa off: %v", err)
+	}
+	for _, m := range []*MFA{
+		{RPID: "Example.com"},
+		{Origins: []string{"https://example.com/x"}},
+		{RPID: "example.com", Origins: []string{"https://evil.com"}},
+		{Required: &MFARequired{Users: []string{"a/b"}}},
+		{Required: &MFARequired{Groups: []string{"a,b"}}},
+		{Issuer: "a:b"},
+	} {
+		h := &Handler{MFA: m}
+		if err := h.setupMFA(nil); err == nil || !strings.HasPrefix(err.Error(), "mfa: ") || strings.Contains(err.Error(), "cookie store") {
+			t.Errorf("%+v: %v, want the value's error", m, err)
+		}
+	}
 }
