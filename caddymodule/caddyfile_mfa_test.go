@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // adaptedHandler adapts body and returns the session handler's JSON, read
@@ -126,5 +128,25 @@ func TestMFAProvisionChecks(t *testing.T) {
 		if err := h.setupMFA(nil); err == nil || !strings.HasPrefix(err.Error(), "mfa: ") || strings.Contains(err.Error(), "cookie store") {
 			t.Errorf("%+v: %v, want the value's error", m, err)
 		}
+	}
+}
+
+// TestMFADocsExamples adapts the examples of docs-pending/policy.md.
+func TestMFADocsExamples(t *testing.T) {
+	for _, body := range []string{
+		"store bolt\nmfa",
+		"mfa required",
+		"mfa required {\n\tuser alice bob\n\tgroup admin\n}",
+		"mfa required {\n\tgroup admin\n\tissuer \"Acme Wiki\"\n\trp_id example.com\n\torigins https://example.com https://wiki.example.com\n\toidc_amr on\n}",
+		"mfa\nallow group admin {\n\tpath /admin/*\n\tmfa\n}",
+	} {
+		if _, err := adapt(t, body); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+	src := "example.com {\n\tsession {\n\t\tstore memory\n\t}\n\t@strong session amr otp hwk\n\thandle @strong {\n\t\treverse_proxy admin-ui:8080\n\t}\n}\n"
+	out, _, err := caddyfile.Adapter{ServerType: httpcaddyfileServerType()}.Adapt([]byte(src), nil)
+	if err != nil || !strings.Contains(string(out), `"amr":["otp","hwk"]`) {
+		t.Errorf("the matcher example: %v\n%s", err, out)
 	}
 }
