@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/mfa"
 	"github.com/edgesession/edgesession/sessionstore"
 )
 
@@ -32,6 +33,8 @@ func init() {
 //	DELETE /session/users/<user>/<handle>  revoke one session
 //	POST   /session/revoke-all             revoke every session; the body
 //	                                       must be {"confirm":"every session"}
+//	POST   /session/mfa/reset              remove every second factor of a
+//	                                       user: body {"user":"alice"}
 //
 // <user> is the name as X-Session-User carries it (a provider's user as
 // <provider>:<name>), path-escaped; a name no source can issue (".",
@@ -106,6 +109,11 @@ type AdminRevoked struct {
 func (a *AdminSessions) serve(w http.ResponseWriter, r *http.Request) error {
 	rest, _ := strings.CutPrefix(r.URL.EscapedPath(), adminSessionPath)
 	switch parts := strings.Split(rest, "/"); {
+	case rest == adminMFAReset:
+		if err := allow(r, http.MethodPost); err != nil {
+			return err
+		}
+		return a.resetMFA(w, r)
 	case rest == adminRevokeAll:
 		if err := allow(r, http.MethodPost); err != nil {
 			return err
@@ -140,7 +148,7 @@ func (a *AdminSessions) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return allow(r, http.MethodGet, http.MethodDelete)
 	}
-	return apiError(http.StatusNotFound, "no such endpoint: want /session/users/<user>[/<handle>], or POST /session/%s with %s", adminRevokeAll, adminRevokeAllBody)
+	return apiError(http.StatusNotFound, "no such endpoint: want /session/users/<user>[/<handle>], POST /session/%s with %s, or POST /session/%s with {\"user\":\"<user>\"}", adminRevokeAll, adminRevokeAllBody, adminMFAReset)
 }
 
 // adminRevokeAll is the path, under /session/, that revokes every session,
@@ -241,6 +249,75 @@ func (a *AdminSessions) revokeAll(w http.ResponseWriter, r *http.Request) error 
 	return writeAdminJSON(w, out)
 }
 
+// adminMFAReset is the path, under /session/, that removes a user's second
+// factors.
+const adminMFAReset = "mfa/reset"
+
+// AdminMFAReset is the answer to POST /session/mfa/reset.
+type AdminMFAReset struct {
+	User string `json:"user"`
+	// Reset is how many stores held second factors of the user, now
+	// removed: 0 for a user who had none enrolled (not an error).
+	Reset int `json:"reset"`
+	// Stores is how many server-side stores were searched.
+	Stores int `json:"stores"`
+}
+
+// resetMFA removes every second factor (TOTP, passkeys, recovery codes,
+// the passkey handle's entry) of the user the body names, in every
+// server-side store: for a user who lost their authenticator. Their
+// sessions are left alone (revoke them with DELETE /session/users/<user>).
+// The body must be JSON ({"user":"alice"}, sent as application/json: a
+// browser cannot send that across origins without asking first), and the
+// name one a user can have.
+func (a *AdminSessions) resetMFA(w http.ResponseWriter, r *http.Request) error {
+	if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		return apiError(http.StatusUnsupportedMediaType, `resetting second factors needs a JSON body (Content-Type: application/json): {"user":"<user>"}`)
+	}
+	var body struct {
+		User *string `json:"user"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.User == nil || dec.More() {
+		return apiError(http.StatusBadRequest, `resetting second factors needs the body {"user":"<user>"} and nothing else`)
+	}
+	user := *body.User
+	if err := identity.ValidUserRef(user); err != nil {
+		return apiError(http.StatusBadRequest, "user %q: %v: no user can have this name", user, err)
+	}
+	out := AdminMFAReset{User: user}
+	err := eachVault(func(_ string, v sessionstore.Vault) error {
+		out.Stores++
+		removed, err := mfa.Reset(r.Context(), v, user)
+		if removed {
+			out.Reset++
+		}
+		return err
+	})
+	fields := []zap.Field{zap.String("user", user), zap.Int("reset", out.Reset), zap.Int("stores", out.Stores), zap.String("by", "admin_api"), zap.String("remote_ip", remoteIP(r))}
+	if out.Reset > 0 {
+		processMetrics.mfaEvent("reset", "all")
+	}
+	if err != nil {
+		a.logger.Error("resetting second factors failed", append(fields, zap.Error(err))...)
+		return apiError(http.StatusServiceUnavailable, "resetting second factors (%d stores reset before the error): %v", out.Reset, err)
+	}
+	a.logger.Info("second factors reset", fields...)
+	return writeAdminJSON(w, out)
+}
+
+// eachVault calls fn with every server-side store of this process that
+// keeps second factors (a sessionstore.Vault), as eachIndex does.
+func eachVault(fn func(kind string, v sessionstore.Vault) error) error {
+	return eachPooled(func(kind string, s sessionstore.Store) error {
+		if v, ok := s.(sessionstore.Vault); ok {
+			return fn(kind, v)
+		}
+		return nil
+	})
+}
+
 // eachIndex calls fn with every server-side store of this process that
 // has an index by user, in a stable order, with the kind of store (the
 // pool key's first word: memory, bolt, redis). It goes on past a store
@@ -250,17 +327,26 @@ func (a *AdminSessions) revokeAll(w http.ResponseWriter, r *http.Request) error 
 // config reload drops meanwhile is closed under fn's feet; fn then fails
 // with the store's own error, which is the truth: it is gone.
 func eachIndex(fn func(kind string, ix sessionstore.UserIndex) error) error {
+	return eachPooled(func(kind string, s sessionstore.Store) error {
+		if ix, ok := s.(sessionstore.UserIndex); ok {
+			return fn(kind, ix)
+		}
+		return nil
+	})
+}
+
+// eachPooled calls fn with every store in the pool, in a stable order (see
+// eachIndex), going on past a store that fails.
+func eachPooled(fn func(kind string, s sessionstore.Store) error) error {
 	type entry struct {
 		key string
-		ix  sessionstore.UserIndex
+		s   sessionstore.Store
 	}
 	var all []entry
 	stores.Range(func(k, v any) bool {
 		key, _ := k.(string)
 		if p, ok := v.(pooledStore); ok {
-			if ix, ok := p.Store.(sessionstore.UserIndex); ok {
-				all = append(all, entry{key, ix})
-			}
+			all = append(all, entry{key, p.Store})
 		}
 		return true
 	})
@@ -268,7 +354,7 @@ func eachIndex(fn func(kind string, ix sessionstore.UserIndex) error) error {
 	var errs []error
 	for _, e := range all {
 		kind, _, _ := strings.Cut(e.key, ":")
-		if err := fn(kind, e.ix); err != nil {
+		if err := fn(kind, e.s); err != nil {
 			errs = append(errs, fmt.Errorf("%s store: %w", kind, err))
 		}
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,8 +27,8 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "session",
-		Usage: "list <user> | revoke <user> [<handle>] | revoke-all --yes",
-		Short: "Lists and revokes edgesession sessions of a running Caddy",
+		Usage: "list <user> | revoke <user> [<handle>] | revoke-all --yes | mfa reset <user>",
+		Short: "Lists and revokes edgesession sessions of a running Caddy, resets second factors",
 		Long: `
 Lists and revokes the sessions that edgesession keeps in the server-side
 stores (memory, bolt, redis) of a running Caddy, through its admin API
@@ -38,6 +39,9 @@ stores (memory, bolt, redis) of a running Caddy, through its admin API
   caddy session revoke <user> <handle>   sign out one session (a handle
                                          from 'list')
   caddy session revoke-all --yes         sign everyone out
+  caddy session mfa reset <user>         remove the user's second factors
+                                         (TOTP, passkeys, recovery codes),
+                                         for one who lost their device
 
 <user> is the name as X-Session-User carries it: a local name (alice), or
 an OIDC provider's user qualified by the provider (corp:alice) unless that
@@ -76,10 +80,23 @@ config given with --config (and --adapter), else it is the default
 				RunE:  refuseWithoutYes(caddycmd.WrapCommandFuncForCobra(cmdSessionRevokeAll)),
 			}
 			revokeAll.Flags().Bool("yes", false, "Confirm: sign everyone out")
-			for _, c := range []*cobra.Command{list, revoke, revokeAll} {
+			mfaCmd := &cobra.Command{
+				Use:   "mfa reset <user>",
+				Short: "Second factors of local users",
+			}
+			mfaReset := &cobra.Command{
+				Use:   "reset <user>",
+				Short: "Removes every second factor of a user (TOTP, passkeys, recovery codes); their sessions stay",
+				Args:  cobra.ExactArgs(1),
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdSessionMFAReset),
+			}
+			mfaCmd.AddCommand(mfaReset)
+			for _, c := range []*cobra.Command{list, revoke, revokeAll, mfaReset} {
 				c.Flags().StringP("config", "c", "", "Configuration file to read the admin address from, if --address is not used")
 				c.Flags().StringP("adapter", "a", "", "Name of config adapter to apply (when --config is used)")
 				c.Flags().String("address", "", "The address of the admin API, if not the default or the config's")
+			}
+			for _, c := range []*cobra.Command{list, revoke, revokeAll, mfaCmd} {
 				cmd.AddCommand(c)
 			}
 		},
@@ -160,6 +177,38 @@ func cmdSessionRevokeAll(fl caddycmd.Flags) (int, error) {
 	}
 	fmt.Printf("revoked %s in %s\n", plural(out.Revoked, "session"), plural(out.Stores, "store"))
 	return caddy.ExitCodeSuccess, nil
+}
+
+func cmdSessionMFAReset(fl caddycmd.Flags) (int, error) {
+	user := fl.Arg(0)
+	if err := identity.ValidUserRef(user); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("%q: %v: no user can have this name", user, err)
+	}
+	req, err := json.Marshal(map[string]string{"user": user})
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	body, err := sessionAPI(fl, http.MethodPost, adminSessionPath+adminMFAReset, bytes.NewReader(req))
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	var out AdminMFAReset
+	if err := json.Unmarshal(body, &out); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading the admin API's answer: %v", err)
+	}
+	fmt.Println(mfaResetMessage(out))
+	return caddy.ExitCodeSuccess, nil
+}
+
+// mfaResetMessage says what a reset did, for the person at the terminal.
+func mfaResetMessage(out AdminMFAReset) string {
+	switch {
+	case out.Stores == 0:
+		return "this Caddy has no server-side session store (memory, bolt, redis): no second factors to reset"
+	case out.Reset == 0:
+		return fmt.Sprintf("%s had no second factor enrolled: nothing to reset", printable(out.User))
+	}
+	return fmt.Sprintf("reset the second factors of %s in %s", printable(out.User), plural(out.Reset, "store"))
 }
 
 // sessionUserPath is the admin API path of user's sessions.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
 )
 
 func TestSessionCommandIsRegistered(t *testing.T) {
@@ -52,5 +53,25 @@ func TestSessionCommandPrintsATable(t *testing.T) {
 	printSessions(&out, AdminSessionList{User: "bob"})
 	if !strings.Contains(out.String(), "no server-side session store") {
 		t.Fatalf("no stores: %q", out.String())
+	}
+}
+
+func TestSessionMFAResetCommand(t *testing.T) {
+	cmd := caddycmd.Commands()["session"]
+	root := &cobra.Command{Use: "session"}
+	cmd.CobraFunc(root)
+	found, args, err := root.Find([]string{"mfa", "reset", "alice"})
+	if err != nil || found.Name() != "reset" || found.Parent().Name() != "mfa" || len(args) != 1 || found.Flags().Lookup("address") == nil {
+		t.Fatalf("caddy session mfa reset: %v %v %v", found, args, err)
+	}
+	for out, want := range map[AdminMFAReset]string{
+		{User: "alice", Reset: 1, Stores: 2}:    "reset the second factors of alice in 1 store",
+		{User: "alice", Reset: 0, Stores: 2}:    "alice had no second factor enrolled: nothing to reset",
+		{User: "alice"}:                         "this Caddy has no server-side session store (memory, bolt, redis): no second factors to reset",
+		{User: "a\u202eb", Reset: 2, Stores: 2}: `reset the second factors of "a\u202eb" in 2 stores`,
+	} {
+		if got := mfaResetMessage(out); got != want {
+			t.Errorf("%+v: %q, want %q", out, got, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	storeErrors prometheus.Counter
 	storeOps    *prometheus.HistogramVec
+	mfa         *prometheus.CounterVec
 
 	// byState holds the requests counter of each state, resolved once:
 	// WithLabelValues hashes its labels on every call.
@@ -53,6 +55,29 @@ var processMetrics = &metrics{
 		Help:    "Latency of session store operations.",
 		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"op"}),
+	mfa: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "mfa_total",
+		Help: "Second-factor events by event (enrolled, removed, reset, verified, failed, replayed, throttled) and method (totp, passkey, recovery, all).",
+	}, []string{"event", "method"}),
+}
+
+// mfaEvents and mfaMethods are the label values of the mfa counter; any
+// other is counted as "other", so that no caller can grow the series
+// without bound.
+var (
+	mfaEvents  = []string{"enrolled", "removed", "reset", "verified", "failed", "replayed", "throttled"}
+	mfaMethods = []string{"totp", "passkey", "recovery", "all"}
+)
+
+// mfaEvent counts one second-factor event (endpoints.MFA.Count).
+func (m *metrics) mfaEvent(event, method string) {
+	if !slices.Contains(mfaEvents, event) {
+		event = "other"
+	}
+	if !slices.Contains(mfaMethods, method) {
+		method = "other"
+	}
+	m.mfa.WithLabelValues(event, method).Inc()
 }
 
 var metricsOnce sync.Once
@@ -70,7 +95,7 @@ func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.logouts, m.requests, m.storeErrors, m.storeOps} {
+	for _, c := range []prometheus.Collector{m.logins, m.logouts, m.requests, m.storeErrors, m.storeOps, m.mfa} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -202,6 +202,8 @@ func (h *Handler) setupMFA(secrets [][]byte) error {
 		Store:  &mfa.Store{Vault: vault},
 		Claims: claimsOf(h.store),
 		Policy: h.MFA.policy(),
+		// A:
+		Count: h.metrics.mfaEvent,
 	}
 	_ = secrets
 	h.logger.Debug("mfa on", zap.Bool("required", h.MFA.Required != nil))

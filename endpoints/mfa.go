@@ -18,6 +18,11 @@ type MFA struct {
 	Claims sessionstore.Claimer
 	// Policy says who must prove a second factor at login.
 	Policy *mfa.Policy
+
+	// A: Count counts one second-factor event for the metrics: event is
+	// enrolled, removed, reset, verified, failed, replayed or throttled;
+	// method is totp, passkey, recovery or all. Never nil once provisioned.
+	Count func(event, method string)
 }
 
 // SecondFactorRequired answers a request of a user who must prove a

@@ -172,8 +172,10 @@ func (r *Redis) vaultName(name string) string {
 // redisVaultSwap is VaultSwap as one script, which Redis runs alone: the
 // comparison and the write are one step for every client. KEYS[1] the
 // name; ARGV[1] "1" if there is an old value, ARGV[2] it; ARGV[3] "1" if
-// there is a new value, ARGV[4] it. One key: it runs in a Cluster too.
-var redisVaultSwap = redis.NewScript(`
+// there is a new value, ARGV[4] it. One key: it runs in a Cluster too. It
+// is sent with EVAL, as the index's script is, so that an ACL user needs
+// no EVALSHA.
+const redisVaultSwap = `
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
 	if cur == false or cur ~= ARGV[2] then return 0 end
@@ -185,7 +187,7 @@ if ARGV[3] == '1' then
 else
 	redis.call('DEL', KEYS[1])
 end
-return 1`)
+return 1`
 
 // VaultGet implements Vault.
 func (r *Redis) VaultGet(ctx context.Context, name string) ([]byte, error) {
@@ -213,7 +215,7 @@ func (r *Redis) VaultSwap(ctx context.Context, name string, old, value []byte) (
 		}
 		return "1"
 	}
-	n, err := redisVaultSwap.Run(ctx, r.client, []string{r.vaultName(name)}, flag(old), old, flag(value), value).Int()
+	n, err := r.client.Eval(ctx, redisVaultSwap, []string{r.vaultName(name)}, flag(old), old, flag(value), value).Int()
 	if err != nil {
 		return false, redisErr(err)
 	}
