@@ -28,9 +28,9 @@ import (
 // memory): `allow group admin { path /admin/*; mfa }`, `mfa required {
 // group ops }`, the auth endpoint's answers, what the upstream sees.
 
-// mfaHandler is attackHandler with alice (admin) and bob (ops) as local
+// policyHandler is attackHandler with alice (admin) and bob (ops) as local
 // users, the step-up rule first, and `mfa required { group ops }`.
-func mfaHandler(t testing.TB) *Handler {
+func policyHandler(t testing.TB) *Handler {
 	t.Helper()
 	h := attackHandler(t)
 	var err error
@@ -106,7 +106,7 @@ var stepUpTargets = []string{
 }
 
 func TestStepUpEveryReading(t *testing.T) {
-	h := mfaHandler(t)
+	h := policyHandler(t)
 	pwd := localSession(t, h, "alice")
 	strong := localSession(t, h, "alice", "pwd", "otp", "mfa")
 	for _, target := range stepUpTargets {
@@ -138,7 +138,7 @@ func TestStepUpEveryReading(t *testing.T) {
 // password only, reaches nothing that is not public, and what is public
 // gets nothing of the session: no user, no amr, no data, no assertion.
 func TestRequiredForAGroup(t *testing.T) {
-	h := mfaHandler(t)
+	h := policyHandler(t)
 	testAsserter(t, h)
 	bob := localSession(t, h, "bob")
 	for _, target := range []string{"/app", "/billing/x", "/admin/x"} {
@@ -170,7 +170,7 @@ func TestRequiredForAGroup(t *testing.T) {
 }
 
 func TestAuthEndpointSecondFactor(t *testing.T) {
-	h := mfaHandler(t)
+	h := policyHandler(t)
 	pwd := localSession(t, h, "alice")
 	nav := map[string]string{"Cookie": pwd, "X-Forwarded-Uri": "/admin/x?a=1", "X-Forwarded-Host": "example.com", "X-Forwarded-Proto": "https", "Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
 	want := "https://example.com/.session/mfa?redirect=" + url.QueryEscape("https://example.com/admin/x?a=1")
@@ -197,7 +197,7 @@ func TestAuthEndpointSecondFactor(t *testing.T) {
 }
 
 func TestMatcherAndAssertionSeeAmr(t *testing.T) {
-	h := mfaHandler(t)
+	h := policyHandler(t)
 	testAsserter(t, h)
 	for _, tt := range []struct {
 		amr   []string
