@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
+	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
 	"github.com/edgesession/edgesession/sessionstore"
 	"github.com/edgesession/edgesession/sessionstore/storetest"
@@ -147,6 +148,80 @@ func BenchmarkServeHTTP(b *testing.B) {
 				}
 				if r.Header.Get("X-Session-User") != "alice" {
 					b.Fatal("no session")
+				}
+			}
+		})
+	})
+	// The same with the first rule saying mfa (`allow group admin {
+	// path /admin/*; mfa }`), for alice in group admin: with a second
+	// factor (every rule lets her in: no reading is judged; her amr is
+	// forwarded) and with a password only, where GET /admin/x is judged
+	// in every reading and answered 401.
+	mfaRules := func(b *testing.B, stepUp bool) (*Handler, func(amr ...string) string) {
+		h := newTestHandler(b, sessionstore.NewMemory(0))
+		h.rules = testRules(b)
+		h.rules[0].MFA = stepUp
+		h.public = caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/public/*", "*.css"}}}
+		return h, func(amr ...string) string {
+			w := httptest.NewRecorder()
+			id := identity.Identity{User: "alice", Source: identity.Upstream, Groups: []string{"admin"}, Amr: amr}
+			if _, err := h.sessions.Login(context.Background(), w, httptest.NewRequest("GET", "/", nil), nil, id, map[string]string{"cart": "apple;pear", "role": "admin"}); err != nil {
+				b.Fatal(err)
+			}
+			return strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0]
+		}
+	}
+	b.Run("rules, admin session (to compare)", func(b *testing.B) {
+		h, login := mfaRules(b, false)
+		cookie := login()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			w := httptest.NewRecorder()
+			next := benchRequests(cookie)
+			for pb.Next() {
+				r := next()
+				if err := h.ServeHTTP(w, r, okHandler); err != nil {
+					b.Fatal(err)
+				}
+				if r.Header.Get("X-Session-User") != "alice" {
+					b.Fatal("no session")
+				}
+			}
+		})
+	})
+	b.Run("rules with mfa, session with mfa", func(b *testing.B) {
+		h, login := mfaRules(b, true)
+		cookie := login("pwd", "otp", "mfa")
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			w := httptest.NewRecorder()
+			next := benchRequests(cookie)
+			for pb.Next() {
+				r := next()
+				if err := h.ServeHTTP(w, r, okHandler); err != nil {
+					b.Fatal(err)
+				}
+				if r.Header.Get("X-Session-Amr") != "pwd otp mfa" {
+					b.Fatal("no amr")
+				}
+			}
+		})
+	})
+	b.Run("rules with mfa, step-up (401)", func(b *testing.B) {
+		h, login := mfaRules(b, true)
+		h.pages, _ = pages.Load("")
+		h.setupEndpoints()
+		cookie := login()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			next := benchRequests(cookie)
+			for pb.Next() {
+				r := next()
+				r.URL.Path, r.RequestURI = "/admin/x", "/admin/x"
+				r.Header["Accept"] = []string{"application/json"}
+				w := httptest.NewRecorder()
+				if err := h.ServeHTTP(w, r, okHandler); err != nil || w.Code != 401 {
+					b.Fatal(w.Code, err)
 				}
 			}
 		})

@@ -2,7 +2,10 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // adaptedHandler adapts body and returns the session handler's JSON, read
@@ -103,4 +106,47 @@ func TestAllowMFACaddyfile(t *testing.T) {
 		{"mfa twice", "allow group admin {\nmfa\npath /admin/*\nmfa\n}", 6, "mfa given twice"},
 		{"a matcher after mfa still checked", "allow group admin {\nmfa\nfrob x\n}", 6, "frob"},
 	})
+}
+
+// TestMFAProvisionChecks: JSON config is checked as the Caddyfile is, and
+// a rule that says mfa needs second factors on (else its users could
+// never reach what it covers: nothing would let them prove one).
+func TestMFAProvisionChecks(t *testing.T) {
+	h := &Handler{Rules: []Rule{{Groups: []string{"admin"}, MFA: true}}}
+	if err := h.setupMFA(nil); err == nil || !strings.Contains(err.Error(), "rule #1 says mfa, but second factors are off") {
+		t.Errorf("a rule with mfa, mfa off: %v", err)
+	}
+	for _, m := range []*MFA{
+		{RPID: "Example.com"},
+		{Origins: []string{"https://example.com/x"}},
+		{RPID: "example.com", Origins: []string{"https://evil.com"}},
+		{Required: &MFARequired{Users: []string{"a/b"}}},
+		{Required: &MFARequired{Groups: []string{"a,b"}}},
+		{Issuer: "a:b"},
+	} {
+		h := &Handler{MFA: m}
+		if err := h.setupMFA(nil); err == nil || !strings.HasPrefix(err.Error(), "mfa: ") || strings.Contains(err.Error(), "cookie store") {
+			t.Errorf("%+v: %v, want the value's error", m, err)
+		}
+	}
+}
+
+// TestMFADocsExamples adapts the examples of docs-pending/policy.md.
+func TestMFADocsExamples(t *testing.T) {
+	for _, body := range []string{
+		"store bolt\nmfa",
+		"mfa required",
+		"mfa required {\n\tuser alice bob\n\tgroup admin\n}",
+		"mfa required {\n\tgroup admin\n\tissuer \"Acme Wiki\"\n\trp_id example.com\n\torigins https://example.com https://wiki.example.com\n\toidc_amr on\n}",
+		"mfa\nallow group admin {\n\tpath /admin/*\n\tmfa\n}",
+	} {
+		if _, err := adapt(t, body); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+	src := "example.com {\n\tsession {\n\t\tstore memory\n\t}\n\t@strong session amr otp hwk\n\thandle @strong {\n\t\treverse_proxy admin-ui:8080\n\t}\n}\n"
+	out, _, err := caddyfile.Adapter{ServerType: httpcaddyfileServerType()}.Adapt([]byte(src), nil)
+	if err != nil || !strings.Contains(string(out), `"amr":["otp","hwk"]`) {
+		t.Errorf("the matcher example: %v\n%s", err, out)
+	}
 }
