@@ -171,6 +171,21 @@ func (s *Server) readMFAForm(w http.ResponseWriter, r *http.Request) (mfaForm, b
 // a session: the login page (navigating), a page saying the sign-in
 // expired (a form), or 401 JSON.
 func (s *Server) noStep(w http.ResponseWriter, r *http.Request) error {
+	if sess, err := s.c.Sessions.Load(w, r); err == nil && sess != nil && sess.Rec.User != "" {
+		// A provider's (or the upstream's) session, sent here by a rule
+		// that says mfa: its second factor is proved where it signed in,
+		// never here. The login page would only bring it back (a loop).
+		s.c.Logger.Info("second factor asked of a session from another source", zap.String("user", sess.Rec.User), zap.String("source", sess.Rec.Source), s.zapRemoteIP(r))
+		if pages.WantsPage(r) {
+			return s.renderMessage(w, http.StatusForbidden, pages.Message{
+				Heading:  "A second factor is needed",
+				Text:     "This page needs a sign-in with a second factor, and yours did not report one. Sign out, then sign in again in a way that proves a second factor (with your provider's, for example).",
+				Link:     s.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(s.redirectTarget(r, redirectParam(r.URL.Query()), home(s.mount(r)))),
+				LinkText: "Go to the sign-in page",
+			})
+		}
+		return pages.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "second factor required, and this session's source proves none here"})
+	}
 	if pages.IsNavigation(r) {
 		return s.LoginRequired(w, r)
 	}

@@ -53,7 +53,7 @@ func mfaServer(t *testing.T) (*Server, *sessionstore.Memory) {
 	}
 	sessions := session.New(session.Config{
 		Store: store, Codec: codec, Cookie: cfg, Lifetime: time.Hour,
-		Sources: map[string]identity.Source{identity.Password: users},
+		Sources: map[string]identity.Source{identity.Password: users, identity.Upstream: identity.UpstreamSource{}},
 	})
 	ps, err := pages.Load("")
 	if err != nil {
@@ -572,5 +572,36 @@ func TestMFANewCodesAndRemove(t *testing.T) {
 	}
 	if w := passwordLogin(s, jar{}, "alice"); w.Code != 200 {
 		t.Fatalf("password login after removal: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestMFASessionOfAnotherSource: a session the password users did not
+// issue (a provider's, the upstream's), sent to /mfa by a rule that says
+// mfa, gets a 403 that says why, not the login page (which would send it
+// back here: a loop).
+func TestMFASessionOfAnotherSource(t *testing.T) {
+	s, _ := mfaServer(t)
+	w := httptest.NewRecorder()
+	if _, err := s.c.Sessions.Login(context.Background(), w, httptest.NewRequest("GET", "/", nil), nil, identity.Identity{User: "dave", Source: identity.Upstream}, nil); err != nil {
+		t.Fatal(err)
+	}
+	j := jar{}
+	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+		j[c.Name] = c.Value
+	}
+	r := httptest.NewRequest("GET", "/.session/mfa?redirect=%2Fadmin", nil)
+	r.Header.Set("Accept", "text/html")
+	r.Header.Set("Sec-Fetch-Mode", "navigate")
+	if w := j.do(s, r); w.Code != 403 || !strings.Contains(w.Body.String(), "A second factor is needed") {
+		t.Fatalf("navigation: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	r = httptest.NewRequest("GET", "/.session/mfa", nil)
+	r.Header.Set("Accept", "application/json")
+	if w := j.do(s, r); w.Code != 403 || !strings.Contains(w.Body.String(), "second factor required") {
+		t.Fatalf("script: %d %s", w.Code, w.Body)
+	}
+	w = j.do(s, jsonPost("/.session/mfa", `{"code":"123456"}`))
+	if w.Code != 403 {
+		t.Fatalf("a code posted by it: %d %s", w.Code, w.Body)
 	}
 }
