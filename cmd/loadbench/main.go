@@ -184,6 +184,9 @@ func run(ctx context.Context, cfg *config) error {
 		// judged by `public` (no match) and two rules (the first does not
 		// match), and a signed assertion (cached per session).
 		{"memory+rules+assertion", "store memory\n\t\tpublic {\n\t\t\tpath *.css *.js /static/*\n\t\t}\n\t\tallow group admin {\n\t\t\tpath /admin/*\n\t\t}\n\t\tallow user " + benchUser + " {\n\t\t\tpath /bench*\n\t\t}\n\t\tassertion"},
+		// Second factors on (SPEC §13): a step-up rule the request does
+		// not match, the vault asked at each login, X-Session-Amr.
+		{"memory+mfa rule", "store memory\n\t\tmfa\n\t\tallow group admin {\n\t\t\tpath /admin/*\n\t\t\tmfa\n\t\t}\n\t\tallow user " + benchUser + " {\n\t\t\tpath /bench*\n\t\t}"},
 	}
 	if cfg.redisURL != "" {
 		prefix := fmt.Sprintf("loadbench-%d-%d:", selfPID, time.Now().UnixNano())
