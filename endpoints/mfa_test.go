@@ -605,3 +605,34 @@ func TestMFASessionOfAnotherSource(t *testing.T) {
 		t.Fatalf("a code posted by it: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestMFARecoveryCodesForPasskeyUsers: a user whose only factor is a
+// passkey is offered recovery codes on the sessions page too.
+func TestMFARecoveryCodesForPasskeyUsers(t *testing.T) {
+	s, _ := mfaServer(t)
+	j := jar{}
+	if w := passwordLogin(s, j, "bob"); w.Code != 200 {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	page := func() string {
+		r := httptest.NewRequest("GET", "/.session/sessions", nil)
+		r.Header.Set("Accept", "text/html")
+		w := j.do(s, r)
+		if w.Code != 200 {
+			t.Fatalf("sessions page: %d %s", w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	if strings.Contains(page(), `id="recovery"`) {
+		t.Fatal("recovery codes offered to a user with no factor")
+	}
+	if _, err := s.c.MFA.Store.Update(context.Background(), "bob", func(c **mfa.Credentials) error {
+		*c = &mfa.Credentials{Handle: []byte("0123456789abcdef0123456789abcdef"), Passkeys: []mfa.Passkey{{Name: "Laptop", Created: time.Now()}}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if body := page(); !strings.Contains(body, `id="recovery"`) || !strings.Contains(body, "0 unused codes left") {
+		t.Fatalf("a passkey user is not offered recovery codes:\n%s", body)
+	}
+}
