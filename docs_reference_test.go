@@ -33,6 +33,7 @@ var parserSections = map[string]string{
 	"unmarshalAssertion":              "assertion",
 	"unmarshalOIDC":                   "oidc",
 	"MatchSession.unmarshalCriterion": "The session matcher",
+	"unmarshalMFA":                    "mfa",
 }
 
 // parserWords reads caddymodule's Go source and returns, for each parse
@@ -177,6 +178,7 @@ var exampleWrappers = map[string]string{
 	"assertion":           "http://localhost:8080 {\nsession {\nassertion {\n%s\n}\n}\n}\n",
 	"oidc":                "http://localhost:8080 {\nsession {\noidc corp {\n%s\n}\n}\n}\n",
 	"The session matcher": "http://localhost:8080 {\nsession\n%s\nrespond ok\n}\n",
+	"mfa":                 "http://localhost:8080 {\nsession {\nmfa required {\n%s\n}\n}\n}\n",
 }
 
 func TestConfigurationReferenceIsComplete(t *testing.T) {

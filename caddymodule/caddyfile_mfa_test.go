@@ -131,7 +131,8 @@ func TestMFAProvisionChecks(t *testing.T) {
 	}
 }
 
-// TestMFADocsExamples adapts the examples of docs-pending/policy.md.
+// TestMFADocsExamples adapts the mfa examples of docs/configuration.md and
+// docs/rules.md (the root package's docs tests adapt them there too).
 func TestMFADocsExamples(t *testing.T) {
 	for _, body := range []string{
 		"store bolt\nmfa",
