@@ -1,11 +1,13 @@
 package endpoints
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
+	"go.uber.org/zap"
 )
 
 // The handler's own answers on the request path, to requests that do not
@@ -55,4 +57,17 @@ func ServiceUnavailable(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Retry-After", "5")
 	return pages.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+}
+
+// badBody answers a request whose body could not be read (what names the
+// request, "login"): 413 for one over its bound, 400 for anything else,
+// each with a log line.
+func (s *Server) badBody(w http.ResponseWriter, r *http.Request, what string, err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		s.c.Logger.Warn(what+" body too large", s.zapRemoteIP(r))
+		return pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+	}
+	s.c.Logger.Warn("malformed "+what+" request", s.zapRemoteIP(r), zap.Error(err))
+	return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed " + what + " request"})
 }

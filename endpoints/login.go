@@ -101,13 +101,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 		cred = credentials{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Redirect: redirectParam(r.PostForm)}
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.c.Logger.Warn("login body too large", s.zapRemoteIP(r))
-			return pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
-		}
-		s.c.Logger.Warn("malformed login request", s.zapRemoteIP(r), zap.Error(err))
-		return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed login request"})
+		return s.badBody(w, r, "login", err)
 	}
 	if cred.Redirect == "" {
 		cred.Redirect = cred.Rd

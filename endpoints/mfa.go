@@ -154,14 +154,7 @@ func (s *Server) readMFAForm(w http.ResponseWriter, r *http.Request) (mfaForm, b
 		err = errors.New("a field is too long")
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.c.Logger.Warn("second-factor request body too large", s.zapRemoteIP(r))
-			pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
-			return f, false
-		}
-		s.c.Logger.Warn("malformed second-factor request", s.zapRemoteIP(r), zap.Error(err))
-		pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
+		s.badBody(w, r, "second-factor", err)
 		return f, false
 	}
 	return f, true

@@ -237,14 +237,7 @@ func (s *Server) readPasskeyRequest(w http.ResponseWriter, r *http.Request) (req
 		return req, false
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.c.Logger.Warn("passkey request body too large", s.zapRemoteIP(r))
-			pages.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
-			return req, false
-		}
-		s.c.Logger.Warn("malformed passkey request", s.zapRemoteIP(r), zap.Error(err))
-		pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed passkey request"})
+		s.badBody(w, r, "passkey", err)
 		return req, false
 	}
 	return req, true
