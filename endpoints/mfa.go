@@ -217,19 +217,9 @@ func (s *Server) stepAndCredentials(w http.ResponseWriter, r *http.Request) (*st
 
 // serveStep is the second step: the page asking for a code, and its POST.
 func (s *Server) serveStep(w http.ResponseWriter, r *http.Request) error {
-	var f mfaForm
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPost:
-		if !s.sameOrigin(w, r) {
-			return nil
-		}
-		var ok bool
-		if f, ok = s.readMFAForm(w, r); !ok {
-			return nil
-		}
-	default:
-		return methodNotAllowed(w, "GET, HEAD, POST")
+	f, ok := s.mfaPageRequest(w, r)
+	if !ok {
+		return nil
 	}
 	st, creds, ok := s.stepAndCredentials(w, r)
 	if !ok {
@@ -381,4 +371,21 @@ func (s *Server) beginAttempt(w http.ResponseWriter, r *http.Request, scope, use
 	}
 	pages.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed attempts, try again later"})
 	return nil, true
+}
+
+// mfaPageRequest admits a request to a second-factor page: GET or HEAD
+// (no form), or a same-origin POST and its form; false: answered (405,
+// 403, 4xx for the body).
+func (s *Server) mfaPageRequest(w http.ResponseWriter, r *http.Request) (mfaForm, bool) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return mfaForm{}, true
+	case http.MethodPost:
+		if !s.sameOrigin(w, r) {
+			return mfaForm{}, false
+		}
+		return s.readMFAForm(w, r)
+	}
+	methodNotAllowed(w, "GET, HEAD, POST")
+	return mfaForm{}, false
 }

@@ -87,19 +87,9 @@ func (s *Server) passwordAgain(w http.ResponseWriter, r *http.Request, st *step,
 // serveEnrolTOTP is <prefix>/mfa/totp: the password again (from a
 // session), then the QR code and the first code.
 func (s *Server) serveEnrolTOTP(w http.ResponseWriter, r *http.Request) error {
-	var f mfaForm
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPost:
-		if !s.sameOrigin(w, r) {
-			return nil
-		}
-		var ok bool
-		if f, ok = s.readMFAForm(w, r); !ok {
-			return nil
-		}
-	default:
-		return methodNotAllowed(w, "GET, HEAD, POST")
+	f, ok := s.mfaPageRequest(w, r)
+	if !ok {
+		return nil
 	}
 	st, creds, ok := s.stepAndCredentials(w, r)
 	if !ok || !s.mayChangeFactors(w, r, st, creds) {
