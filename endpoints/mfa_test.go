@@ -125,7 +125,12 @@ func enrol(t *testing.T, s *Server, user string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _ := totp.GenerateCode(key.Secret(), time.Now().Add(-30*time.Second))
+	// Enrolled as of now, with the code of the step before (so that a
+	// step boundary passing meanwhile cannot put it out of the window).
+	now := time.Now()
+	code, _ := totp.GenerateCode(key.Secret(), now.Add(-30*time.Second))
+	s.c.MFA.Service.Now = func() time.Time { return now }
+	defer func() { s.c.MFA.Service.Now = nil }()
 	if err := s.c.MFA.Service.EnrolTOTP(context.Background(), user, key.Secret(), code); err != nil {
 		t.Fatal(err)
 	}
