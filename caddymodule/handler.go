@@ -417,10 +417,7 @@ func amrOf(rec sessionstore.Record) []string {
 // the policy named them (or from an HTTP Basic login), which must step up
 // before it is anyone's. The groups are s.Groups (identify).
 func (h *Handler) mfaPending(s *session.Session) bool {
-	if h.mfa == nil || s.Rec.User == "" || s.Rec.Source != identity.Password || h.hasMFA(s.Rec) {
-		return false
-	}
-	return h.mfa.Policy.Required(s.Rec.User, s.Groups)
+	return h.mfa.Owes(s.Rec, s.Groups)
 }
 
 // isPublic reports whether r may go on without a user: whether the

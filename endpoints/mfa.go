@@ -67,6 +67,28 @@ func (m *MFA) count(event, method string) {
 	}
 }
 
+// Owes reports whether the session rec, of a user in groups, owes a second
+// factor: a local user whom the policy requires to prove one, and whose
+// session has not (one from before the policy named them). Such a session
+// is no one's until it steps up: the handler forwards nothing of it, and
+// the endpoints that act as its user (whoami, the sessions page) send it
+// to the second step. m may be nil (second factors off): false.
+func (m *MFA) Owes(rec sessionstore.Record, groups mfa.Groups) bool {
+	if m == nil || rec.User == "" || rec.Source != identity.Password || identity.HasMFA(rec.Amr) {
+		return false
+	}
+	return m.Policy.Required(rec.User, groups)
+}
+
+// owes is Owes for a session the endpoints loaded: its groups are the
+// password users' (the only source a policy applies to).
+func (s *Server) owes(sess *session.Session) bool {
+	if s.c.MFA == nil || sess == nil || sess.Rec.Source != identity.Password {
+		return false
+	}
+	return s.c.MFA.Owes(sess.Rec, s.c.Users.GroupSet(sess.Rec.User))
+}
+
 // SecondFactorRequired answers a request of a user who must prove a
 // second factor first and whose session has none: a browser navigating
 // goes to the second step (<prefix>/mfa), and from there back to where it

@@ -641,3 +641,41 @@ func TestMFARecoveryCodesForPasskeyUsers(t *testing.T) {
 		t.Fatalf("a passkey user is not offered recovery codes:\n%s", body)
 	}
 }
+
+// TestMFAOwingSessionIsNoOnesOnTheEndpoints: a session from before the
+// policy named its user (carol must prove a second factor) is no one's on
+// the endpoints that act as the user either: whoami says a second factor
+// is required, the sessions page sends to the second step, and its POST
+// signs nothing out (an attacker with only the password could otherwise
+// end the user's proved sessions, or list where they are).
+func TestMFAOwingSessionIsNoOnesOnTheEndpoints(t *testing.T) {
+	s, store := mfaServer(t)
+	login := func() jar {
+		w := httptest.NewRecorder()
+		id := identity.Identity{User: "carol", Source: identity.Password, Fingerprint: fingerprint(t, s, "carol")}
+		if _, err := s.c.Sessions.Login(context.Background(), w, httptest.NewRequest("GET", "/", nil), nil, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		j := jar{}
+		for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+			j[c.Name] = c.Value
+		}
+		return j
+	}
+	j, other := login(), login()
+	if w := j.do(s, httptest.NewRequest("GET", "/.session/whoami", nil)); w.Code != 401 || !strings.Contains(w.Body.String(), "second factor required") {
+		t.Fatalf("whoami: %d %s", w.Code, w.Body)
+	}
+	r := httptest.NewRequest("GET", "/.session/sessions", nil)
+	r.Header.Set("Accept", "text/html")
+	r.Header.Set("Sec-Fetch-Mode", "navigate")
+	if w := j.do(s, r); w.Code != 302 || !strings.HasPrefix(w.Header().Get("Location"), "/.session/mfa?redirect=") {
+		t.Fatalf("sessions page: %d %v", w.Code, w.Header())
+	}
+	if w := j.do(s, formPost("/.session/sessions", url.Values{"others": {"1"}})); w.Code != 401 {
+		t.Fatalf("signing out the others: %d %s", w.Code, w.Body)
+	}
+	if _, ok := sessionRecord(t, s, store, other); !ok {
+		t.Fatal("the owing session signed out another session of the user")
+	}
+}

@@ -40,6 +40,9 @@ func (s *Server) serveSessions(w http.ResponseWriter, r *http.Request) error {
 	if sess == nil || sess.Rec.User == "" {
 		return s.LoginRequired(w, r)
 	}
+	if s.owes(sess) {
+		return s.SecondFactorRequired(w, r, sess)
+	}
 	ix := s.c.UserIndex
 	if ix == nil {
 		if pages.AcceptsJSON(r) {

@@ -29,6 +29,9 @@ func (s *Server) serveWhoami(w http.ResponseWriter, r *http.Request) error {
 	if sess == nil || sess.Rec.User == "" {
 		return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 	}
+	if s.owes(sess) {
+		return s.SecondFactorRequired(w, r, sess)
+	}
 	data := sess.Rec.Data
 	if data == nil {
 		data = map[string]string{}
