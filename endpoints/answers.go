@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/edgesession/edgesession/internal/text"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
 	"go.uber.org/zap"
@@ -70,4 +71,11 @@ func (s *Server) badBody(w http.ResponseWriter, r *http.Request, what string, er
 	}
 	s.c.Logger.Warn("malformed "+what+" request", s.zapRemoteIP(r), zap.Error(err))
 	return pages.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed " + what + " request"})
+}
+
+// unsupportedBody answers a request (what names it, "login") whose body
+// is neither a form nor JSON: 415, with a log line.
+func (s *Server) unsupportedBody(w http.ResponseWriter, r *http.Request, what string) error {
+	s.c.Logger.Warn(what+" request of an unsupported content type", zap.String("content_type", text.Shorten(r.Header.Get("Content-Type"), 100)), s.zapRemoteIP(r))
+	return pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
 }

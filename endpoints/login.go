@@ -77,7 +77,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := mediaType == "application/json"
 	if !isJSON && mediaType != "application/x-www-form-urlencoded" {
-		return pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
+		return s.unsupportedBody(w, r, "login")
 	}
 
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)

@@ -169,7 +169,7 @@ func (s *Server) readMFAForm(w http.ResponseWriter, r *http.Request) (mfaForm, b
 			f = mfaForm{Code: r.PostForm.Get("code"), Kind: r.PostForm.Get("kind"), Password: r.PostForm.Get("password"), Sealed: r.PostForm.Get("sealed"), Redirect: redirectParam(r.PostForm)}
 		}
 	default:
-		pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
+		s.unsupportedBody(w, r, "second-factor")
 		return f, false
 	}
 	if err == nil && (len(f.Code) > 64 || len(f.Password) > maxPassword || len(f.Sealed) > 4096) {

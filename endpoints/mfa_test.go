@@ -14,6 +14,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/edgesession/edgesession/cookie"
@@ -677,5 +678,25 @@ func TestMFAOwingSessionIsNoOnesOnTheEndpoints(t *testing.T) {
 	}
 	if _, ok := sessionRecord(t, s, store, other); !ok {
 		t.Fatal("the owing session signed out another session of the user")
+	}
+}
+
+// TestMFAUnsupportedBodyLogged: a POST of another content type is a 415
+// with a log line, on every endpoint that reads a body.
+func TestMFAUnsupportedBodyLogged(t *testing.T) {
+	s, _ := mfaServer(t)
+	core, logs := observer.New(zap.WarnLevel)
+	s.c.Logger = zap.New(core)
+	for _, path := range []string{"/.session/login", "/.session/mfa", "/.session/passkey/login"} {
+		r := httptest.NewRequest("POST", path, strings.NewReader("--x--"))
+		r.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		before := logs.Len()
+		if w := serve(s, r); w.Code != 415 {
+			t.Errorf("%s: %d %s", path, w.Code, w.Body)
+		}
+		if logs.Len() == before {
+			t.Errorf("%s: 415 without a log line", path)
+		}
 	}
 }

@@ -233,7 +233,7 @@ func (s *Server) readPasskeyRequest(w http.ResponseWriter, r *http.Request) (req
 			req = passkeyRequest{ID: r.PostForm.Get("id"), Password: r.PostForm.Get("password"), Name: r.PostForm.Get("name")}
 		}
 	default:
-		pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/json"})
+		s.unsupportedBody(w, r, "passkey")
 		return req, false
 	}
 	if err != nil {
