@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -357,17 +358,61 @@ func (s *Server) renderStep(w http.ResponseWriter, r *http.Request, status int, 
 	return s.c.Pages.MFA(w, status, page)
 }
 
-// beginCodeAttempt starts one attempt at a code (or a password proved
-// again) of user, throttled per user and address in the scope
-// ThrottleScope+" mfa". answered: it was refused (429, 503).
-func (s *Server) beginCodeAttempt(w http.ResponseWriter, r *http.Request, user, redirect string) (*throttle.Attempt, bool) {
-	return s.beginAttempt(w, r, s.c.ThrottleScope+" mfa", user, redirect, "Too many wrong codes", "Checking codes is paused after too many wrong ones.")
+// beginCodeAttempt starts one attempt at a code of user, counted twice in
+// the scope ThrottleScope+" mfa": per user and address, as a login is, and
+// per user over every address (4× the failures allowed), so that an
+// attacker who has the password cannot multiply their guesses by asking
+// from many addresses (a /48 holds 65,536 /64s). Someone with the
+// password can so pause the user's codes for a window; passkeys are not
+// paused, and every refusal is logged. answered: it was refused (429,
+// 503).
+func (s *Server) beginCodeAttempt(w http.ResponseWriter, r *http.Request, user, redirect string) (codeAttempt, bool) {
+	const heading, text = "Too many wrong codes", "Checking codes is paused after too many wrong ones."
+	scope, ip := s.c.ThrottleScope+" mfa", s.c.ClientIP(r)
+	own, answered := s.beginAttemptAs(w, r, scope, ip, user, user, redirect, heading, text)
+	if answered {
+		return codeAttempt{}, true
+	}
+	// The throttle counts a client over all its users 4× as long: here
+	// the "client" is the user, and the "users" its addresses.
+	all, answered := s.beginAttemptAs(w, r, scope+" any address", "user "+user, throttle.ClientNet(ip), user, redirect, heading, text)
+	if answered {
+		own.End()
+		return codeAttempt{}, true
+	}
+	return codeAttempt{own, all}, false
+}
+
+// codeAttempt is an attempt at a code, in both of its counts.
+type codeAttempt struct{ own, all *throttle.Attempt }
+
+func (a codeAttempt) Failed(ctx context.Context, now time.Time) {
+	a.own.Failed(ctx, now)
+	a.all.Failed(ctx, now)
+}
+
+func (a codeAttempt) Succeeded(ctx context.Context) {
+	a.own.Succeeded(ctx)
+	a.all.Succeeded(ctx)
+}
+
+func (a codeAttempt) End() {
+	if a.own != nil {
+		a.own.End()
+		a.all.End()
+	}
 }
 
 // beginAttempt starts an attempt in scope, as a login does.
 func (s *Server) beginAttempt(w http.ResponseWriter, r *http.Request, scope, user, redirect, heading, text string) (*throttle.Attempt, bool) {
+	return s.beginAttemptAs(w, r, scope, s.c.ClientIP(r), user, user, redirect, heading, text)
+}
+
+// beginAttemptAs is beginAttempt counted under the throttle's keys
+// keyIP and keyUser, for user (as logged).
+func (s *Server) beginAttemptAs(w http.ResponseWriter, r *http.Request, scope, keyIP, keyUser, user, redirect, heading, text string) (*throttle.Attempt, bool) {
 	ip := s.c.ClientIP(r)
-	attempt, wait, err := s.c.Throttle.Begin(r.Context(), scope, ip, user, time.Now())
+	attempt, wait, err := s.c.Throttle.Begin(r.Context(), scope, keyIP, keyUser, time.Now())
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.c.Logger.Error("session store unavailable: second factor refused", zap.String("user", user), zap.String("remote_ip", ip), zap.Error(err))

@@ -3,6 +3,7 @@ package endpoints
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -698,5 +699,39 @@ func TestMFAUnsupportedBodyLogged(t *testing.T) {
 		if logs.Len() == before {
 			t.Errorf("%s: 415 without a log line", path)
 		}
+	}
+}
+
+// TestMFACodesThrottledOverAddresses: an attacker who has the password
+// gains nothing by guessing codes from many addresses: the user's codes
+// are counted over every address too (4× the failures of one), and then
+// even the right code waits, from a new address as well.
+func TestMFACodesThrottledOverAddresses(t *testing.T) {
+	s, _ := mfaServer(t)
+	secret := enrol(t, s, "alice")
+	j := jar{}
+	passwordLogin(s, j, "alice")
+	from := func(n int, body string) *httptest.ResponseRecorder {
+		r := jsonPost("/.session/mfa", body)
+		r.RemoteAddr = fmt.Sprintf("2001:db8:%x::1:1234", n) // a /64 of its own each
+		r.RemoteAddr = "[" + strings.TrimSuffix(r.RemoteAddr, ":1234") + "]:1234"
+		return j.do(s, r)
+	}
+	for i := range 20 {
+		if w := from(i, `{"code":"12345x"}`); w.Code != 401 {
+			t.Fatalf("wrong code %d from a new address: %d %s", i, w.Code, w.Body)
+		}
+	}
+	if w := from(99, `{"code":"`+nowCode(t, secret)+`"}`); w.Code != 429 {
+		t.Fatalf("after 20 wrong codes from 20 addresses, from a 21st: %d %s", w.Code, w.Body)
+	}
+	// Another user's codes are theirs: bob is not paused.
+	bob := jar{}
+	enrol(t, s, "bob")
+	passwordLogin(s, bob, "bob")
+	r := jsonPost("/.session/mfa", `{"code":"12345x"}`)
+	r.RemoteAddr = "[2001:db8:99::1]:1234"
+	if w := bob.do(s, r); w.Code != 401 {
+		t.Fatalf("bob's wrong code: %d %s", w.Code, w.Body)
 	}
 }
