@@ -1,7 +1,9 @@
 package endpoints
 
 import (
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	"github.com/edgesession/edgesession/identity"
 	"github.com/edgesession/edgesession/pages"
 	"github.com/edgesession/edgesession/session"
+	"github.com/edgesession/edgesession/sessionstore"
 )
 
 // The second step of a login, and step-up (SPEC §13). A password login of
@@ -40,6 +43,10 @@ type step struct {
 	Amr               []string         // proved so far, e.g. ["pwd"]
 	Redirect          string           // where to go once proved (already checked by redirectTarget)
 	Sess              *session.Session // the session stepping up; nil for a login waiting (pending cookie)
+	// nonce and issued name the pending cookie of a login waiting, which
+	// completes one login only (finishStep claims it).
+	nonce  string
+	issued time.Time
 }
 
 // pending is the pending cookie's content.
@@ -50,6 +57,7 @@ type pending struct {
 	Redirect    string   `json:"r"`
 	Site        string   `json:"s"` // the session site: a cookie of another host is refused
 	Issued      int64    `json:"i"` // unix seconds
+	Nonce       string   `json:"n"` // names this login waiting: it completes once
 }
 
 // SetSecrets makes the keys of the pending cookie (named after the
@@ -142,7 +150,7 @@ func (s *Server) readPending(r *http.Request) *pending {
 // session as any login does.
 func (s *Server) currentStep(w http.ResponseWriter, r *http.Request) (*step, error) {
 	if p := s.readPending(r); p != nil {
-		return &step{User: p.User, Fingerprint: p.Fingerprint, Amr: p.Amr, Redirect: p.Redirect}, nil
+		return &step{User: p.User, Fingerprint: p.Fingerprint, Amr: p.Amr, Redirect: p.Redirect, nonce: p.Nonce, issued: time.Unix(p.Issued, 0)}, nil
 	}
 	sess, err := s.c.Sessions.Load(w, r)
 	if err != nil {
@@ -173,8 +181,8 @@ func (s *Server) currentStep(w http.ResponseWriter, r *http.Request) (*step, err
 // {"user":..., "redirect":...} for JSON requests, 303 to st.Redirect
 // otherwise.
 func (s *Server) completeStep(w http.ResponseWriter, r *http.Request, st *step, factor string) error {
-	if !s.finishStep(w, r, st, factor) {
-		return ServiceUnavailable(w)
+	if err := s.finishStep(w, r, st, factor); err != nil {
+		return s.stepNotFinished(w, r, st, err)
 	}
 	if isJSONRequest(r) {
 		return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": st.User, "redirect": st.Redirect})
@@ -183,16 +191,33 @@ func (s *Server) completeStep(w http.ResponseWriter, r *http.Request, st *step, 
 	return nil
 }
 
-// finishStep is completeStep without the answer: false if the session
-// could not be saved (logged; the caller answers 503).
-func (s *Server) finishStep(w http.ResponseWriter, r *http.Request, st *step, factor string) bool {
+// errStepDone is finishStep's error for a login waiting that has been
+// completed already (its pending cookie replayed).
+var errStepDone = errors.New("this login waiting for a second factor was completed already")
+
+// finishStep is completeStep without the answer: errStepDone for a
+// pending cookie used before, or the store's error (logged).
+func (s *Server) finishStep(w http.ResponseWriter, r *http.Request, st *step, factor string) error {
 	old := st.Sess
 	if old == nil {
+		// One pending cookie, one login: a copy of it (with another
+		// code) must not make a second session.
+		if st.nonce != "" {
+			claimed, err := s.c.MFA.Claims.Claim(r.Context(), sessionstore.ClaimKey("mfa pending", st.nonce), st.issued.Add(pendingLifetime+time.Minute))
+			if err != nil {
+				s.c.Sessions.LogStoreError(r, "claiming a login waiting for a second factor", err)
+				return err
+			}
+			if !claimed {
+				s.c.Logger.Warn("second factor refused: the login it completes was completed already (its cookie replayed)", zap.String("user", st.User), s.zapRemoteIP(r))
+				return errStepDone
+			}
+		}
 		// A login waiting replaces whatever session the browser has, as
 		// the password login would have.
 		var err error
 		if old, err = s.c.Sessions.Load(w, r); err != nil {
-			return false
+			return err
 		}
 	}
 	amr := slices.Clone(st.Amr)
@@ -205,14 +230,32 @@ func (s *Server) finishStep(w http.ResponseWriter, r *http.Request, st *step, fa
 	if _, err := s.c.Sessions.Login(r.Context(), w, r, old, id, session.CarriedData(old, id)); err != nil {
 		s.c.Metrics.Login("error")
 		s.c.Sessions.LogSaveError(r, "second factor", err)
-		return false
+		return err
 	}
 	s.clearPending(w, r)
 	if st.Sess == nil {
 		s.c.Metrics.Login("success") // the login the password began
 	}
 	s.c.Logger.Info("second factor", zap.String("user", st.User), zap.String("factor", factor), s.zapRemoteIP(r))
-	return true
+	return nil
+}
+
+// stepNotFinished answers what finishStep returned: 401 for a pending
+// cookie used before (sign in again), 503 for a store that failed.
+func (s *Server) stepNotFinished(w http.ResponseWriter, r *http.Request, st *step, err error) error {
+	if !errors.Is(err, errStepDone) {
+		return ServiceUnavailable(w)
+	}
+	s.clearPending(w, r)
+	if pages.WantsPage(r) {
+		return s.renderMessage(w, http.StatusUnauthorized, pages.Message{
+			Heading:  "Sign in again",
+			Text:     "This sign-in was completed already, in this browser or another. Sign in again with your password.",
+			Link:     s.endpointURL(r, "/login") + "?redirect=" + url.QueryEscape(st.Redirect),
+			LinkText: "Go to the sign-in page",
+		})
+	}
+	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "login already completed: sign in again"})
 }
 
 // startStep is for a password login that needs a second factor: sets the
@@ -223,9 +266,10 @@ func (s *Server) startStep(w http.ResponseWriter, r *http.Request, id identity.I
 	if len(amr) == 0 {
 		amr = []string{identity.AmrPassword}
 	}
+	nonce := rand.Text()
 	raw, err := json.Marshal(pending{
 		User: id.User, Fingerprint: id.Fingerprint, Amr: amr, Redirect: redirect,
-		Site: s.c.Sessions.Site(r), Issued: time.Now().Unix(),
+		Site: s.c.Sessions.Site(r), Issued: time.Now().Unix(), Nonce: nonce,
 	})
 	if err != nil {
 		return err
@@ -233,7 +277,7 @@ func (s *Server) startStep(w http.ResponseWriter, r *http.Request, id identity.I
 	value, err := s.c.MFA.pendingCodec.Encode(raw)
 	if err != nil {
 		// Only a redirect too long for a cookie: go home afterwards.
-		p := pending{User: id.User, Fingerprint: id.Fingerprint, Amr: amr, Redirect: home(s.mount(r)), Site: s.c.Sessions.Site(r), Issued: time.Now().Unix()}
+		p := pending{User: id.User, Fingerprint: id.Fingerprint, Amr: amr, Redirect: home(s.mount(r)), Site: s.c.Sessions.Site(r), Issued: time.Now().Unix(), Nonce: nonce}
 		raw, _ = json.Marshal(p)
 		if value, err = s.c.MFA.pendingCodec.Encode(raw); err != nil {
 			return err

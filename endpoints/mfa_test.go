@@ -735,3 +735,31 @@ func TestMFACodesThrottledOverAddresses(t *testing.T) {
 		t.Fatalf("bob's wrong code: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestMFAPendingCookieOnce: a copy of the pending cookie, taken before the
+// login completed, does not complete a second login, even with another
+// right code (a recovery code): one password, one login.
+func TestMFAPendingCookieOnce(t *testing.T) {
+	s, _ := mfaServer(t)
+	secret := enrol(t, s, "alice")
+	codes, err := s.c.MFA.Service.NewRecoveryCodes(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := jar{}
+	passwordLogin(s, j, "alice")
+	copied := jar{"caddy_session~mfa": j["caddy_session~mfa"]}
+	if copied["caddy_session~mfa"] == "" {
+		t.Fatal("no pending cookie")
+	}
+	if w := j.do(s, jsonPost("/.session/mfa", `{"code":"`+nowCode(t, secret)+`"}`)); w.Code != 200 {
+		t.Fatalf("the code: %d %s", w.Code, w.Body)
+	}
+	w := copied.do(s, jsonPost("/.session/mfa", `{"code":"`+codes[0]+`","kind":"recovery"}`))
+	if w.Code != 401 || !strings.Contains(w.Body.String(), "already completed") {
+		t.Fatalf("the copied pending cookie with a recovery code: %d %s", w.Code, w.Body)
+	}
+	if _, ok := copied["caddy_session"]; ok {
+		t.Fatal("the copy made a session")
+	}
+}

@@ -162,8 +162,8 @@ func (s *Server) serveEnrolTOTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The code just proved the new factor: the login (or the session)
 	// has it now.
-	if !s.finishStep(w, r, st, identity.AmrOTP) {
-		return ServiceUnavailable(w)
+	if err := s.finishStep(w, r, st, identity.AmrOTP); err != nil {
+		return s.stepNotFinished(w, r, st, err)
 	}
 	return s.c.Pages.MFACodes(w, http.StatusOK, pages.MFACodes{Title: s.c.Title, User: st.User, Codes: codes, Continue: st.Redirect, Enrolled: true})
 }
