@@ -763,3 +763,35 @@ func TestMFAPendingCookieOnce(t *testing.T) {
 		t.Fatal("the copy made a session")
 	}
 }
+
+// TestMFAEnrolmentEndsPasswordOnlySessions: once alice sets up a factor,
+// her other sessions that proved only the password (one an attacker may
+// hold) are signed out; the one she enrolled from goes on, with the
+// factor; bob's are not touched.
+func TestMFAEnrolmentEndsPasswordOnlySessions(t *testing.T) {
+	s, store := mfaServer(t)
+	alice, phone, bob := jar{}, jar{}, jar{}
+	for j, user := range map[*jar]string{&alice: "alice", &phone: "alice", &bob: "bob"} {
+		if w := passwordLogin(s, *j, user); w.Code != 200 {
+			t.Fatalf("%s: %d", user, w.Code)
+		}
+	}
+	w := alice.do(s, formPost("/.session/mfa/totp", url.Values{"password": {"secret"}}))
+	m, k := sealedField.FindStringSubmatch(w.Body.String()), secretText.FindStringSubmatch(w.Body.String())
+	if w.Code != 200 || m == nil || k == nil {
+		t.Fatalf("enrolment page: %d %s", w.Code, w.Body)
+	}
+	code := nowCode(t, strings.ReplaceAll(k[1], " ", ""))
+	if w := alice.do(s, formPost("/.session/mfa/totp", url.Values{"sealed": {html.UnescapeString(m[1])}, "code": {code}})); w.Code != 200 {
+		t.Fatalf("first code: %d %s", w.Code, w.Body)
+	}
+	if rec, ok := sessionRecord(t, s, store, alice); !ok || !identity.HasMFA(rec.Amr) {
+		t.Fatalf("the session enrolled from: %+v %v", rec, ok)
+	}
+	if _, ok := sessionRecord(t, s, store, phone); ok {
+		t.Fatal("alice's password-only session on the phone outlived her new factor")
+	}
+	if _, ok := sessionRecord(t, s, store, bob); !ok {
+		t.Fatal("bob's session was ended")
+	}
+}

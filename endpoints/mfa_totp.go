@@ -165,6 +165,7 @@ func (s *Server) serveEnrolTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err := s.finishStep(w, r, st, identity.AmrOTP); err != nil {
 		return s.stepNotFinished(w, r, st, err)
 	}
+	s.endWeakerSessions(r, st.User, nil) // this one has the factor now
 	return s.c.Pages.MFACodes(w, http.StatusOK, pages.MFACodes{Title: s.c.Title, User: st.User, Codes: codes, Continue: st.Redirect, Enrolled: true})
 }
 

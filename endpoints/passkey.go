@@ -466,6 +466,9 @@ func (s *Server) passkeyRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.c.MFA.count("enrolled", "passkey")
 	s.c.Logger.Info("passkey added", zap.String("user", user), zap.String("name", pk.Name), s.zapRemoteIP(r))
+	if sess, err := s.c.Sessions.Load(w, r); err == nil {
+		s.endWeakerSessions(r, user, sess) // but this one, which proved the password again
+	}
 	return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": user, "name": pk.Name, "id": base64.RawURLEncoding.EncodeToString(pk.Credential.ID)})
 }
 
