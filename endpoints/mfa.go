@@ -249,8 +249,12 @@ func (s *Server) serveStep(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if st.Sess != nil && identity.HasMFA(st.Amr) {
-		// Proved already: nothing to do here.
+		// Proved already: nothing to do here. A script that posts a code
+		// learns that it was not checked (a 200 would say it was right).
 		if isJSONRequest(r) {
+			if r.Method == http.MethodPost {
+				return pages.WriteJSON(w, http.StatusConflict, map[string]string{"error": "second factor proved already: code not checked", "redirect": st.Redirect})
+			}
 			return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": st.User, "redirect": st.Redirect})
 		}
 		http.Redirect(w, r, st.Redirect, http.StatusSeeOther)

@@ -795,3 +795,18 @@ func TestMFAEnrolmentEndsPasswordOnlySessions(t *testing.T) {
 		t.Fatal("bob's session was ended")
 	}
 }
+
+// TestMFACodeAfterProvedIsNotChecked: a session that proved its factor
+// and posts a code (any code) is told it was not checked, never 200.
+func TestMFACodeAfterProvedIsNotChecked(t *testing.T) {
+	s, _ := mfaServer(t)
+	secret := enrol(t, s, "alice")
+	j := jar{}
+	passwordLogin(s, j, "alice")
+	if w := j.do(s, jsonPost("/.session/mfa", `{"code":"`+nowCode(t, secret)+`"}`)); w.Code != 200 {
+		t.Fatalf("the code: %d %s", w.Code, w.Body)
+	}
+	if w := j.do(s, jsonPost("/.session/mfa", `{"code":"garbage"}`)); w.Code != 409 || !strings.Contains(w.Body.String(), "not checked") {
+		t.Fatalf("a code after the factor was proved: %d %s", w.Code, w.Body)
+	}
+}
