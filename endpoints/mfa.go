@@ -363,10 +363,11 @@ func (s *Server) renderStep(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // beginCodeAttempt starts one attempt at a code of user, counted twice in
-// the scope ThrottleScope+" mfa": per user and address, as a login is, and
-// per user over every address (4× the failures allowed), so that an
-// attacker who has the password cannot multiply their guesses by asking
-// from many addresses (a /48 holds 65,536 /64s). Someone with the
+// the scope ThrottleScope+" mfa": per user and address, as a login is,
+// and per user over every address (login_limit's failures, with the
+// attempts in flight: a burst of parallel guesses gets no more), so that
+// an attacker who has the password cannot multiply their guesses by
+// asking from many addresses (a /48 holds 65,536 /64s). Someone with the
 // password can so pause the user's codes for a window; passkeys are not
 // paused, and every refusal is logged. answered: it was refused (429,
 // 503).
@@ -377,9 +378,10 @@ func (s *Server) beginCodeAttempt(w http.ResponseWriter, r *http.Request, user, 
 	if answered {
 		return codeAttempt{}, true
 	}
-	// The throttle counts a client over all its users 4× as long: here
-	// the "client" is the user, and the "users" its addresses.
-	all, answered := s.beginAttemptAs(w, r, scope+" any address", "user "+user, throttle.ClientNet(ip), user, redirect, heading, text)
+	// One "address" for all of the user's: the throttle's count per
+	// address and user, which holds its attempts in flight too, is then
+	// the user's over every address.
+	all, answered := s.beginAttemptAs(w, r, scope+" any address", "every address of "+user, user, user, redirect, heading, text)
 	if answered {
 		own.End()
 		return codeAttempt{}, true

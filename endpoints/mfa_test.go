@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -704,8 +705,9 @@ func TestMFAUnsupportedBodyLogged(t *testing.T) {
 
 // TestMFACodesThrottledOverAddresses: an attacker who has the password
 // gains nothing by guessing codes from many addresses: the user's codes
-// are counted over every address too (4× the failures of one), and then
-// even the right code waits, from a new address as well.
+// are counted over every address too (login_limit's 5 failures), and
+// then even the right code waits, from a new address as well; and a burst
+// of parallel guesses gets no more checked than one at a time.
 func TestMFACodesThrottledOverAddresses(t *testing.T) {
 	s, _ := mfaServer(t)
 	secret := enrol(t, s, "alice")
@@ -717,13 +719,13 @@ func TestMFACodesThrottledOverAddresses(t *testing.T) {
 		r.RemoteAddr = "[" + strings.TrimSuffix(r.RemoteAddr, ":1234") + "]:1234"
 		return j.do(s, r)
 	}
-	for i := range 20 {
+	for i := range 5 {
 		if w := from(i, `{"code":"12345x"}`); w.Code != 401 {
 			t.Fatalf("wrong code %d from a new address: %d %s", i, w.Code, w.Body)
 		}
 	}
 	if w := from(99, `{"code":"`+nowCode(t, secret)+`"}`); w.Code != 429 {
-		t.Fatalf("after 20 wrong codes from 20 addresses, from a 21st: %d %s", w.Code, w.Body)
+		t.Fatalf("after 5 wrong codes from 5 addresses, from a 6th: %d %s", w.Code, w.Body)
 	}
 	// Another user's codes are theirs: bob is not paused.
 	bob := jar{}
@@ -808,5 +810,41 @@ func TestMFACodeAfterProvedIsNotChecked(t *testing.T) {
 	}
 	if w := j.do(s, jsonPost("/.session/mfa", `{"code":"garbage"}`)); w.Code != 409 || !strings.Contains(w.Body.String(), "not checked") {
 		t.Fatalf("a code after the factor was proved: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestMFACodesBurstOverAddresses: 40 wrong codes sent at once, each from
+// an address of its own, get at most login_limit's 5 checked: the count
+// over every address holds its attempts in flight too.
+func TestMFACodesBurstOverAddresses(t *testing.T) {
+	s, _ := mfaServer(t)
+	enrol(t, s, "alice")
+	j := jar{}
+	passwordLogin(s, j, "alice")
+	pending := j["caddy_session~mfa"]
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			r := jsonPost("/.session/mfa", `{"code":"12345x"}`)
+			r.RemoteAddr = fmt.Sprintf("[2001:db8:%x::1]:1234", i)
+			r.AddCookie(&http.Cookie{Name: "caddy_session~mfa", Value: pending})
+			codes <- serve(s, r).Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	checked := 0
+	for c := range codes {
+		switch c {
+		case 401:
+			checked++
+		case 429:
+		default:
+			t.Errorf("a guess answered %d", c)
+		}
+	}
+	if checked > 5 {
+		t.Fatalf("%d of 40 parallel wrong codes were checked, want at most 5", checked)
 	}
 }
