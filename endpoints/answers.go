@@ -1,9 +1,12 @@
 package endpoints
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"unicode/utf8"
 
 	"github.com/edgesession/edgesession/internal/text"
 	"github.com/edgesession/edgesession/pages"
@@ -78,4 +81,22 @@ func (s *Server) badBody(w http.ResponseWriter, r *http.Request, what string, er
 func (s *Server) unsupportedBody(w http.ResponseWriter, r *http.Request, what string) error {
 	s.c.Logger.Warn(what+" request of an unsupported content type", zap.String("content_type", text.Shorten(r.Header.Get("Content-Type"), 100)), s.zapRemoteIP(r))
 	return pages.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want application/x-www-form-urlencoded or application/json"})
+}
+
+// readJSONBody reads a request body of JSON into v. An error reading it
+// (*http.MaxBytesError for one over its bound) is returned as it is; bytes
+// that are not UTF-8 are said so; one that does not decode into v is
+// returned through word, which says it for the log.
+func readJSONBody(body io.Reader, v any, word func(error) error) error {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	if !utf8.Valid(b) {
+		return errors.New("body is not UTF-8")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return word(err)
+	}
+	return nil
 }

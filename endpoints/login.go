@@ -3,13 +3,11 @@ package endpoints
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -84,19 +82,15 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	var cred credentials
 	var err error
 	if isJSON {
-		var body []byte
-		if body, err = io.ReadAll(r.Body); err == nil {
-			if !utf8.Valid(body) {
-				err = errors.New("body is not UTF-8")
-			} else if err = json.Unmarshal(body, &cred); err != nil {
-				var notObject *json.UnmarshalTypeError
-				if errors.As(err, &notObject) && notObject.Field == "" {
-					// Go's message names the struct's package, which
-					// says nothing to an operator and moves with the code.
-					err = errors.New("body is not a JSON object")
-				}
+		err = readJSONBody(r.Body, &cred, func(err error) error {
+			var notObject *json.UnmarshalTypeError
+			if errors.As(err, &notObject) && notObject.Field == "" {
+				// Go's message names the struct's package, which says
+				// nothing to an operator and moves with the code.
+				return errors.New("body is not a JSON object")
 			}
-		}
+			return err
+		})
 	} else if err = r.ParseForm(); err == nil {
 		cred = credentials{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Redirect: redirectParam(r.PostForm)}
 	}

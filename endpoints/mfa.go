@@ -2,16 +2,13 @@ package endpoints
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edgesession/edgesession/cookie"
 	"github.com/edgesession/edgesession/identity"
@@ -156,14 +153,7 @@ func (s *Server) readMFAForm(w http.ResponseWriter, r *http.Request) (mfaForm, b
 	var err error
 	switch mediaType {
 	case "application/json":
-		var body []byte
-		if body, err = io.ReadAll(r.Body); err == nil {
-			if !utf8.Valid(body) {
-				err = errors.New("body is not UTF-8")
-			} else if err = json.Unmarshal(body, &f); err != nil {
-				err = errors.New("body is not a JSON object of strings")
-			}
-		}
+		err = readJSONBody(r.Body, &f, func(error) error { return errors.New("body is not a JSON object of strings") })
 		r.Form = url.Values{"redirect": {f.Redirect}}
 	case "application/x-www-form-urlencoded":
 		if err = r.ParseForm(); err == nil {

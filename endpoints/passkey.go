@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
@@ -220,14 +219,7 @@ func (s *Server) readPasskeyRequest(w http.ResponseWriter, r *http.Request) (req
 	var err error
 	switch mediaType {
 	case "application/json":
-		var body []byte
-		if body, err = io.ReadAll(r.Body); err == nil {
-			if !utf8.Valid(body) {
-				err = errors.New("body is not UTF-8")
-			} else if err = json.Unmarshal(body, &req); err != nil {
-				err = errors.New("body is not the JSON object wanted")
-			}
-		}
+		err = readJSONBody(r.Body, &req, func(error) error { return errors.New("body is not the JSON object wanted") })
 	case "application/x-www-form-urlencoded":
 		if err = r.ParseForm(); err == nil {
 			req = passkeyRequest{ID: r.PostForm.Get("id"), Password: r.PostForm.Get("password"), Name: r.PostForm.Get("name")}
@@ -356,38 +348,38 @@ func (s *Server) passkeyRefused(w http.ResponseWriter, r *http.Request, what, us
 	return pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "passkey refused"})
 }
 
-// localUser is the user of the request's session if it is a local one (a
+// localUser is the request's session if it is a local user's (a
 // password or passkey login) still configured, and may change the user's
 // factors: whoever has one already must have proved one in this session
 // (mayChangeFactors), or the password alone (a session from before the
 // factor) could swap the passkeys for the attacker's. Otherwise it
 // answers (401, 403, 503) and returns ok false.
-func (s *Server) localUser(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Server) localUser(w http.ResponseWriter, r *http.Request) (*session.Session, bool) {
 	sess, err := s.c.Sessions.Load(w, r)
 	if err != nil {
 		ServiceUnavailable(w)
-		return "", false
+		return nil, false
 	}
 	if sess == nil || sess.Rec.User == "" {
 		pages.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
-		return "", false
+		return nil, false
 	}
 	user := sess.Rec.User
 	if _, ok := s.c.Users.Fingerprint(user); sess.Rec.Source != identity.Password || !ok {
 		pages.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "passkeys are for the site's own users"})
-		return "", false
+		return nil, false
 	}
 	creds, err := s.c.MFA.Store.Load(r.Context(), user)
 	if err != nil {
 		s.c.Sessions.LogStoreError(r, "reading the user's second factors", err)
 		ServiceUnavailable(w)
-		return "", false
+		return nil, false
 	}
 	st := &step{User: user, Fingerprint: sess.Rec.Fingerprint, Amr: identity.AMR(sess.Rec), Redirect: s.endpointURL(r, "/sessions"), Sess: sess}
 	if !s.mayChangeFactors(w, r, st, creds) {
-		return "", false
+		return nil, false
 	}
-	return user, true
+	return sess, true
 }
 
 // checkPassword proves user's password again, throttled as logins are;
@@ -425,10 +417,11 @@ func (s *Server) passkeyRegister(w http.ResponseWriter, r *http.Request) error {
 	if !s.sameOrigin(w, r) {
 		return nil
 	}
-	user, ok := s.localUser(w, r)
+	sess, ok := s.localUser(w, r)
 	if !ok {
 		return nil
 	}
+	user := sess.Rec.User
 	req, ok := s.readPasskeyRequest(w, r)
 	if !ok {
 		return nil
@@ -466,9 +459,7 @@ func (s *Server) passkeyRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.c.MFA.count("enrolled", "passkey")
 	s.c.Logger.Info("passkey added", zap.String("user", user), zap.String("name", pk.Name), s.zapRemoteIP(r))
-	if sess, err := s.c.Sessions.Load(w, r); err == nil {
-		s.endWeakerSessions(r, user, sess) // but this one, which proved the password again
-	}
+	s.endWeakerSessions(r, user, sess) // but this one, which proved the password again
 	return pages.WriteJSON(w, http.StatusOK, map[string]string{"user": user, "name": pk.Name, "id": base64.RawURLEncoding.EncodeToString(pk.Credential.ID)})
 }
 
@@ -478,10 +469,11 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request) error {
 	if !s.sameOrigin(w, r) {
 		return nil
 	}
-	user, ok := s.localUser(w, r)
+	sess, ok := s.localUser(w, r)
 	if !ok {
 		return nil
 	}
+	user := sess.Rec.User
 	req, ok := s.readPasskeyRequest(w, r)
 	if !ok {
 		return nil
